@@ -1,0 +1,28 @@
+package dev.kvdecode.runtime.engine;
+
+/**
+ * The forward pass of one model over B sequences, with or without a KV cache. Logits are
+ * returned as (B, V) row-major in a buffer the session owns and reuses: read before the next call.
+ *
+ * <p>Positions: token t of a sequence (0-based, counting prompt and generated tokens) gets
+ * position min(t, maxT - 1) while cached (see docs/ARCHITECTURE.md, "Overflow"); the recompute
+ * mode feeds the last {@code contextTokens} tokens at positions 0.. each step.
+ */
+public interface InferenceSession extends AutoCloseable {
+    /**
+     * Runs the prompts (one per sequence, lengths may differ, each >= 1) through the model,
+     * filling the cache, and returns the logits after each prompt's last token.
+     */
+    float[] prefill(int[][] prompts);
+
+    /** Feeds one token per sequence and returns the next-token logits (B, V). */
+    float[] step(int[] tokens);
+
+    /** Tokens seen so far by sequence b (prompt + fed tokens), not capped by the window. */
+    int tokensSeen(int b);
+
+    int vocabSize();
+
+    @Override
+    void close();
+}
