@@ -7,6 +7,6 @@ import picocli.CommandLine;
 public final class BenchCliExtension implements CliExtension {
     @Override
     public void register(CommandLine root) {
-        // The bench subcommand is added by the benchmark harness (issue 4).
+        root.addSubcommand("bench", new BenchCommand());
     }
 }

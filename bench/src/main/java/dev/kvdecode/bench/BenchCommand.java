@@ -1,0 +1,284 @@
+package dev.kvdecode.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.cli.UsageException;
+import dev.kvdecode.runtime.engine.Backend;
+import dev.kvdecode.runtime.engine.Backends;
+import dev.kvdecode.runtime.engine.InferenceSession;
+import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.model.Model;
+import dev.kvdecode.runtime.model.ModelConfig;
+import dev.kvdecode.runtime.model.ModelLoader;
+import dev.kvdecode.runtime.model.RandomWeights;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code kvdecode bench}: the tutorial's experiment. Generates N tokens one at a time from a single
+ * start token, with the KV cache and without it (recomputing the whole window every step), and
+ * reports time, tokens/s, the speed-up, the per-token cost by context length, and the roofline.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Time cached vs recomputed decoding (the KV-cache tutorial's experiment) and write a table, CSV and PNG charts.")
+public final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
+    String backendName;
+
+    @Option(names = "--preset", description = "random weights of a named shape: char-1024 (default), gpt2, gpt2-medium")
+    String preset;
+
+    @Option(names = "--model", description = "a model directory (real weights) instead of a preset")
+    Path modelDir;
+
+    @Option(names = "--dtype", defaultValue = "fp32", description = "weight/cache dtype: fp32, fp16, bf16 (CPU: fp32 only; default: ${DEFAULT-VALUE})")
+    String dtype;
+
+    @Option(names = "--batch", defaultValue = "1", description = "sequences decoded together (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--steps", split = ",", description = "token counts to generate (default: 100,500,1000,5000,10000)")
+    int[] steps = {100, 500, 1000, 5000, 10000};
+
+    @Option(names = "--modes", split = ",", description = "cached and/or recompute (default: both)")
+    String[] modes = {"cached", "recompute"};
+
+    @Option(names = "--overflow", defaultValue = "shift", description = "shift or ring when the window is full (default: ${DEFAULT-VALUE})")
+    String overflow;
+
+    @Option(names = "--context", description = "window / cache capacity in tokens (default: the model's n_positions)")
+    Integer context;
+
+    @Option(names = "--reps", defaultValue = "1", description = "timed repetitions per (steps, mode); the median is reported (default: ${DEFAULT-VALUE})")
+    int reps;
+
+    @Option(names = "--warmup", defaultValue = "50", description = "untimed tokens generated per mode before timing (default: ${DEFAULT-VALUE})")
+    int warmupTokens;
+
+    @Option(names = "--max-recompute-steps", defaultValue = "2147483647",
+            description = "skip recompute runs longer than this (recompute is quadratic; default: no limit)")
+    int maxRecomputeSteps;
+
+    @Option(names = "--out", defaultValue = "bench-out", description = "folder for bench.csv, per-token.csv, bench.png, per-token.png (default: ${DEFAULT-VALUE})")
+    Path outDir;
+
+    @Option(names = "--json", description = "print one JSON object with every result instead of the table")
+    boolean json;
+
+    @Option(names = "--seed", defaultValue = "1234", description = "seed of the random weights (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Override
+    public Integer call() throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        validate();
+        List<RunResult.Mode> modeList = parseModes();
+        OverflowPolicy policy = switch (overflow) {
+            case "shift" -> OverflowPolicy.SHIFT;
+            case "ring" -> OverflowPolicy.RING;
+            default -> throw new UsageException("--overflow: expected shift or ring, got '" + overflow + "'");
+        };
+        Model model = loadModel();
+        ModelConfig cfg = model.config();
+        int ctx = context != null ? context : cfg.nPositions();
+        if (ctx > cfg.nPositions())
+            throw new UsageException("--context: " + ctx + " exceeds the model's n_positions " + cfg.nPositions());
+        int[] sortedSteps = Arrays.stream(steps).sorted().distinct().toArray();
+        Files.createDirectories(outDir);
+
+        PrintStream out = System.out;
+        try (Backend backend = Backends.create(backendName, dtype)) {
+            Roofline roofline = new Roofline(cfg, batch, dtypeBytes());
+            double copyGBps = backend.name().equals("cpu") ? MemoryBandwidth.hostCopyGBps() : Double.NaN;
+            if (!json) {
+                out.printf(Locale.ROOT, "kvdecode bench: model %s (L=%d C=%d NH=%d V=%d maxT=%d), backend %s, dtype %s, batch %d, context %d, overflow %s%n",
+                        model.name(), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.nPositions(),
+                        backend.name(), dtype, batch, ctx, overflow);
+                out.printf(Locale.ROOT, "weights %.1f MB per step; measured host copy rate %.1f GB/s (read+write)%n",
+                        roofline.weightBytes() / 1e6, copyGBps);
+            }
+            long totalTokens = 0;
+            for (RunResult.Mode m : modeList)
+                for (int n : sortedSteps) if (runs(m, n)) totalTokens += (long) n * reps;
+            List<RunResult> results = new ArrayList<>();
+            try (ProgressBar bar = progressBar(totalTokens)) {
+                for (RunResult.Mode m : modeList) {
+                    warmUp(backend, model, m, ctx, policy);
+                    for (int n : sortedSteps) {
+                        if (!runs(m, n)) continue;
+                        for (int r = 0; r < reps; r++)
+                            results.add(Experiment.run(backend, model, new SessionOptions(batch, ctx, policy, m == RunResult.Mode.CACHED),
+                                    m, n, r, bar));
+                    }
+                }
+            }
+            List<Reports.Row> rows = summarize(results, modeList, sortedSteps, roofline, copyGBps);
+            List<Reports.Bucket> buckets = buckets(results, ctx);
+            Reports.writeSummaryCsv(outDir.resolve("bench.csv"), rows);
+            Reports.writeBucketCsv(outDir.resolve("per-token.csv"), buckets);
+            String title = String.format(Locale.ROOT, "%s on %s: cached vs recompute (context %d)", model.name(), backend.name(), ctx);
+            Reports.writeTimeChart(outDir.resolve("bench.png"), rows, title);
+            Reports.writeBucketChart(outDir.resolve("per-token.png"), buckets, "time per token vs context length");
+            if (json) printJson(out, model, backend, ctx, copyGBps, rows, buckets);
+            else {
+                Reports.printTable(out, rows);
+                out.println("wrote " + outDir.resolve("bench.csv") + ", per-token.csv, bench.png, per-token.png");
+            }
+        }
+        return 0;
+    }
+
+    private boolean runs(RunResult.Mode m, int n) {
+        return m == RunResult.Mode.CACHED || n <= maxRecomputeSteps;
+    }
+
+    private void validate() {
+        if (batch < 1) throw new UsageException("--batch: must be >= 1, got " + batch);
+        if (reps < 1) throw new UsageException("--reps: must be >= 1, got " + reps);
+        if (warmupTokens < 0) throw new UsageException("--warmup: must be >= 0, got " + warmupTokens);
+        if (steps.length == 0) throw new UsageException("--steps: give at least one token count");
+        for (int s : steps) if (s < 1) throw new UsageException("--steps: token counts must be >= 1, got " + s);
+        if (context != null && context < 1) throw new UsageException("--context: must be >= 1, got " + context);
+        if (preset != null && modelDir != null) throw new UsageException("--preset and --model are exclusive");
+        if (!List.of("fp32", "fp16", "bf16").contains(dtype))
+            throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + dtype + "'");
+    }
+
+    private List<RunResult.Mode> parseModes() {
+        List<RunResult.Mode> list = new ArrayList<>();
+        for (String s : modes) {
+            RunResult.Mode m = switch (s) {
+                case "cached" -> RunResult.Mode.CACHED;
+                case "recompute" -> RunResult.Mode.RECOMPUTE;
+                default -> throw new UsageException("--modes: expected cached and/or recompute, got '" + s + "'");
+            };
+            if (!list.contains(m)) list.add(m);
+        }
+        return list;
+    }
+
+    private int dtypeBytes() { return dtype.equals("fp32") ? 4 : 2; }
+
+    private Model loadModel() {
+        if (modelDir != null) return ModelLoader.load(modelDir);
+        String name = preset == null ? "char-1024" : preset;
+        RandomWeights.Preset p = RandomWeights.Preset.fromCli(name);
+        if (p == null) throw new UsageException("--preset: expected char-1024, gpt2 or gpt2-medium, got '" + name + "'");
+        ModelConfig cfg = p.config();
+        return new Model(name + " (random weights)", cfg, RandomWeights.create(cfg, seed), null);
+    }
+
+    private void warmUp(Backend backend, Model model, RunResult.Mode m, int ctx, OverflowPolicy policy) {
+        if (warmupTokens == 0) return;
+        Experiment.run(backend, model, new SessionOptions(batch, ctx, policy, m == RunResult.Mode.CACHED),
+                m, Math.min(warmupTokens, ctx), -1, null);
+    }
+
+    private ProgressBar progressBar(long total) {
+        boolean show = !json && System.console() != null && System.getenv("CI") == null;
+        if (!show) return null;
+        return new ProgressBarBuilder().setTaskName("bench").setInitialMax(total).setUnit(" tok", 1)
+                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate().build();
+    }
+
+    private List<Reports.Row> summarize(List<RunResult> results, List<RunResult.Mode> modeList, int[] sortedSteps,
+                                        Roofline roofline, double copyGBps) {
+        List<Reports.Row> rows = new ArrayList<>();
+        for (int n : sortedSteps) {
+            double recomputeSeconds = Double.NaN;
+            for (RunResult.Mode m : List.of(RunResult.Mode.RECOMPUTE, RunResult.Mode.CACHED)) {
+                if (!modeList.contains(m)) continue;
+                List<RunResult> reps = results.stream().filter(r -> r.mode() == m && r.steps() == n)
+                        .sorted((a, b) -> Long.compare(a.totalNanos(), b.totalNanos())).toList();
+                if (reps.isEmpty()) continue;
+                RunResult med = reps.get(reps.size() / 2);
+                double bytes = 0, flops = 0, ctxSum = 0;
+                for (int len : med.contextLens()) {
+                    ctxSum += len;
+                    bytes += m == RunResult.Mode.CACHED ? roofline.cachedStepBytes(len) : roofline.recomputeStepBytes(len);
+                    flops += m == RunResult.Mode.CACHED ? roofline.cachedStepFlops(len) : roofline.recomputeStepFlops(len);
+                }
+                double secs = med.seconds();
+                double gbps = bytes / secs / 1e9;
+                if (m == RunResult.Mode.RECOMPUTE) recomputeSeconds = secs;
+                double speedup = m == RunResult.Mode.CACHED ? recomputeSeconds / secs : Double.NaN;
+                rows.add(new Reports.Row(n, m, secs, med.tokensPerSecond(batch), speedup, ctxSum / med.steps(),
+                        gbps, gbps / copyGBps, flops / secs / 1e9));
+            }
+        }
+        return rows;
+    }
+
+    /** Per-token cost by context length, from the longest run of each mode. */
+    private static List<Reports.Bucket> buckets(List<RunResult> results, int ctx) {
+        List<Reports.Bucket> out = new ArrayList<>();
+        int width = Math.max(1, ctx / 16);
+        for (RunResult.Mode m : RunResult.Mode.values()) {
+            RunResult longest = results.stream().filter(r -> r.mode() == m)
+                    .max((a, b) -> Integer.compare(a.steps(), b.steps())).orElse(null);
+            if (longest == null) continue;
+            int nb = (ctx + width - 1) / width;
+            double[] sum = new double[nb];
+            int[] count = new int[nb];
+            for (int i = 0; i < longest.steps(); i++) {
+                int b = Math.min(nb - 1, (longest.contextLens()[i] - 1) / width);
+                sum[b] += longest.stepNanos()[i] / 1e6;
+                count[b]++;
+            }
+            for (int b = 0; b < nb; b++)
+                if (count[b] > 0)
+                    out.add(new Reports.Bucket(m, b * width + 1, Math.min(ctx, (b + 1) * width), count[b], sum[b] / count[b]));
+        }
+        return out;
+    }
+
+    private void printJson(PrintStream out, Model model, Backend backend, int ctx, double copyGBps,
+                           List<Reports.Row> rows, List<Reports.Bucket> buckets) throws IOException {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode root = mapper.createObjectNode();
+        root.put("model", model.name());
+        root.put("backend", backend.name());
+        root.put("dtype", dtype);
+        root.put("batch", batch);
+        root.put("context", ctx);
+        root.put("overflow", overflow);
+        root.put("host_copy_gb_per_s", copyGBps);
+        ArrayNode rs = root.putArray("results");
+        for (Reports.Row r : rows) {
+            ObjectNode o = rs.addObject();
+            o.put("steps", r.steps());
+            o.put("mode", r.mode().label);
+            o.put("seconds", r.seconds());
+            o.put("tokens_per_s", r.tokensPerSecond());
+            if (!Double.isNaN(r.speedup())) o.put("speedup_vs_recompute", r.speedup());
+            o.put("achieved_gb_per_s", r.gbPerSecond());
+            o.put("fraction_of_copy_bandwidth", r.fractionOfBandwidth());
+            o.put("gflop_per_s", r.gflopPerSecond());
+        }
+        ArrayNode bs = root.putArray("per_token");
+        for (Reports.Bucket b : buckets) {
+            ObjectNode o = bs.addObject();
+            o.put("mode", b.mode().label);
+            o.put("context_lo", b.lo());
+            o.put("context_hi", b.hi());
+            o.put("mean_ms_per_token", b.meanMs());
+        }
+        out.println(mapper.writeValueAsString(root));
+    }
+}
