@@ -18,6 +18,13 @@ public interface InferenceSession extends AutoCloseable {
     /** Feeds one token per sequence and returns the next-token logits (B, V). */
     float[] step(int[] tokens);
 
+    /**
+     * Cache-free teacher forcing for sequence 0: one causal pass over {@code tokens} (at most
+     * the context) at positions 0..T-1, returning the logits of every position (T, V). Leaves the
+     * session's cache and history untouched.
+     */
+    float[] forwardAll(int[] tokens);
+
     /** Tokens seen so far by sequence b (prompt + fed tokens), not capped by the window. */
     int tokensSeen(int b);
 

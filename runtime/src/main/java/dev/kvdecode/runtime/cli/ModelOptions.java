@@ -1,0 +1,32 @@
+package dev.kvdecode.runtime.cli;
+
+import dev.kvdecode.runtime.model.Model;
+import dev.kvdecode.runtime.model.ModelLoader;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** {@code --model DIR}, defaulting to the embedded Shakespeare model next to the launcher. */
+final class ModelOptions {
+    /** Where the default model lives, relative to the project (the launcher's folder). */
+    static final String DEFAULT_MODEL = "models/shakespeare-char";
+
+    @Option(names = "--model", paramLabel = "DIR",
+            description = "model directory (config.json, model.safetensors, tokenizer files); default: the embedded " + DEFAULT_MODEL)
+    Path modelDir;
+
+    boolean isDefault() { return modelDir == null; }
+
+    Path resolve() {
+        if (modelDir != null) return modelDir;
+        String home = System.getProperty("kvdecode.home", System.getenv("KVDECODE_HOME"));
+        Path base = home != null ? Path.of(home) : Path.of(".");
+        Path dir = base.resolve(DEFAULT_MODEL);
+        if (!Files.isDirectory(dir))
+            throw new UsageException("--model: not given and the default model " + dir + " is missing (run from the project folder or set KVDECODE_HOME)");
+        return dir;
+    }
+
+    Model load() { return ModelLoader.load(resolve()); }
+}
