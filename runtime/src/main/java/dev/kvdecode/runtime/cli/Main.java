@@ -8,7 +8,7 @@ import java.util.ServiceLoader;
 /** Entry point of the kvdecode CLI. */
 @Command(name = "kvdecode", mixinStandardHelpOptions = true, version = "kvdecode 0.1.0",
         description = "Generate text with transformer language models; KV cache resident on the GPU or the CPU.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, TokenizeCommand.class, EvalCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -1,0 +1,193 @@
+package dev.kvdecode.runtime.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.engine.Backend;
+import dev.kvdecode.runtime.engine.Backends;
+import dev.kvdecode.runtime.engine.ContextFullException;
+import dev.kvdecode.runtime.engine.GenerationOptions;
+import dev.kvdecode.runtime.engine.GenerationResult;
+import dev.kvdecode.runtime.engine.Generator;
+import dev.kvdecode.runtime.engine.InferenceSession;
+import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.engine.StopReason;
+import dev.kvdecode.runtime.model.Model;
+import dev.kvdecode.runtime.sample.SamplingParams;
+import dev.kvdecode.runtime.tokenizer.StreamDecoder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code kvdecode generate}: text from a prompt, streamed to stdout as it is generated. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generate text from a prompt with a KV cache (or, with --kv-cache off, by recomputing the window every step).")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin ModelOptions model = new ModelOptions();
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--prompt", description = "prompt text; repeat for a batch of different prompts (default: \"ROMEO:\")")
+    List<String> prompts = new ArrayList<>();
+
+    @Option(names = "--max-new-tokens", defaultValue = "200", description = "tokens to generate per sequence (default: ${DEFAULT-VALUE})")
+    int maxNewTokens;
+
+    @Option(names = "--greedy", description = "always pick the most likely token")
+    boolean greedy;
+
+    @Option(names = "--temperature", defaultValue = "0.8", description = "softmax temperature, >= 0; 0 = greedy (default: ${DEFAULT-VALUE})")
+    float temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "sample among the k most likely tokens; 0 = off (default: ${DEFAULT-VALUE})")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1.0", description = "nucleus sampling mass in (0, 1] (default: ${DEFAULT-VALUE})")
+    float topP;
+
+    @Option(names = "--seed", description = "random seed (default: from the clock; printed with --json)")
+    Long seed;
+
+    @Option(names = "--kv-cache", defaultValue = "on", description = "on or off (off recomputes the whole window every step; default: ${DEFAULT-VALUE})")
+    String kvCache;
+
+    @Option(names = "--overflow", defaultValue = "shift", description = "when the window is full: shift, ring or stop (default: ${DEFAULT-VALUE})")
+    String overflow;
+
+    @Option(names = "--context", description = "window (KV cache capacity) in tokens, <= the model's n_positions (default: n_positions)")
+    Integer context;
+
+    @Option(names = "--batch", description = "decode this many sequences together (a single --prompt is repeated; default: the number of prompts)")
+    Integer batch;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
+    String backendName;
+
+    @Option(names = "--dtype", defaultValue = "fp32", description = "weights and cache on the GPU: fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
+    String dtype;
+
+    @Option(names = "--ignore-eos", description = "keep generating past the end-of-text token")
+    boolean ignoreEos;
+
+    @Option(names = "--json", description = "print exactly one JSON object instead of streaming text")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        // Validate every flag before loading anything, so a typo costs nothing.
+        if (maxNewTokens < 1) throw new UsageException("--max-new-tokens: must be >= 1, got " + maxNewTokens);
+        if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new UsageException("--temperature: must be >= 0, got " + temperature);
+        if (topK < 0) throw new UsageException("--top-k: must be >= 0, got " + topK);
+        if (!(topP > 0 && topP <= 1)) throw new UsageException("--top-p: must be in (0, 1], got " + topP);
+        boolean cached = switch (kvCache) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> throw new UsageException("--kv-cache: expected on or off, got '" + kvCache + "'");
+        };
+        OverflowPolicy policy = switch (overflow) {
+            case "shift" -> OverflowPolicy.SHIFT;
+            case "ring" -> OverflowPolicy.RING;
+            case "stop" -> OverflowPolicy.STOP;
+            default -> throw new UsageException("--overflow: expected shift, ring or stop, got '" + overflow + "'");
+        };
+        if (prompts.isEmpty()) prompts.add("ROMEO:");
+        for (String p : prompts) if (p.isEmpty()) throw new UsageException("--prompt: must not be empty");
+        int b = batch != null ? batch : prompts.size();
+        if (b < 1) throw new UsageException("--batch: must be >= 1, got " + b);
+        if (prompts.size() > 1 && b != prompts.size())
+            throw new UsageException("--batch " + b + " disagrees with the " + prompts.size() + " --prompt values given");
+        long seedValue = seed != null ? seed : System.nanoTime();
+        SamplingParams sampling = greedy || temperature == 0f ? SamplingParams.greedyDecoding()
+                : SamplingParams.of(temperature, topK, topP, seedValue);
+
+        Model m = model.load();
+        int ctx = context != null ? context : m.config().nPositions();
+        if (ctx < 1 || ctx > m.config().nPositions())
+            throw new UsageException("--context: must be in 1.." + m.config().nPositions() + " (the model's n_positions), got " + ctx);
+        int[][] ids = new int[b][];
+        for (int i = 0; i < b; i++) {
+            ids[i] = m.tokenizer().encode(prompts.size() == 1 ? prompts.get(0) : prompts.get(i));
+            if (ids[i].length == 0) throw new UsageException("--prompt: encodes to no tokens");
+            if (policy == OverflowPolicy.STOP && ids[i].length > ctx)
+                throw new UsageException("--prompt: " + ids[i].length + " tokens do not fit the context of " + ctx
+                        + " with --overflow stop (use --overflow shift or ring, or a shorter prompt)");
+        }
+
+        PrintWriter out = spec.commandLine().getOut();
+        boolean stream = !json && b == 1;
+        StreamDecoder decoder = m.tokenizer().streamDecoder();
+        if (stream) { out.print(prompts.get(0)); out.flush(); }
+        GenerationResult result;
+        String backendUsed;
+        try (Backend backend = Backends.create(backendName, dtype);
+             InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
+            backendUsed = backend.name();
+            GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos);
+            result = Generator.generate(session, ids, go, (seq, token) -> {
+                if (stream) {
+                    String s = decoder.push(token);
+                    if (!s.isEmpty()) { out.print(s); out.flush(); }
+                }
+            });
+        }
+        if (stream) {
+            out.println(decoder.flush());
+            out.flush();
+        }
+        boolean contextFull = false;
+        for (StopReason r : result.stopReasons()) contextFull |= r == StopReason.CONTEXT_FULL;
+        if (contextFull && !json)
+            spec.commandLine().getErr().println("kvdecode: stopped: context full (" + ctx + " tokens, --overflow stop)");
+
+        if (json) {
+            out.println(toJson(m, backendUsed, cached, ids, result, seedValue));
+        } else if (!stream) {
+            for (int i = 0; i < b; i++) {
+                out.println("=== sequence " + i + " ===");
+                out.println((prompts.size() == 1 ? prompts.get(0) : prompts.get(i)) + m.tokenizer().decode(result.tokens()[i]));
+            }
+        }
+        out.flush();
+        return 0;
+    }
+
+    private String toJson(Model m, String backend, boolean cached, int[][] ids, GenerationResult r, long seedValue) throws Exception {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode o = mapper.createObjectNode();
+        o.put("model", m.name());
+        o.put("backend", backend);
+        o.put("kv_cache", cached ? "on" : "off");
+        o.put("overflow", overflow);
+        o.put("seed", seedValue);
+        boolean single = ids.length == 1;
+        if (single) {
+            ArrayNode p = o.putArray("prompt_tokens");
+            for (int id : ids[0]) p.add(id);
+            ArrayNode t = o.putArray("tokens");
+            for (int id : r.tokens()[0]) t.add(id);
+            o.put("text", m.tokenizer().decode(r.tokens()[0]));
+            o.put("stop_reason", r.stopReasons()[0].name().toLowerCase(java.util.Locale.ROOT));
+        } else {
+            ArrayNode p = o.putArray("prompt_tokens");
+            ArrayNode t = o.putArray("tokens");
+            ArrayNode x = o.putArray("text");
+            for (int i = 0; i < ids.length; i++) {
+                ArrayNode pi = p.addArray();
+                for (int id : ids[i]) pi.add(id);
+                ArrayNode ti = t.addArray();
+                for (int id : r.tokens()[i]) ti.add(id);
+                x.add(m.tokenizer().decode(r.tokens()[i]));
+            }
+        }
+        o.put("prefill_ms", r.prefillMs());
+        o.put("decode_ms", r.decodeMs());
+        o.put("tokens_per_s", r.tokensPerSecond());
+        return mapper.writeValueAsString(o);
+    }
+}
