@@ -287,8 +287,8 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
     // ---- loading helpers -------------------------------------------------------------------
 
     static JsonNode readJson(Path file) {
-        try {
-            return JSON.readTree(Files.newBufferedReader(file, StandardCharsets.UTF_8));
+        try (var reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            return JSON.readTree(reader);
         } catch (JsonProcessingException e) {
             var loc = e.getLocation();
             String where = loc == null ? "" : " at line " + loc.getLineNr() + ", column " + loc.getColumnNr();

@@ -100,9 +100,9 @@ class Gpt2BpeTokenizerTest {
         assertArrayEquals("<|endoftext|>".getBytes(StandardCharsets.UTF_8), FROM_FILES.tokenBytes(50256));
     }
 
-    /** The merge loop on long words: a very long word still matches HF's ids (from the fixture). */
+    /** A long word skips the cache (HF ids for it are in the fixture); repeated encodes agree. */
     @Test
-    void hfIdsForLongWordsAndCacheIsConsistent() {
+    void longWordEncodesTheSameTwice() {
         String word = "ab".repeat(200);
         int[] first = FROM_FILES.encode(word), second = FROM_FILES.encode(word);
         assertArrayEquals(first, second);
@@ -147,6 +147,12 @@ class Gpt2BpeTokenizerTest {
         for (JsonNode c : FIXTURES.get("cases")) {
             assertArrayEquals(Fixtures.ints(c.get("ids")), tok.encode(c.get("text").asText()));
         }
+    }
+
+    /** HF cannot take unpaired surrogates (Rust strings are UTF-8); we encode them as U+FFFD. */
+    @Test
+    void unpairedSurrogateEncodesAsReplacementCharacter() {
+        assertArrayEquals(FROM_FILES.encode("a\uFFFDb \uFFFD"), FROM_FILES.encode("a\uD800b \uDC00"));
     }
 
     @Test
