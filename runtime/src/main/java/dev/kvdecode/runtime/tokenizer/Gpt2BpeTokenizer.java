@@ -1,0 +1,460 @@
+package dev.kvdecode.runtime.tokenizer;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * GPT-2 byte-level BPE (Radford et al. 2019, section 2.2; Sennrich et al. 2016 for BPE), giving
+ * the same ids as Hugging Face {@code tokenizers} with the hub's gpt2 tokenizer.json:
+ * <ol>
+ *   <li>added tokens ("&lt;|endoftext|&gt;") are cut out of the text first and map to their ids;</li>
+ *   <li>each remaining segment is split by {@link Gpt2PreTokenizer} into words;</li>
+ *   <li>each word's UTF-8 bytes start as one byte token each, and the adjacent pair with the
+ *       lowest merge rank is merged, leftmost first, until no pair has a rank.</li>
+ * </ol>
+ * Immutable and thread-safe; the word -> ids cache is a bounded concurrent map.
+ */
+public final class Gpt2BpeTokenizer implements Tokenizer {
+    /** Words in the cache at most; typical text has far fewer distinct words than this. */
+    private static final int CACHE_MAX_ENTRIES = 1 << 16;
+    /** Words longer than this (in chars) skip the cache: they are rare and would pin memory. */
+    private static final int CACHE_MAX_WORD_CHARS = 64;
+    static final String END_OF_TEXT = "<|endoftext|>";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final byte[][] tokenBytes;     // by id; null for ids the vocabulary skips
+    private final int[] byteToId = new int[256];
+    private final MergeTable merges;
+    private final String[] addedTokens;    // cut out of the text before pre-tokenization
+    private final int[] addedIds;
+    private final int eosToken;
+    private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
+
+    /** vocabSource and mergesSource name the files in messages (the same file for tokenizer.json). */
+    private Gpt2BpeTokenizer(Path vocabSource, Path mergesSource, Map<String, Integer> vocab,
+                             List<String[]> mergePairs, Map<String, Integer> added) {
+        Path source = vocabSource;
+        int maxId = -1;
+        for (int id : vocab.values()) maxId = Math.max(maxId, id);
+        for (int id : added.values()) maxId = Math.max(maxId, id);
+        tokenBytes = new byte[maxId + 1][];
+        for (Map.Entry<String, Integer> e : vocab.entrySet()) {
+            if (e.getValue() < 0) throw new TokenizerException(source + ": token '" + e.getKey() + "' has negative id " + e.getValue());
+            tokenBytes[e.getValue()] = ByteLevel.tokenBytes(e.getKey());
+        }
+        for (Map.Entry<String, Integer> e : added.entrySet()) {
+            if (e.getValue() < 0) throw new TokenizerException(source + ": added token '" + e.getKey() + "' has negative id " + e.getValue());
+            tokenBytes[e.getValue()] = e.getKey().getBytes(StandardCharsets.UTF_8);
+        }
+        for (int b = 0; b < 256; b++) {
+            String s = String.valueOf(ByteLevel.charOf(b));
+            Integer id = vocab.get(s);
+            if (id == null) {
+                throw new TokenizerException(String.format(
+                        "%s: not a byte-level BPE vocabulary: byte 0x%02X (token '%s') is missing", source, b, s));
+            }
+            byteToId[b] = id;
+        }
+        merges = new MergeTable(mergePairs.size());
+        for (int rank = 0; rank < mergePairs.size(); rank++) {
+            String[] pair = mergePairs.get(rank);
+            Integer a = vocab.get(pair[0]), b = vocab.get(pair[1]), merged = vocab.get(pair[0] + pair[1]);
+            String missing = a == null ? pair[0] : b == null ? pair[1] : merged == null ? pair[0] + pair[1] : null;
+            if (missing != null) {
+                throw new TokenizerException(String.format("%s: merge '%s %s' (rank %d): token '%s' is not in the vocabulary",
+                        mergesSource, printable(pair[0]), printable(pair[1]), rank, printable(missing)));
+            }
+            merges.putIfAbsent(a, b, rank, merged); // HF keeps the first rank of a repeated merge
+        }
+        addedTokens = added.keySet().toArray(String[]::new);
+        addedIds = new int[addedTokens.length];
+        for (int i = 0; i < addedTokens.length; i++) addedIds[i] = added.get(addedTokens[i]);
+        Integer eos = added.containsKey(END_OF_TEXT) ? added.get(END_OF_TEXT) : vocab.get(END_OF_TEXT);
+        eosToken = eos == null ? -1 : eos;
+    }
+
+    /**
+     * From GPT-2's original files: vocab.json (token -> id) and merges.txt (one "a b" pair per
+     * line by rank, after an optional "#version" line). "&lt;|endoftext|&gt;", if in the vocabulary, is
+     * a special token, as transformers' GPT2Tokenizer makes it.
+     */
+    public static Gpt2BpeTokenizer fromVocabAndMerges(Path vocabJson, Path mergesTxt) {
+        Map<String, Integer> vocab = readVocab(vocabJson, readJson(vocabJson));
+        List<String[]> pairs = new ArrayList<>();
+        List<String> lines = readLines(mergesTxt);
+        for (int n = 0; n < lines.size(); n++) {
+            String line = lines.get(n);
+            if (n == 0 && line.startsWith("#version")) continue;
+            if (line.isEmpty()) continue;
+            String[] pair = line.split(" ", -1);
+            if (pair.length != 2 || pair[0].isEmpty() || pair[1].isEmpty()) {
+                throw new TokenizerException(mergesTxt + ": line " + (n + 1) + " is not a merge \"a b\": '" + printable(line) + "'");
+            }
+            pairs.add(pair);
+        }
+        Map<String, Integer> added = new HashMap<>();
+        if (vocab.containsKey(END_OF_TEXT)) added.put(END_OF_TEXT, vocab.get(END_OF_TEXT));
+        return new Gpt2BpeTokenizer(vocabJson, mergesTxt, vocab, pairs, added);
+    }
+
+    /**
+     * From a Hugging Face tokenizer.json (model.vocab, model.merges as "a b" strings or [a, b]
+     * pairs, added_tokens). Settings that would change the ids and that this class does not
+     * implement (a normalizer, add_prefix_space, lstrip/rstrip/single_word added tokens,
+     * ignore_merges, affixes) are rejected rather than silently ignored.
+     */
+    public static Gpt2BpeTokenizer fromTokenizerJson(Path tokenizerJson) {
+        JsonNode root = readJson(tokenizerJson);
+        JsonNode model = root.path("model");
+        if (!model.isObject()) throw bad(tokenizerJson, "no \"model\" object");
+        String type = model.path("type").asText("BPE");
+        if (!type.equals("BPE")) throw bad(tokenizerJson, "model.type is \"" + type + "\", expected \"BPE\"");
+        requireAbsent(tokenizerJson, root.path("normalizer"), "normalizer");
+        JsonNode pre = root.path("pre_tokenizer");
+        if (!pre.path("type").asText("").equals("ByteLevel")) {
+            throw bad(tokenizerJson, "pre_tokenizer must be ByteLevel (GPT-2), found " + printable(pre.toString(), 60));
+        }
+        if (pre.path("add_prefix_space").asBoolean(false)) throw bad(tokenizerJson, "pre_tokenizer.add_prefix_space=true is not supported (GPT-2 uses false)");
+        if (!pre.path("use_regex").asBoolean(true)) throw bad(tokenizerJson, "pre_tokenizer.use_regex=false is not supported (GPT-2 uses true)");
+        if (model.path("ignore_merges").asBoolean(false)) throw bad(tokenizerJson, "model.ignore_merges=true is not supported");
+        if (model.hasNonNull("dropout") && model.path("dropout").asDouble() != 0) throw bad(tokenizerJson, "model.dropout is not supported");
+        for (String affix : new String[] {"continuing_subword_prefix", "end_of_word_suffix"}) {
+            if (!model.path(affix).asText("").isEmpty()) throw bad(tokenizerJson, "model." + affix + " is not supported");
+        }
+        Map<String, Integer> vocab = readVocab(tokenizerJson, model.path("vocab"));
+        JsonNode mergesNode = model.path("merges");
+        if (!mergesNode.isArray()) throw bad(tokenizerJson, "model.merges is not an array");
+        List<String[]> pairs = new ArrayList<>(mergesNode.size());
+        for (int i = 0; i < mergesNode.size(); i++) {
+            JsonNode m = mergesNode.get(i);
+            String[] pair = null;
+            if (m.isTextual()) {
+                String[] parts = m.asText().split(" ", -1);
+                if (parts.length == 2) pair = parts;
+            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+                pair = new String[] {m.get(0).asText(), m.get(1).asText()};
+            }
+            if (pair == null || pair[0].isEmpty() || pair[1].isEmpty()) {
+                throw bad(tokenizerJson, "model.merges[" + i + "] is not \"a b\" or [\"a\", \"b\"]: " + printable(m.toString(), 60));
+            }
+            pairs.add(pair);
+        }
+        Map<String, Integer> added = new HashMap<>();
+        JsonNode addedNode = root.path("added_tokens");
+        for (int i = 0; i < addedNode.size(); i++) {
+            JsonNode a = addedNode.get(i);
+            String content = a.path("content").asText("");
+            if (content.isEmpty() || !a.path("id").canConvertToInt()) {
+                throw bad(tokenizerJson, "added_tokens[" + i + "] needs a non-empty \"content\" and an integer \"id\"");
+            }
+            for (String flag : new String[] {"lstrip", "rstrip", "single_word"}) {
+                if (a.path(flag).asBoolean(false)) {
+                    throw bad(tokenizerJson, "added_tokens[" + i + "] ('" + printable(content) + "') sets " + flag + "=true, which is not supported");
+                }
+            }
+            added.put(content, a.path("id").asInt());
+        }
+        return new Gpt2BpeTokenizer(tokenizerJson, tokenizerJson, vocab, pairs, added);
+    }
+
+    @Override
+    public int[] encode(String text) {
+        IntList out = new IntList(Math.max(16, text.length() / 3));
+        int from = 0;
+        // Cut out added tokens: leftmost occurrence first, the longest one on a tie (HF matches
+        // added tokens with a leftmost-longest automaton before pre-tokenizing).
+        int[] nextAt = new int[addedTokens.length];
+        Arrays.fill(nextAt, -2); // -2: not searched yet; -1: no more occurrences
+        while (true) {
+            int best = -1, bestAt = -1;
+            for (int t = 0; t < addedTokens.length; t++) {
+                if (nextAt[t] == -2 || (nextAt[t] >= 0 && nextAt[t] < from)) nextAt[t] = text.indexOf(addedTokens[t], from);
+                int at = nextAt[t];
+                if (at >= 0 && (bestAt < 0 || at < bestAt || (at == bestAt && addedTokens[t].length() > addedTokens[best].length()))) {
+                    best = t;
+                    bestAt = at;
+                }
+            }
+            int segmentEnd = best < 0 ? text.length() : bestAt;
+            encodeSegment(text, from, segmentEnd, out);
+            if (best < 0) break;
+            out.add(addedIds[best]);
+            from = bestAt + addedTokens[best].length();
+        }
+        return out.toArray();
+    }
+
+    private void encodeSegment(String text, int from, int to, IntList out) {
+        if (from >= to) return;
+        Gpt2PreTokenizer.split(text, from, to, (start, end) -> {
+            String word = text.substring(start, end);
+            int[] ids = cache.get(word);
+            if (ids == null) {
+                ids = bpe(utf8(word));
+                if (word.length() <= CACHE_MAX_WORD_CHARS && cache.size() < CACHE_MAX_ENTRIES) cache.putIfAbsent(word, ids);
+            }
+            out.addAll(ids);
+        });
+    }
+
+    /** Java strings may hold unpaired surrogates; they become U+FFFD, as Rust's lossy UTF-16 decoding does. */
+    private static byte[] utf8(String word) {
+        boolean surrogates = false;
+        for (int i = 0; i < word.length() && !surrogates; i++) surrogates = Character.isSurrogate(word.charAt(i));
+        if (!surrogates) return word.getBytes(StandardCharsets.UTF_8);
+        try {
+            ByteBuffer bb = StandardCharsets.UTF_8.newEncoder()
+                    .onMalformedInput(CodingErrorAction.REPLACE).replaceWith(new byte[] {(byte) 0xEF, (byte) 0xBF, (byte) 0xBD})
+                    .encode(java.nio.CharBuffer.wrap(word));
+            byte[] out = new byte[bb.remaining()];
+            bb.get(out);
+            return out;
+        } catch (CharacterCodingException e) {
+            throw new IllegalStateException("UTF-8 encoder with REPLACE cannot fail", e);
+        }
+    }
+
+    /**
+     * BPE over one word: start from single-byte tokens and repeatedly merge the adjacent pair of
+     * lowest rank, leftmost on a tie. A heap of (rank, position) candidates, validated when
+     * popped, makes a word of n bytes cost O(n log n) (HF's word.rs does the same), so a very long
+     * "word" (a minified line, a long run of digits) is not quadratic.
+     */
+    int[] bpe(byte[] bytes) {
+        int n = bytes.length;
+        int[] sym = new int[n];
+        for (int i = 0; i < n; i++) sym[i] = byteToId[bytes[i] & 0xFF];
+        if (n < 2) return sym;
+        int[] prev = new int[n], next = new int[n];
+        for (int i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
+        LongHeap heap = new LongHeap(n);
+        for (int i = 0; i + 1 < n; i++) pushPair(heap, sym, i, i + 1);
+        int alive = n;
+        while (!heap.isEmpty()) {
+            long top = heap.pop();
+            int rank = (int) (top >>> 32), i = (int) top;
+            int j = next[i];
+            if (sym[i] < 0 || j < 0) continue;
+            int slot = merges.find(sym[i], sym[j]);
+            if (slot < 0 || merges.rank(slot) != rank) continue; // stale: the pair at i changed
+            sym[i] = merges.merged(slot);
+            sym[j] = -1;
+            next[i] = next[j];
+            if (next[j] >= 0) prev[next[j]] = i;
+            alive--;
+            if (prev[i] >= 0) pushPair(heap, sym, prev[i], i);
+            if (next[i] >= 0) pushPair(heap, sym, i, next[i]);
+        }
+        int[] ids = new int[alive];
+        for (int i = 0, k = 0; i >= 0; i = next[i]) ids[k++] = sym[i];
+        return ids;
+    }
+
+    private void pushPair(LongHeap heap, int[] sym, int left, int right) {
+        int slot = merges.find(sym[left], sym[right]);
+        if (slot >= 0) heap.push(((long) merges.rank(slot) << 32) | left);
+    }
+
+    @Override
+    public byte[] tokenBytes(int id) {
+        byte[] b = id >= 0 && id < tokenBytes.length ? tokenBytes[id] : null;
+        if (b == null) throw new TokenizerException("token id " + id + " is not in the vocabulary (ids 0.." + (tokenBytes.length - 1) + ")");
+        return b.clone();
+    }
+
+    @Override public int vocabSize() { return tokenBytes.length; }
+
+    @Override public int eosToken() { return eosToken; }
+
+    // ---- loading helpers -------------------------------------------------------------------
+
+    static JsonNode readJson(Path file) {
+        try (var reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            return JSON.readTree(reader);
+        } catch (JsonProcessingException e) {
+            var loc = e.getLocation();
+            String where = loc == null ? "" : " at line " + loc.getLineNr() + ", column " + loc.getColumnNr();
+            throw new TokenizerException(file + ": not valid JSON" + where + ": " + printable(e.getOriginalMessage(), 120));
+        } catch (IOException | UncheckedIOException e) {
+            throw cannotRead(file, e);
+        }
+    }
+
+    static List<String> readLines(Path file) {
+        try {
+            return Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (IOException | UncheckedIOException e) {
+            throw cannotRead(file, e);
+        }
+    }
+
+    static TokenizerException cannotRead(Path file, Exception e) {
+        Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
+        String why = cause instanceof NoSuchFileException ? "no such file"
+                : cause instanceof java.nio.charset.MalformedInputException ? "not valid UTF-8"
+                : cause instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                : cause.getClass().getSimpleName() + (cause.getMessage() == null ? "" : " " + printable(cause.getMessage(), 120));
+        return new TokenizerException(file + ": cannot read: " + why, e);
+    }
+
+    private static Map<String, Integer> readVocab(Path file, JsonNode node) {
+        if (!node.isObject()) throw bad(file, "the vocabulary is not a JSON object of token -> id");
+        Map<String, Integer> vocab = new HashMap<>(node.size() * 2);
+        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (!e.getValue().canConvertToInt() || !e.getValue().isIntegralNumber()) {
+                throw bad(file, "token '" + printable(e.getKey()) + "' has id " + printable(e.getValue().toString(), 40) + ", expected an integer");
+            }
+            vocab.put(e.getKey(), e.getValue().asInt());
+        }
+        if (vocab.isEmpty()) throw bad(file, "the vocabulary is empty");
+        return vocab;
+    }
+
+    private static void requireAbsent(Path file, JsonNode node, String name) {
+        if (!node.isMissingNode() && !node.isNull()) throw bad(file, name + " is not supported (GPT-2 has none), found " + printable(node.toString(), 60));
+    }
+
+    private static TokenizerException bad(Path file, String what) { return new TokenizerException(file + ": " + what); }
+
+    /** Keeps messages on one line. */
+    static String printable(String s) { return printable(s, 80); }
+
+    static String printable(String s, int maxChars) {
+        if (s == null) return "";
+        StringBuilder sb = new StringBuilder();
+        s.codePoints().limit(maxChars).forEach(cp -> {
+            if (Character.isISOControl(cp) || cp == 0x2028 || cp == 0x2029) sb.append(String.format("\\u%04X", cp));
+            else sb.appendCodePoint(cp);
+        });
+        if (s.codePointCount(0, s.length()) > maxChars) sb.append("...");
+        return sb.toString();
+    }
+
+    // ---- small primitive collections (no boxing on the hot path) ------------------------------
+
+    /** Open-addressing map (left id, right id) -> (rank, merged id). */
+    private static final class MergeTable {
+        private final long[] keys;
+        private final int[] ranks, mergedIds;
+        private final int mask;
+
+        MergeTable(int entries) {
+            int cap = Integer.highestOneBit(Math.max(4, entries * 2 - 1)) << 1;
+            keys = new long[cap];
+            Arrays.fill(keys, -1L); // ids are non-negative, so no key is -1
+            ranks = new int[cap];
+            mergedIds = new int[cap];
+            mask = cap - 1;
+        }
+
+        private static long key(int a, int b) { return ((long) a << 32) | (b & 0xFFFFFFFFL); }
+
+        private static int hash(long k) {
+            long h = k * 0x9E3779B97F4A7C15L;
+            return (int) (h ^ (h >>> 29));
+        }
+
+        void putIfAbsent(int a, int b, int rank, int merged) {
+            long k = key(a, b);
+            int i = hash(k) & mask;
+            while (keys[i] != -1L) {
+                if (keys[i] == k) return;
+                i = (i + 1) & mask;
+            }
+            keys[i] = k;
+            ranks[i] = rank;
+            mergedIds[i] = merged;
+        }
+
+        int find(int a, int b) {
+            long k = key(a, b);
+            int i = hash(k) & mask;
+            while (keys[i] != -1L) {
+                if (keys[i] == k) return i;
+                i = (i + 1) & mask;
+            }
+            return -1;
+        }
+
+        int rank(int slot) { return ranks[slot]; }
+
+        int merged(int slot) { return mergedIds[slot]; }
+    }
+
+    /** Binary min-heap of longs. */
+    private static final class LongHeap {
+        private long[] a;
+        private int size;
+
+        LongHeap(int capacity) { a = new long[Math.max(4, capacity)]; }
+
+        boolean isEmpty() { return size == 0; }
+
+        void push(long v) {
+            if (size == a.length) a = Arrays.copyOf(a, size * 2);
+            int i = size++;
+            while (i > 0) {
+                int parent = (i - 1) >>> 1;
+                if (a[parent] <= v) break;
+                a[i] = a[parent];
+                i = parent;
+            }
+            a[i] = v;
+        }
+
+        long pop() {
+            long top = a[0];
+            long last = a[--size];
+            int i = 0;
+            while (true) {
+                int c = 2 * i + 1;
+                if (c >= size) break;
+                if (c + 1 < size && a[c + 1] < a[c]) c++;
+                if (a[c] >= last) break;
+                a[i] = a[c];
+                i = c;
+            }
+            a[i] = last;
+            return top;
+        }
+    }
+
+    static final class IntList {
+        private int[] a;
+        private int size;
+
+        IntList(int capacity) { a = new int[Math.max(4, capacity)]; }
+
+        void add(int v) {
+            if (size == a.length) a = Arrays.copyOf(a, size * 2);
+            a[size++] = v;
+        }
+
+        void addAll(int[] vs) {
+            if (size + vs.length > a.length) a = Arrays.copyOf(a, Math.max(a.length * 2, size + vs.length));
+            System.arraycopy(vs, 0, a, size, vs.length);
+            size += vs.length;
+        }
+
+        int[] toArray() { return Arrays.copyOf(a, size); }
+    }
+}
