@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.runtime.tokenizer.Tokenizer;
+import dev.kvdecode.runtime.tokenizer.Tokenizers;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -26,6 +27,11 @@ public final class ModelLoader {
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+
+    /** Loads config, fp32 weights and the tokenizer config.json names (see docs/MODEL_FORMAT.md). */
+    public static Model load(Path dir) {
+        return load(dir, Tokenizers::load);
+    }
 
     /**
      * Loads config, fp32 weights and tokenizer.

@@ -128,6 +128,13 @@ class ModelLoaderTest {
         assertSame(m.config(), m.weights().config());
     }
 
+    @Test
+    void loadWithoutTokenizerFilesNamesTheDirectory() {
+        // gpt2-tiny ships no vocab.json/merges.txt: the weights load, then the tokenizer fails.
+        var e = assertThrows(dev.kvdecode.runtime.tokenizer.TokenizerException.class, () -> ModelLoader.load(GPT2));
+        assertTrue(e.getMessage().startsWith(GPT2 + ": "), e.getMessage());
+    }
+
     // ---- the checkpoint spellings Hugging Face produces
 
     @Test
