@@ -2,6 +2,7 @@ package dev.kvdecode.runtime.model;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kvdecode.kernels.Activation;
@@ -26,7 +27,8 @@ public final class ModelLoader {
     public static final String WEIGHTS_FILE = "model.safetensors";
 
     private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     /** Loads config, fp32 weights and the tokenizer config.json names (see docs/MODEL_FORMAT.md). */
     public static Model load(Path dir) {

@@ -2,6 +2,7 @@ package dev.kvdecode.runtime.model;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -151,7 +152,8 @@ public final class SafeTensors implements AutoCloseable {
     private record Parsed(Map<String, TensorInfo> tensors, Map<String, String> metadata) {}
 
     private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private static Parsed parseHeader(String file, byte[] header, long dataStart, long dataSize,
                                       Predicate<String> anyDtype) {

@@ -118,6 +118,12 @@ class SafeTensorsTest {
     }
 
     @Test
+    void headerWithTrailingGarbage() throws IOException {
+        SafeTensorsWriter.writeRaw(file(), "{} {}", new byte[0]);
+        assertTrue(openError().startsWith("model.safetensors: header is not valid JSON: "), openError());
+    }
+
+    @Test
     void headerNotAnObject() throws IOException {
         SafeTensorsWriter.writeRaw(file(), "[1, 2]", new byte[0]);
         assertEquals("model.safetensors: header is not a JSON object", openError());
