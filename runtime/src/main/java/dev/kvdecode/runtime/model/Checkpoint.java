@@ -87,16 +87,15 @@ public final class Checkpoint implements AutoCloseable {
         List<String> missing = new ArrayList<>();
         for (Map.Entry<String, long[]> e : expectedShapes(cfg).entrySet()) {
             String name = e.getKey();
-            // HF's GPT2LMHeadModel keeps lm_head outside the "transformer" submodule.
-            String prefixed = name.startsWith("lm_head.") ? null : PREFIX + name;
-            boolean hasPlain = st.contains(name), hasPrefixed = prefixed != null && st.contains(prefixed);
-            if (hasPlain && hasPrefixed)
-                throw new ModelFormatException(f + ": has both " + name + " and " + prefixed);
-            if (!hasPlain && !hasPrefixed) {
+            List<String> present = new ArrayList<>();
+            for (String candidate : spellings(name)) if (st.contains(candidate)) present.add(candidate);
+            if (present.size() > 1)
+                throw new ModelFormatException(f + ": has both " + present.get(0) + " and " + present.get(1));
+            if (present.isEmpty()) {
                 missing.add(name);
                 continue;
             }
-            SafeTensors.TensorInfo t = st.info(hasPlain ? name : prefixed);
+            SafeTensors.TensorInfo t = st.info(present.get(0));
             if (!java.util.Arrays.equals(t.shape(), e.getValue()))
                 throw new ModelFormatException(f + ": tensor " + t.name() + " has shape " + t.shapeString()
                         + ", expected " + SafeTensors.formatShape(e.getValue()) + " from " + ModelLoader.CONFIG_FILE);
@@ -116,6 +115,18 @@ public final class Checkpoint implements AutoCloseable {
                     + ModelLoader.CONFIG_FILE + " describes: " + describe(cfg) + ")");
         }
         return Map.copyOf(out);
+    }
+
+    /**
+     * The names a canonical tensor may have in a file: as is, with HF's "transformer." prefix
+     * (lm_head lives outside that submodule, so it never has it), and for the embeddings also
+     * bare "wte"/"wpe", the spelling branch train's char-model exporter writes.
+     */
+    private static List<String> spellings(String name) {
+        if (name.startsWith("lm_head.")) return List.of(name);
+        if (name.equals("wte.weight") || name.equals("wpe.weight"))
+            return List.of(name, PREFIX + name, name.substring(0, 3));
+        return List.of(name, PREFIX + name);
     }
 
     private static String describe(ModelConfig c) {

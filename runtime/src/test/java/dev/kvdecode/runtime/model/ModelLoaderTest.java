@@ -155,6 +155,18 @@ class ModelLoaderTest {
     }
 
     @Test
+    void bareEmbeddingNamesAreAccepted() throws IOException {
+        Gpt2Weights ref = ModelLoader.loadWeights(CHAR);
+        Path dir = variant(CHAR, n -> n.equals("wte.weight") ? "wte" : n.equals("wpe.weight") ? "wpe" : n, w -> {}, c -> {});
+        Gpt2Weights w = ModelLoader.loadWeights(dir);
+        assertArrayEquals(ref.wte(), w.wte());
+        assertArrayEquals(ref.wpe(), w.wpe());
+        try (Checkpoint c = Checkpoint.open(dir)) {
+            assertEquals("wpe", c.tensor("wpe.weight").name());
+        }
+    }
+
+    @Test
     void untiedHeadReadsLmHeadWeight() throws IOException {
         float[] head = new float[50257 * 48];
         for (int i = 0; i < head.length; i++) head[i] = (i % 97) * 0.25f;
@@ -239,6 +251,9 @@ class ModelLoaderTest {
     void bothPrefixedAndPlainNames() throws IOException {
         Path dir = variant(GPT2, n -> n, w -> w.putF32("transformer.ln_f.bias", new long[]{48}, new float[48]), c -> {});
         assertEquals("model.safetensors: has both ln_f.bias and transformer.ln_f.bias", loadError(dir));
+        deleteModelDir();
+        Path dir2 = variant(GPT2, n -> n, w -> w.putF32("wte", new long[]{1}, 0f), c -> {});
+        assertEquals("model.safetensors: has both wte.weight and wte", loadError(dir2));
     }
 
     @Test
