@@ -137,6 +137,19 @@ public final class CpuSession implements InferenceSession {
     }
 
     @Override
+    public float[] forwardAll(int[] tokens) {
+        int T = tokens.length;
+        if (T < 1 || T > ctx) throw new IllegalArgumentException("forwardAll takes 1.." + ctx + " tokens, got " + T);
+        for (int t : tokens) checkToken(t);
+        Embedding.embed(s.x, 0, w.wte(), w.wpe(), tokens, 0, 0, T, C);
+        blocks(T, false);
+        float[] all = new float[T * V];
+        LayerNorm.layerNorm(s.xn, 0, s.x, 0, w.lnfWeight(), w.lnfBias(), T, C, eps);
+        Matmul.lmHead(pool, all, 0, s.xn, 0, w.lmHead(), w.lmHeadBias(), T, C, V);
+        return all;
+    }
+
+    @Override
     public int tokensSeen(int b) { return cache != null ? cache.tokens(b) : seen[b]; }
 
     @Override

@@ -23,7 +23,9 @@ public interface InferenceSession extends AutoCloseable {
      * the context) at positions 0..T-1, returning the logits of every position (T, V). Leaves the
      * session's cache and history untouched.
      */
-    float[] forwardAll(int[] tokens);
+    default float[] forwardAll(int[] tokens) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not implement forwardAll");
+    }
 
     /** Tokens seen so far by sequence b (prompt + fed tokens), not capped by the window. */
     int tokensSeen(int b);
