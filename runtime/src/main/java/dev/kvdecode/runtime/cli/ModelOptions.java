@@ -28,5 +28,11 @@ final class ModelOptions {
         return dir;
     }
 
-    Model load() { return ModelLoader.load(resolve()); }
+    /** Loads the model; problems with the directory itself are reported against the flag. */
+    Model load() {
+        Path dir = resolve();
+        if (!Files.exists(dir)) throw new UsageException("--model " + dir + ": model directory does not exist");
+        if (!Files.isDirectory(dir)) throw new UsageException("--model " + dir + ": not a directory");
+        return ModelLoader.load(dir);
+    }
 }
