@@ -18,6 +18,7 @@ Writes, into that directory:
   fixtures.json        {"cases": [{"text", "ids", "pieces"?}], "decode_cases": [{"bytes", "ids", "text"}]}
                        pieces = HF pre-tokenizer splits (only for texts without added tokens);
                        decode_cases = HF decode of byte-level ids for (mostly invalid) UTF-8 bytes
+                       duplicate_merge_case = ids when merges.txt repeats its first merge at the end
   unicode-classes.json code point ranges [first, last, class] as HF's pre-tokenizer regex sees
                        them: L (\\p{L}), N (\\p{N}), W (\\s), O (anything else), S (surrogates)
 
@@ -159,10 +160,22 @@ def main():
         ids = [vocab[BYTE_TO_CHAR[b]] for b in data]
         decode_cases.append({"bytes": hx, "ids": ids, "text": t.decode(ids, skip_special_tokens=False)})
 
+    # A merges list that repeats its first merge at the end: HF (like encoder.py's dict) keeps the
+    # last rank, so "Ġ t" then ranks last. Java appends the same line to merges.txt and compares.
+    with open(os.path.join(OUT, "merges.txt"), encoding="utf-8") as f:
+        merge_lines = [line for line in f.read().split("\n")[1:] if line]
+    dup_merges = [tuple(line.split(" ")) for line in merge_lines + [merge_lines[0]]]
+    dup = Tokenizer(models.BPE(t.get_vocab(), dup_merges))
+    dup.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    dup_text = " the tt at t"
+    duplicate_merge_case = {"appended_line": merge_lines[0], "text": dup_text, "ids": dup.encode(dup_text).ids}
+    assert duplicate_merge_case["ids"] != t.encode(dup_text).ids
+
     meta = {"tokenizers": tokenizers.__version__, "python": sys.version.split()[0],
             "script": "scripts/reference/make_tokenizer_fixtures.py"}
     with open(os.path.join(OUT, "fixtures.json"), "w", encoding="utf-8") as f:
-        json.dump({"meta": meta, "cases": cases, "decode_cases": decode_cases}, f, ensure_ascii=True, indent=0)
+        json.dump({"meta": meta, "cases": cases, "decode_cases": decode_cases,
+                   "duplicate_merge_case": duplicate_merge_case}, f, ensure_ascii=True, indent=0)
     t.save(os.path.join(OUT, "tokenizer.json"), pretty=False)
 
     # How the pre-tokenizer regex classifies every code point: "a"+c is one piece iff c is \p{L},

@@ -57,11 +57,11 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         for (int id : added.values()) maxId = Math.max(maxId, id);
         tokenBytes = new byte[maxId + 1][];
         for (Map.Entry<String, Integer> e : vocab.entrySet()) {
-            if (e.getValue() < 0) throw new TokenizerException(source + ": token '" + e.getKey() + "' has negative id " + e.getValue());
+            if (e.getValue() < 0) throw new TokenizerException(source + ": token '" + printable(e.getKey()) + "' has negative id " + e.getValue());
             tokenBytes[e.getValue()] = ByteLevel.tokenBytes(e.getKey());
         }
         for (Map.Entry<String, Integer> e : added.entrySet()) {
-            if (e.getValue() < 0) throw new TokenizerException(source + ": added token '" + e.getKey() + "' has negative id " + e.getValue());
+            if (e.getValue() < 0) throw new TokenizerException(source + ": added token '" + printable(e.getKey()) + "' has negative id " + e.getValue());
             tokenBytes[e.getValue()] = e.getKey().getBytes(StandardCharsets.UTF_8);
         }
         for (int b = 0; b < 256; b++) {
@@ -82,7 +82,7 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
                 throw new TokenizerException(String.format("%s: merge '%s %s' (rank %d): token '%s' is not in the vocabulary",
                         mergesSource, printable(pair[0]), printable(pair[1]), rank, printable(missing)));
             }
-            merges.putIfAbsent(a, b, rank, merged); // HF keeps the first rank of a repeated merge
+            merges.put(a, b, rank, merged); // a repeated merge keeps its last rank, as in HF and encoder.py
         }
         addedTokens = added.keySet().toArray(String[]::new);
         addedIds = new int[addedTokens.length];
@@ -373,13 +373,10 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
             return (int) (h ^ (h >>> 29));
         }
 
-        void putIfAbsent(int a, int b, int rank, int merged) {
+        void put(int a, int b, int rank, int merged) {
             long k = key(a, b);
             int i = hash(k) & mask;
-            while (keys[i] != -1L) {
-                if (keys[i] == k) return;
-                i = (i + 1) & mask;
-            }
+            while (keys[i] != -1L && keys[i] != k) i = (i + 1) & mask;
             keys[i] = k;
             ranks[i] = rank;
             mergedIds[i] = merged;

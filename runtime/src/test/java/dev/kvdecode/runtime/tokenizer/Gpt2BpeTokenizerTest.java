@@ -149,6 +149,19 @@ class Gpt2BpeTokenizerTest {
         }
     }
 
+    /** A merge listed twice keeps its last rank in HF; the fixture's ids differ from the plain ones. */
+    @Test
+    void repeatedMergeKeepsItsLastRank(@TempDir Path tmp) throws IOException {
+        JsonNode c = FIXTURES.get("duplicate_merge_case");
+        Path merges = tmp.resolve("merges.txt");
+        Files.copy(DIR.resolve("merges.txt"), merges);
+        Files.writeString(merges, c.get("appended_line").asText() + "\n", StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND);
+        Gpt2BpeTokenizer tok = Gpt2BpeTokenizer.fromVocabAndMerges(DIR.resolve("vocab.json"), merges);
+        String text = c.get("text").asText();
+        assertArrayEquals(Fixtures.ints(c.get("ids")), tok.encode(text));
+        assertFalse(Arrays.equals(Fixtures.ints(c.get("ids")), FROM_FILES.encode(text)));
+    }
+
     /** HF cannot take unpaired surrogates (Rust strings are UTF-8); we encode them as U+FFFD. */
     @Test
     void unpairedSurrogateEncodesAsReplacementCharacter() {
