@@ -78,6 +78,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "bench-out", description = "folder for bench.csv, per-token.csv, bench.png, per-token.png (default: ${DEFAULT-VALUE})")
     Path outDir;
 
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
+    int threads;
+
     @Option(names = "--json", description = "print one JSON object with every result instead of the table")
     boolean json;
 
@@ -103,7 +106,7 @@ public final class BenchCommand implements Callable<Integer> {
         Files.createDirectories(outDir);
 
         PrintStream out = System.out;
-        try (Backend backend = Backends.create(backendName, dtype)) {
+        try (Backend backend = Backends.create(backendName, dtype, threads)) {
             Roofline roofline = new Roofline(cfg, batch, dtypeBytes());
             double copyGBps = backend.name().equals("cpu") ? MemoryBandwidth.hostCopyGBps() : Double.NaN;
             if (!json) {

@@ -102,10 +102,20 @@ final class Reports {
         Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".kvdecode-", ".png.tmp");
         try {
             ChartUtils.saveChartAsPNG(tmp.toFile(), chart, 900, 560);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            publish(tmp, file);
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /** Renames the finished temp file over the target, readable like any file the user writes. */
+    private static void publish(Path tmp, Path file) throws IOException {
+        try {
+            Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        } catch (UnsupportedOperationException ignored) {
+            // not a POSIX file system: the temp file's default permissions stand
+        }
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     interface WriterBody { void write(Writer w) throws IOException; }
@@ -115,7 +125,7 @@ final class Reports {
         Path tmp = Files.createTempFile(file.toAbsolutePath().getParent(), ".kvdecode-", ".tmp");
         try {
             try (Writer w = Files.newBufferedWriter(tmp)) { body.write(w); }
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            publish(tmp, file);
         } finally {
             Files.deleteIfExists(tmp);
         }

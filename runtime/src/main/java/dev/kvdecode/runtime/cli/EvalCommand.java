@@ -48,6 +48,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
     String backendName;
 
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
+    int threads;
+
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
 
@@ -68,7 +71,7 @@ final class EvalCommand implements Callable<Integer> {
         long scored = 0;
         int windows = 0;
         int v = m.config().vocabSize();
-        try (Backend backend = Backends.create(backendName, "fp32");
+        try (Backend backend = Backends.create(backendName, "fp32", threads);
              InferenceSession session = backend.open(m, new SessionOptions(1, p, OverflowPolicy.STOP, false))) {
             for (int start = 0; start + 1 < ids.length; start += p) {
                 int n = Math.min(p, ids.length - 1 - start);

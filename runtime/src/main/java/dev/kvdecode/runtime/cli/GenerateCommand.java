@@ -75,6 +75,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "keep generating past the end-of-text token")
     boolean ignoreEos;
 
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
+    int threads;
+
     @Option(names = "--json", description = "print exactly one JSON object instead of streaming text")
     boolean json;
 
@@ -125,7 +128,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (stream) { out.print(prompts.get(0)); out.flush(); }
         GenerationResult result;
         String backendUsed;
-        try (Backend backend = Backends.create(backendName, dtype);
+        try (Backend backend = Backends.create(backendName, dtype, threads);
              InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
             GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos);
