@@ -24,11 +24,42 @@ public final class Matmul {
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                               float[] w, float[] b, int T, int in, int out) {
         int tiles = (out + COL_TILE - 1) / COL_TILE;
-        CpuThreads.parallelFor(pool, tiles, (s, e) -> {
-            int c0 = s * COL_TILE, c1 = Math.min(out, e * COL_TILE);
-            if (T == 1) gemvColumns(y, yOff, x, xOff, w, b, in, out, c0, c1);
-            else gemmColumns(y, yOff, x, xOff, w, b, T, in, out, c0, c1);
-        });
+        CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
+        if (p == null || tiles == 1) {
+            columns(y, yOff, x, xOff, w, b, T, in, out, 0, out);
+            return;
+        }
+        // a reusable task per calling thread: a capturing lambda would allocate on every call
+        MatmulTask task = MATMUL_TASK.get();
+        task.set(y, yOff, x, xOff, w, b, T, in, out);
+        try {
+            p.parallelFor(tiles, task);
+        } finally {
+            task.set(null, 0, null, 0, null, null, 0, 0, 0);
+        }
+    }
+
+    private static final ThreadLocal<MatmulTask> MATMUL_TASK = ThreadLocal.withInitial(MatmulTask::new);
+
+    private static final class MatmulTask implements CpuThreads.RangeTask {
+        float[] y, x, w, b;
+        int yOff, xOff, T, in, out;
+
+        void set(float[] y, int yOff, float[] x, int xOff, float[] w, float[] b, int T, int in, int out) {
+            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.b = b;
+            this.T = T; this.in = in; this.out = out;
+        }
+
+        @Override
+        public void run(int s, int e) {
+            columns(y, yOff, x, xOff, w, b, T, in, out, s * COL_TILE, Math.min(out, e * COL_TILE));
+        }
+    }
+
+    private static void columns(float[] y, int yOff, float[] x, int xOff, float[] w, float[] b,
+                                int T, int in, int out, int c0, int c1) {
+        if (T == 1) gemvColumns(y, yOff, x, xOff, w, b, in, out, c0, c1);
+        else gemmColumns(y, yOff, x, xOff, w, b, T, in, out, c0, c1);
     }
 
     // one row: y[c0..c1) = b + sum_i x[i] W[i, c0..c1)
@@ -82,15 +113,42 @@ public final class Matmul {
      */
     public static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
                               float[] head, float[] bias, int rows, int C, int V) {
-        CpuThreads.parallelFor(pool, V, (s, e) -> {
-            for (int v = s; v < e; v++) {
-                int ho = v * C;
-                float bv = bias == null ? 0f : bias[v];
-                for (int r = 0; r < rows; r++) {
-                    logits[logitsOff + r * V + v] = dot(x, xOff + r * C, head, ho, C) + bv;
-                }
-            }
-        });
+        CpuThreads p = CpuThreads.forWork(pool, (long) rows * C * V);
+        if (p == null) {
+            lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, 0, V);
+            return;
+        }
+        LmHeadTask task = LM_HEAD_TASK.get();
+        task.set(logits, logitsOff, x, xOff, head, bias, rows, C, V);
+        try {
+            p.parallelFor(V, task);
+        } finally {
+            task.set(null, 0, null, 0, null, null, 0, 0, 0);
+        }
+    }
+
+    private static void lmHeadRange(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias,
+                                    int rows, int C, int V, int v0, int v1) {
+        for (int v = v0; v < v1; v++) {
+            int ho = v * C;
+            float bv = bias == null ? 0f : bias[v];
+            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, head, ho, C) + bv;
+        }
+    }
+
+    private static final ThreadLocal<LmHeadTask> LM_HEAD_TASK = ThreadLocal.withInitial(LmHeadTask::new);
+
+    private static final class LmHeadTask implements CpuThreads.RangeTask {
+        float[] logits, x, head, bias;
+        int logitsOff, xOff, rows, C, V;
+
+        void set(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias, int rows, int C, int V) {
+            this.logits = logits; this.logitsOff = logitsOff; this.x = x; this.xOff = xOff; this.head = head;
+            this.bias = bias; this.rows = rows; this.C = C; this.V = V;
+        }
+
+        @Override
+        public void run(int s, int e) { lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, s, e); }
     }
 
     // a (n), b (n) -> sum a*b with 8 fixed partial sums
