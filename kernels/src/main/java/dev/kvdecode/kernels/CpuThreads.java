@@ -80,8 +80,8 @@ public final class CpuThreads implements AutoCloseable {
     }
 
     /**
-     * Runs task over [0, n) split into at most {@link #threads()} contiguous ranges and returns when
-     * all are done. {@code pool} may be null: then the task runs serially on the caller.
+     * Runs task over [0, n), cut into contiguous chunks run by the pool (see the class comment), and
+     * returns when all are done. {@code pool} may be null: then the task runs serially on the caller.
      */
     public static void parallelFor(CpuThreads pool, int n, RangeTask task) {
         if (pool == null) {
