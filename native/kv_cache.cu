@@ -26,13 +26,11 @@ __device__ void shift_row_left(T* row, int cap, int HS) {
     const size_t tile = (size_t)blockDim.x * SHIFT_ITEMS;
     for (size_t t0 = 0; t0 < n; t0 += tile) {
         T staged[SHIFT_ITEMS];
-#pragma unroll
         for (int k = 0; k < SHIFT_ITEMS; k++) {
             const size_t e = t0 + (size_t)k * blockDim.x + threadIdx.x;
             if (e < n) staged[k] = row[e + HS];
         }
         __syncthreads();
-#pragma unroll
         for (int k = 0; k < SHIFT_ITEMS; k++) {
             const size_t e = t0 + (size_t)k * blockDim.x + threadIdx.x;
             if (e < n) row[e] = staged[k];
