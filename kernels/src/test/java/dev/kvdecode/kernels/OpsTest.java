@@ -1,0 +1,378 @@
+package dev.kvdecode.kernels;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static dev.kvdecode.kernels.Check.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Every CPU op against a straightforward fp64 reference written from the math, on seeded random
+ * inputs with awkward sizes, outputs pre-filled with NaN and guarded against stray writes.
+ * Tolerances: an fp32 sum of n terms is off by at most n * 2^-24 * sum|terms| (Higham, Accuracy
+ * and Stability, eq. 3.5, first order), which is what the dot-product ops are held to; elementwise
+ * ops are held to a few ulps.
+ */
+class OpsTest {
+    static final long SEED = 20261125L;
+    static final double U = Math.ulp(1f) / 2; // 2^-24, fp32 unit roundoff
+    static final int[] SIZES = {1, 3, 31, 33, 127, 769};
+    static final CpuThreads POOL = new CpuThreads(3);
+
+    @AfterAll
+    static void closePool() { POOL.close(); }
+
+    @Test
+    void matmulMatchesFp64() {
+        SplittableRandom rnd = new SplittableRandom(SEED);
+        int[] rows = {1, 3, 5, 33};
+        for (int T : rows) for (int in : SIZES) for (int out : new int[] {1, 3, 33, 127, 769}) {
+            if ((long) T * in * out > 3_000_000) continue;
+            for (boolean bias : new boolean[] {true, false}) {
+                float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.5);
+                float[] b = bias ? random(rnd, out, 1) : null;
+                float[] y = output(T * out);
+                float[] xg = guarded(x);
+                Matmul.matmul(POOL, y, GUARD, xg, GUARD, w, b, T, in, out);
+                double[] want = new double[T * out], tol = new double[T * out];
+                for (int t = 0; t < T; t++) for (int o = 0; o < out; o++) {
+                    double s = bias ? b[o] : 0, abs = bias ? Math.abs(b[o]) : 0;
+                    for (int i = 0; i < in; i++) {
+                        double term = (double) x[t * in + i] * w[i * out + o];
+                        s += term;
+                        abs += Math.abs(term);
+                    }
+                    want[t * out + o] = s;
+                    tol[t * out + o] = (in + 1) * U * abs + 1e-30;
+                }
+                String what = "matmul T=" + T + " in=" + in + " out=" + out + " bias=" + bias + " seed=" + SEED;
+                close(y, GUARD, want, tol, what);
+                guardsIntact(y, T * out, what);
+            }
+        }
+    }
+
+    @Test
+    void matmulRowsGiveTheSameBitsAsOneRowAndAnyThreadCount() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 1);
+        int T = 37, in = 300, out = 769;
+        float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
+        float[] all = new float[T * out];
+        Matmul.matmul(POOL, all, 0, x, 0, w, b, T, in, out);
+        float[] one = new float[out];
+        for (int t = 0; t < T; t++) {
+            Matmul.matmul(null, one, 0, x, t * in, w, b, 1, in, out);
+            for (int o = 0; o < out; o++)
+                assertEquals(Float.floatToIntBits(one[o]), Float.floatToIntBits(all[t * out + o]),
+                        "row " + t + " col " + o + ": batch-1 path and blocked path differ");
+        }
+        float[] serial = new float[T * out];
+        try (CpuThreads two = new CpuThreads(2)) {
+            Matmul.matmul(two, serial, 0, x, 0, w, b, T, in, out);
+        }
+        assertArrayEquals(all, serial, 0f);
+    }
+
+    @Test
+    void lmHeadMatchesFp64() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 2);
+        for (int rows : new int[] {1, 3}) for (int C : new int[] {1, 7, 33, 769}) for (int V : new int[] {1, 65, 1031}) {
+            for (boolean bias : new boolean[] {true, false}) {
+                float[] x = random(rnd, rows * C, 1), head = random(rnd, V * C, 0.5);
+                float[] b = bias ? random(rnd, V, 1) : null;
+                float[] y = output(rows * V);
+                Matmul.lmHead(POOL, y, GUARD, x, 0, head, b, rows, C, V);
+                double[] want = new double[rows * V], tol = new double[rows * V];
+                for (int r = 0; r < rows; r++) for (int v = 0; v < V; v++) {
+                    double s = bias ? b[v] : 0, abs = bias ? Math.abs(b[v]) : 0;
+                    for (int i = 0; i < C; i++) {
+                        double term = (double) x[r * C + i] * head[v * C + i];
+                        s += term;
+                        abs += Math.abs(term);
+                    }
+                    want[r * V + v] = s;
+                    tol[r * V + v] = (C + 1) * U * abs + 1e-30;
+                }
+                String what = "lmHead rows=" + rows + " C=" + C + " V=" + V + " seed=" + (SEED + 2);
+                close(y, GUARD, want, tol, what);
+                guardsIntact(y, rows * V, what);
+            }
+        }
+    }
+
+    @Test
+    void layerNormMatchesFp64() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 3);
+        for (int T : new int[] {1, 3, 33}) for (int C : SIZES) for (double offset : new double[] {0, 300}) {
+            float[] x = random(rnd, T * C, 2);
+            for (int i = 0; i < x.length; i++) x[i] += (float) offset;
+            float[] g = random(rnd, C, 1.5), be = random(rnd, C, 0.5);
+            float eps = 1e-5f;
+            float[] y = output(T * C);
+            LayerNorm.layerNorm(y, GUARD, guarded(x), GUARD, g, be, T, C, eps);
+            double[] want = new double[T * C], tol = new double[T * C];
+            for (int t = 0; t < T; t++) {
+                double m = 0;
+                for (int i = 0; i < C; i++) m += x[t * C + i];
+                m /= C;
+                double var = 0;
+                for (int i = 0; i < C; i++) var += (x[t * C + i] - m) * (x[t * C + i] - m);
+                var /= C;
+                double rstd = 1 / Math.sqrt(var + eps);
+                for (int i = 0; i < C; i++) {
+                    double xhat = (x[t * C + i] - m) * rstd;
+                    want[t * C + i] = xhat * g[i] + be[i];
+                    // fp32 rounding of the mean (|mean| * U) scaled by rstd, plus a few ulps per operation
+                    double meanErr = (Math.abs(m) + 1) * 4 * U * rstd;
+                    tol[t * C + i] = (meanErr + 16 * U * (Math.abs(xhat) + 1)) * Math.abs(g[i]) + 4 * U * Math.abs(be[i]) + 1e-30;
+                }
+            }
+            String what = "layerNorm T=" + T + " C=" + C + " offset=" + offset + " seed=" + (SEED + 3);
+            close(y, GUARD, want, tol, what);
+            guardsIntact(y, T * C, what);
+        }
+    }
+
+    @Test
+    void layerNormInPlace() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 4);
+        int C = 33;
+        float[] x = random(rnd, 2 * C, 1), g = random(rnd, C, 1), be = random(rnd, C, 1);
+        float[] y = new float[2 * C];
+        LayerNorm.layerNorm(y, 0, x, 0, g, be, 2, C, 1e-5f);
+        LayerNorm.layerNorm(x, 0, x, 0, g, be, 2, C, 1e-5f);
+        assertArrayEquals(y, x, 0f);
+    }
+
+    @Test
+    void activationsMatchFp64() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 5);
+        for (int n : SIZES) for (Activation act : Activation.values()) {
+            float[] x = random(rnd, n, 6);
+            float[] y = guarded(x);
+            Activations.apply(act, y, GUARD, n);
+            double[] want = new double[n], tol = new double[n];
+            for (int i = 0; i < n; i++) {
+                double v = x[i];
+                want[i] = switch (act) {
+                    case GELU_NEW -> 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+                    case GELU -> v * normalCdf(v);
+                    case RELU -> Math.max(0, v);
+                };
+                tol[i] = 2 * U * Math.abs(want[i]) + 1e-30; // rounded once from double
+            }
+            String what = "activation " + act + " n=" + n + " seed=" + (SEED + 5);
+            close(y, GUARD, want, tol, what);
+            guardsIntact(y, n, what);
+        }
+    }
+
+    /** Phi(x) by Simpson integration of the normal density, independent of the erf under test. */
+    static double normalCdf(double x) {
+        if (x < -14) return 0;
+        int n = 40000;
+        double a = -14, h = (x - a) / n, s = 0; // Phi(-14) ~ 1e-44: negligible
+        for (int i = 0; i <= n; i++) {
+            double t = a + i * h, f = Math.exp(-t * t / 2);
+            s += (i == 0 || i == n) ? f : (i % 2 == 1 ? 4 * f : 2 * f);
+        }
+        return s * h / 3 / Math.sqrt(2 * Math.PI);
+    }
+
+    @Test
+    void erfKnownValues() {
+        // Abramowitz & Stegun table 7.1 / high-precision values
+        double[][] cases = {{0, 0}, {0.5, 0.5204998778130465}, {1, 0.8427007929497149}, {2, 0.9953222650189527},
+                {3, 0.9999779095030014}, {4, 0.9999999845827421}, {-1.5, -0.9661051464753108}, {2.5, 0.9995930479825550}, {3.5, 0.9999992569016276}};
+        for (double[] c : cases) assertEquals(c[1], Activations.erf(c[0]), 1e-13, "erf(" + c[0] + ")");
+        // erfc in the tail, where 1 - erf would have cancelled: erfc(5) = 1.5374597944280349e-12
+        assertEquals(1.5374597944280349e-12, Activations.erfc(5), 1e-24);
+    }
+
+    @Test
+    void softmaxMatchesFp64() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 6);
+        for (int n : SIZES) for (double offset : new double[] {0, 1000, -1000}) {
+            float[] x = random(rnd, n, 20);
+            for (int i = 0; i < n; i++) x[i] += (float) offset;
+            float[] y = guarded(x);
+            Softmax.softmax(y, GUARD, n);
+            double max = Double.NEGATIVE_INFINITY;
+            for (float v : x) max = Math.max(max, v);
+            double sum = 0;
+            double[] want = new double[n], tol = new double[n];
+            for (int i = 0; i < n; i++) sum += Math.exp(x[i] - max);
+            for (int i = 0; i < n; i++) {
+                want[i] = Math.exp(x[i] - max) / sum;
+                // x - max is rounded in fp32 (abs error |x - max| U, a relative error of exp), then exp
+                // rounding and an n-term fp32 sum
+                tol[i] = ((n + 8) * U + 2 * Math.abs(x[i] - max) * U) * want[i] + 1e-30;
+            }
+            String what = "softmax n=" + n + " offset=" + offset + " seed=" + (SEED + 6);
+            close(y, GUARD, want, tol, what);
+            guardsIntact(y, n, what);
+        }
+    }
+
+    /** fp64 attention of one query over an explicit list of key/value rows. */
+    static double[] refAttend(float[] q, int qOff, float[][] keys, float[][] values, int HS, double[] tolOut) {
+        int n = keys.length;
+        double[] s = new double[n];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            double d = 0;
+            for (int i = 0; i < HS; i++) d += (double) q[qOff + i] * keys[j][i];
+            s[j] = d / Math.sqrt(HS);
+            max = Math.max(max, s[j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < n; j++) { s[j] = Math.exp(s[j] - max); sum += s[j]; }
+        double[] out = new double[HS];
+        for (int j = 0; j < n; j++) for (int i = 0; i < HS; i++) out[i] += s[j] / sum * values[j][i];
+        // tolerance: the scores carry ~HS*U*sum|q k| error, which moves each weight by that much
+        // relatively; the weighted sum then adds n*U*max|v|.
+        double maxQk = 0, maxV = 0;
+        for (int j = 0; j < n; j++) {
+            double a = 0;
+            for (int i = 0; i < HS; i++) { a += Math.abs((double) q[qOff + i] * keys[j][i]); maxV = Math.max(maxV, Math.abs(values[j][i])); }
+            maxQk = Math.max(maxQk, a / Math.sqrt(HS));
+        }
+        double weightErr = (HS + 8) * U * maxQk * 2 + (n + 8) * U;
+        for (int i = 0; i < HS; i++) tolOut[i] = (weightErr + (n + 4) * U) * maxV * 2 + 1e-30;
+        return out;
+    }
+
+    @Test
+    void causalSelfAttentionMatchesFp64() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 7);
+        int[][] shapes = {{1, 1}, {3, 1}, {48, 3}, {32, 4}, {33, 3}, {8, 8}};
+        for (int[] sh : shapes) for (int T : new int[] {1, 3, 31, 33}) {
+            int C = sh[0], NH = sh[1], HS = C / NH;
+            float[] qkv = random(rnd, T * 3 * C, 2);
+            float[] out = output(T * C);
+            float[] scratch = new float[NH * T];
+            Attention.causalSelfAttention(POOL, out, GUARD, guarded(qkv), GUARD, scratch, T, C, NH);
+            double[] want = new double[T * C], tol = new double[T * C];
+            for (int h = 0; h < NH; h++) for (int t = 0; t < T; t++) {
+                float[][] ks = new float[t + 1][HS], vs = new float[t + 1][HS];
+                for (int j = 0; j <= t; j++) for (int i = 0; i < HS; i++) {
+                    ks[j][i] = qkv[j * 3 * C + C + h * HS + i];
+                    vs[j][i] = qkv[j * 3 * C + 2 * C + h * HS + i];
+                }
+                double[] tl = new double[HS];
+                double[] o = refAttend(qkv, t * 3 * C + h * HS, ks, vs, HS, tl);
+                System.arraycopy(o, 0, want, t * C + h * HS, HS);
+                System.arraycopy(tl, 0, tol, t * C + h * HS, HS);
+            }
+            String what = "causalSelfAttention C=" + C + " NH=" + NH + " T=" + T + " seed=" + (SEED + 7);
+            close(out, GUARD, want, tol, what);
+            guardsIntact(out, T * C, what);
+        }
+    }
+
+    @Test
+    void decodeAttentionVisitsRingEntriesOldestFirst() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 8);
+        int B = 2, NH = 3, HS = 16, C = NH * HS;
+        for (int capacity : new int[] {1, 3, 31, 33}) for (int count : new int[] {1, capacity}) for (int start = 0; start < capacity; start += Math.max(1, capacity / 3)) {
+            float[] k = random(rnd, B * NH * capacity * HS, 1), v = random(rnd, B * NH * capacity * HS, 1);
+            float[] q = random(rnd, C, 2);
+            int b = 1;
+            float[] out = output(C);
+            Attention.decodeAttention(POOL, out, GUARD, q, 0, k, v, b, start, count, capacity, NH, HS, new float[NH * capacity]);
+            double[] want = new double[C], tol = new double[C];
+            for (int h = 0; h < NH; h++) {
+                float[][] ks = new float[count][HS], vs = new float[count][HS];
+                for (int j = 0; j < count; j++) {
+                    int slot = (start + j) % capacity, base = ((b * NH + h) * capacity + slot) * HS;
+                    for (int i = 0; i < HS; i++) { ks[j][i] = k[base + i]; vs[j][i] = v[base + i]; }
+                }
+                double[] tl = new double[HS];
+                double[] o = refAttend(q, h * HS, ks, vs, HS, tl);
+                System.arraycopy(o, 0, want, h * HS, HS);
+                System.arraycopy(tl, 0, tol, h * HS, HS);
+            }
+            String what = "decodeAttention capacity=" + capacity + " count=" + count + " start=" + start + " seed=" + (SEED + 8);
+            close(out, GUARD, want, tol, what);
+            guardsIntact(out, C, what);
+        }
+    }
+
+    @Test
+    void decodeAttentionOverCacheEqualsCausalRowBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 9);
+        int T = 33, NH = 3, HS = 16, C = NH * HS;
+        float[] qkv = random(rnd, T * 3 * C, 2);
+        float[] causal = new float[T * C];
+        Attention.causalSelfAttention(POOL, causal, 0, qkv, 0, new float[NH * T], T, C, NH);
+        float[] kc = new float[NH * T * HS], vc = new float[NH * T * HS];
+        float[] one = new float[C];
+        for (int t = 0; t < T; t++) {
+            KvCache.kvAppend(kc, 0, t, qkv, t * 3 * C + C, NH, T, HS);
+            KvCache.kvAppend(vc, 0, t, qkv, t * 3 * C + 2 * C, NH, T, HS);
+            Attention.decodeAttention(null, one, 0, qkv, t * 3 * C, kc, vc, 0, 0, t + 1, T, NH, HS, new float[NH * T]);
+            for (int i = 0; i < C; i++)
+                assertEquals(Float.floatToIntBits(causal[t * C + i]), Float.floatToIntBits(one[i]), "t=" + t + " i=" + i);
+        }
+    }
+
+    @Test
+    void embeddingAndResidualAreExact() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 10);
+        int V = 31, maxT = 33, C = 769, T = 3;
+        float[] wte = random(rnd, V * C, 1), wpe = random(rnd, maxT * C, 1);
+        int[] tokens = {5, 30, 0, 7};
+        float[] out = output(T * C);
+        Embedding.embed(out, GUARD, wte, wpe, tokens, 1, 30, T, C);
+        for (int t = 0; t < T; t++) for (int i = 0; i < C; i++)
+            assertEquals(wte[tokens[1 + t] * C + i] + wpe[(30 + t) * C + i], out[GUARD + t * C + i], 0f);
+        guardsIntact(out, T * C, "embed");
+        float[] a = random(rnd, 127, 1), bb = random(rnd, 127, 1);
+        float[] ag = guarded(a);
+        Residual.add(ag, GUARD, bb, 0, 127);
+        for (int i = 0; i < 127; i++) assertEquals(a[i] + bb[i], ag[GUARD + i], 0f);
+        guardsIntact(ag, 127, "residual");
+    }
+
+    @Test
+    void kvAppendAndShift() {
+        int B = 2, NH = 3, cap = 4, HS = 5, C = NH * HS;
+        float[] cache = new float[B * NH * cap * HS];
+        for (int slot = 0; slot < cap; slot++) {
+            float[] src = new float[C + 2];
+            for (int i = 0; i < C; i++) src[2 + i] = 100 * slot + i;
+            KvCache.kvAppend(cache, 1, slot, src, 2, NH, cap, HS);
+        }
+        for (int h = 0; h < NH; h++) for (int slot = 0; slot < cap; slot++) for (int d = 0; d < HS; d++) {
+            assertEquals(100 * slot + h * HS + d, cache[((NH + h) * cap + slot) * HS + d], 0f);
+            assertEquals(0f, cache[(h * cap + slot) * HS + d], 0f, "sequence 0 must be untouched");
+        }
+        KvCache.kvShift(cache, 1, NH, cap, HS);
+        for (int h = 0; h < NH; h++) for (int slot = 0; slot < cap - 1; slot++) for (int d = 0; d < HS; d++)
+            assertEquals(100 * (slot + 1) + h * HS + d, cache[((NH + h) * cap + slot) * HS + d], 0f);
+    }
+
+    @Test
+    void parallelForCoversEveryIndexOnceAndPropagatesFailures() {
+        for (int threads = 1; threads <= 4; threads++) {
+            try (CpuThreads pool = new CpuThreads(threads)) {
+                for (int n = 0; n <= 50; n++) {
+                    int[] hits = new int[n];
+                    pool.parallelFor(n, (s, e) -> { for (int i = s; i < e; i++) hits[i]++; });
+                    for (int i = 0; i < n; i++) assertEquals(1, hits[i], "threads=" + threads + " n=" + n + " i=" + i);
+                }
+                if (threads > 1) {
+                    RuntimeException ex = assertThrows(IllegalStateException.class, () -> pool.parallelFor(8, (s, e) -> {
+                        if (e == 8) throw new IllegalStateException("boom");
+                    }));
+                    assertEquals("boom", ex.getMessage());
+                    int[] after = new int[1];
+                    pool.parallelFor(4, (s, e) -> { synchronized (after) { after[0] += e - s; } });
+                    assertEquals(4, after[0], "pool must still work after a failure");
+                }
+            }
+        }
+    }
+}
