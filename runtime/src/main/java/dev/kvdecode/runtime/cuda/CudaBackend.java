@@ -56,6 +56,9 @@ public final class CudaBackend implements Backend {
 
     public GpuContext gpu() { return gpu; }
 
+    /** Our kernels, loaded into this backend's context. */
+    public CudaKernels kernels() { return kernels; }
+
     public CudaOptions options() { return options; }
 
     /** A one-line description: device name, compute capability, driver version. */
