@@ -174,6 +174,33 @@ class CudaSessionTest {
     }
 
     @Test
+    void graphReplayEqualsStepByStep() {
+        // The replayed graph runs the very launches the eager step makes, in the same order, so the
+        // logits must agree bit for bit, through overflow, cached and recomputed (issue 3, check 4).
+        Model m = RandomWeights.model(gpt2Odd(), 121);
+        int[][] prompts = prompts(122, 97, 5, 2);
+        for (boolean cached : new boolean[] {true, false}) {
+            SessionOptions so = new SessionOptions(2, 9, OverflowPolicy.SHIFT, cached);
+            try (CudaSession g = gpu.open(m, so, Emu.options(true)); CudaSession e = gpu.open(m, so, Emu.options(false))) {
+                float[] a = g.prefill(prompts).clone();
+                float[] b = e.prefill(prompts);
+                for (int step = 0; step < 25; step++) {
+                    assertArrayEquals(b, a, "step " + step + ", cached=" + cached);
+                    int[] next = {argmax(a, 0, 97), argmax(a, 97, 97)};
+                    a = g.step(next).clone();
+                    b = e.step(next);
+                }
+            }
+        }
+    }
+
+    static int argmax(float[] x, int off, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) if (x[off + i] > x[off + best]) best = i;
+        return best;
+    }
+
+    @Test
     void halfPrecisionWeightsStayCloseToCpu() {
         // fp16 / bf16 weights and cache with fp32 math: logits within the storage rounding (bf16
         // keeps 8 mantissa bits: 2^-9 relative per weight; summed over C terms it stays under 3e-2).

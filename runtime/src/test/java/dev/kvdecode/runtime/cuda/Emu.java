@@ -1,19 +1,24 @@
 package dev.kvdecode.runtime.cuda;
 
+import dev.kvdecode.kernels.cuda.DType;
+
 /**
- * The emulated CUDA backend for tests (GPU-CONTRACT.md: every GPU test runs on the emulator in CI).
- * One backend per test class; the emulator library comes from the kernels module's classes
- * (or $KVDECODE_EMU_LIB). A missing emulator fails the test: the build must always produce it.
+ * The CUDA backend the tests run on: the device emulator by default (GPU-CONTRACT.md: every GPU
+ * test runs on the emulator in CI), the real GPU with {@code KVDECODE_TEST_BACKEND=cuda}
+ * (scripts/gpu-verify.sh; the same switch as the kernel tests). A missing emulator fails the
+ * test: the build must always produce it.
  */
 final class Emu {
     private Emu() {}
 
+    static boolean realGpu() { return "cuda".equals(System.getenv("KVDECODE_TEST_BACKEND")); }
+
     static CudaBackend open(CudaOptions options) {
-        return CudaBackend.openEmulator(options);
+        return realGpu() ? CudaBackend.openCuda(options) : CudaBackend.openEmulator(options);
     }
 
     /** Small ring and lookahead so the tests wrap the ring many times in 300 tokens. */
     static CudaOptions options(boolean graphs) {
-        return new CudaOptions(dev.kvdecode.kernels.cuda.DType.F32, graphs, 16, 3);
+        return new CudaOptions(DType.F32, graphs, 16, 3);
     }
 }
