@@ -49,7 +49,7 @@ prepare() {
   "$jre_tool"
   rm -rf "$DEV/lib" "$DEV/test-classes"
   mkdir -p "$DEV/lib" "$DEV/test-classes"
-  tr ':' '\n' < "$ROOT/runtime/target/gpu-verify-classpath.txt" | while read -r jar; do [[ -n "$jar" ]] && cp "$jar" "$DEV/lib/"; done
+  { tr ':' '\n' < "$ROOT/runtime/target/gpu-verify-classpath.txt"; echo; } | while read -r jar; do [[ -n "$jar" ]] && cp "$jar" "$DEV/lib/"; done
   cp "$ROOT"/runtime/target/kvdecode-runtime-*.jar "$DEV/lib/"
   cp -r "$ROOT/kernels/target/test-classes" "$DEV/test-classes/kernels"
   cp -r "$ROOT/runtime/target/test-classes" "$DEV/test-classes/runtime"
