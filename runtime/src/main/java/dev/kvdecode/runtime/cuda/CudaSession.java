@@ -47,8 +47,9 @@ import java.util.Arrays;
  * and attention read seen[b]), the final LayerNorm and the LM head, seen += 1, then on-device
  * sampling writes tokens[b] and ring[b][seen[b] mod ringTokens], and an async copy moves the ring
  * to pinned host memory. With {@link CudaOptions#graphs()} that step is captured once as a CUDA
- * graph and replayed; otherwise its kernels are launched one by one (the first step always runs
- * eagerly, so lazy initialisation in cuBLAS or the driver never happens during capture).
+ * graph and replayed; otherwise its kernels are launched one by one (the first step of a given
+ * shape and sampling mode always runs eagerly, so lazy initialisation in cuBLAS or the driver
+ * never happens during capture).
  *
  * <p><b>Two ways to drive it.</b> As an {@link InferenceSession} ({@link #prefill}, {@link #step}):
  * the host uploads the fed tokens and reads back the logits, so the shared tests and the host-side
@@ -94,7 +95,7 @@ public final class CudaSession implements InferenceSession {
 
     private CudaGraph stepGraph;
     private Sampling graphSampling;
-    private boolean warmedUp;
+    private Sampling warmedFor;
     private boolean closed;
 
     /** What the step's sampling kernel does; part of the captured graph. */
@@ -412,9 +413,12 @@ public final class CudaSession implements InferenceSession {
             stepGraph = null;
         }
         if (stepGraph == null) {
-            if (!warmedUp) {
+            // The first step with these shapes and this sampling kernel runs eagerly: kernels are
+            // looked up and their parameters queried, cuBLAS picks and loads its kernels, all
+            // outside the capture (where such calls may be refused or invalidate it).
+            if (!sampling.equals(warmedFor)) {
                 stepBody(sampling);
-                warmedUp = true;
+                warmedFor = sampling;
                 return;
             }
             stream.beginCapture();
