@@ -27,7 +27,7 @@ public final class CudaKernels implements AutoCloseable {
     /** Where scripts/build-fatbin.sh puts the fatbin inside the kernels jar. */
     public static final String FATBIN_RESOURCE = "dev/kvdecode/kernels/kvdecode.fatbin";
     /** The image passed to the emulator's cuModuleLoadData when the jar has no fatbin. */
-    public static final byte[] EMU_MODULE_MARKER = "KVDECODE-EMU-MODULE\0".getBytes(StandardCharsets.US_ASCII);
+    public static final byte[] EMU_MODULE_MARKER = "KVDEMU kvdecode kernels\0".getBytes(StandardCharsets.US_ASCII);
 
     private final CudaModule module;
 
