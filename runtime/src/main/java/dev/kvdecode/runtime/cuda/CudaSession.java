@@ -41,7 +41,7 @@ import java.util.Arrays;
  * <p><b>Device state.</b> Weights are uploaded once in the session dtype ({@link DeviceWeights});
  * the K/V cache is two device buffers K, V of shape [layer][batch][head][capacity][HS] in that dtype;
  * activations, the last token of each sequence ({@code tokens}), its step counter ({@code seen}),
- * the RNG state and the ring of sampled ids live in one preallocated {@link DeviceArena}. A decode
+ * the RNG state and the ring of sampled ids live in preallocated {@link DeviceArena}s. A decode
  * step therefore needs no host arguments: the embedding of tokens[b] at position
  * min(seen[b], maxT-1), the L blocks (cuBLAS GEMMs with fp32 accumulation + our kernels; KV append
  * and attention read seen[b]), the final LayerNorm and the LM head, seen += 1, then on-device
@@ -83,7 +83,13 @@ public final class CudaSession implements InferenceSession {
     private final CudaStream stream;
     private final CublasHandle blas;
     private final DeviceBuffer workspace;
-    private final DeviceArena arena = new DeviceArena();
+    // Activations and state in preallocated arenas, one per element type (fp32, the session
+    // dtype, integers) plus one each for K and V: a buffer's neighbours in its allocation then
+    // hold the same type, which keeps the emulator's per-allocation NaN check exact (it reads
+    // the rest of a written pointer's allocation with that pointer's element type).
+    private final DeviceArena act32 = new DeviceArena(), actT = new DeviceArena(), state = new DeviceArena(),
+            kArena = new DeviceArena(), vArena = new DeviceArena();
+    private final DeviceArena[] arenas = {act32, actT, state, kArena, vArena};
     private final DeviceArena.Slot x, ln, qkv, q, att, proj, fc, hid, logits, part, tokens, seen, ring, rng, promptTok,
             window, windowTmp, kCache, vCache;
     private final Arena pinned = Arena.ofShared();
@@ -144,28 +150,28 @@ public final class CudaSession implements InferenceSession {
         long perSeq = (long) NH * ctx * HS;   // one (b, layer)'s K entries
 
         // Activations: up to `rows` rows (B for a step, up to ctx for a prompt or a recompute window).
-        x = arena.plan("x", 4L * rows * C);
-        ln = arena.plan("ln", (long) es * rows * C);
-        qkv = arena.plan("qkv", 4L * rows * 3 * C);
-        q = arena.plan("q", 4L * rows * C);
-        att = arena.plan("att", (long) es * rows * C);
-        proj = arena.plan("proj", 4L * rows * C);
-        fc = arena.plan("fc", 4L * rows * 4 * C);
-        hid = arena.plan("hid", (long) es * rows * 4 * C);
-        logits = arena.plan("logits", 4L * B * V);
-        part = arena.plan("part", splitChunk > 0 ? CudaDecodeAttention.partialBytes(B, NH, HS, ctx, splitChunk) : 4);
+        x = act32.plan("x", 4L * rows * C);
+        ln = actT.plan("ln", (long) es * rows * C);
+        qkv = act32.plan("qkv", 4L * rows * 3 * C);
+        q = act32.plan("q", 4L * rows * C);
+        att = actT.plan("att", (long) es * rows * C);
+        proj = act32.plan("proj", 4L * rows * C);
+        fc = act32.plan("fc", 4L * rows * 4 * C);
+        hid = actT.plan("hid", (long) es * rows * 4 * C);
+        logits = act32.plan("logits", 4L * B * V);
+        part = act32.plan("part", splitChunk > 0 ? CudaDecodeAttention.partialBytes(B, NH, HS, ctx, splitChunk) : 4);
         // Decode state.
-        tokens = arena.plan("tokens", 4L * B);
-        seen = arena.plan("seen", 4L * B);
-        ring = arena.plan("ring", 4L * B * ringCap);
-        rng = arena.plan("rng", 8L * B);
-        promptTok = arena.plan("promptTok", 4L * ctx);
-        window = arena.plan("window", opt.kvCache() ? 4 : 4L * B * ctx);
-        windowTmp = arena.plan("windowTmp", opt.kvCache() ? 4 : 4L * ctx);
+        tokens = state.plan("tokens", 4L * B);
+        seen = state.plan("seen", 4L * B);
+        ring = state.plan("ring", 4L * B * ringCap);
+        rng = state.plan("rng", 8L * B);
+        promptTok = state.plan("promptTok", 4L * ctx);
+        window = state.plan("window", opt.kvCache() ? 4 : 4L * B * ctx);
+        windowTmp = state.plan("windowTmp", opt.kvCache() ? 4 : 4L * ctx);
         // The cache: all layers in cached mode; one layer of one sequence as recompute scratch.
         long cacheElems = opt.kvCache() ? (long) L * B * perSeq : perSeq;
-        kCache = arena.plan("kCache", es * cacheElems);
-        vCache = arena.plan("vCache", es * cacheElems);
+        kCache = kArena.plan("kCache", es * cacheElems);
+        vCache = vArena.plan("vCache", es * cacheElems);
 
         this.seenHost = new int[B];
         this.windowLen = opt.kvCache() ? null : new int[B];
@@ -177,7 +183,7 @@ public final class CudaSession implements InferenceSession {
         DeviceBuffer ws = null;
         try {
             dw = new DeviceWeights(gpu, weights, dt);
-            arena.allocate(gpu);
+            for (DeviceArena a : arenas) a.allocate(gpu);
             st = gpu.createStream();
             bl = gpu.createCublasHandle();
             bl.setStream(st);
@@ -196,7 +202,7 @@ public final class CudaSession implements InferenceSession {
             if (bl != null) bl.close();
             if (st != null) st.close();
             if (ws != null) ws.close();
-            arena.close();
+            for (DeviceArena a : arenas) a.close();
             if (dw != null) dw.close();
             pinned.close();
             throw e;
@@ -654,7 +660,7 @@ public final class CudaSession implements InferenceSession {
             blas.close();
             stream.close();
             if (workspace != null) workspace.close();
-            arena.close();
+            for (DeviceArena a : arenas) a.close();
             w.close();
             pinned.close();
         }

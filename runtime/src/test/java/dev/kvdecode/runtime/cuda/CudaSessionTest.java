@@ -77,26 +77,42 @@ class CudaSessionTest {
         }
     }
 
-    /** CPU vs the emulated CUDA session driven three ways; every way must give the CPU's tokens. */
-    static void greedyMatchesCpu(ModelConfig cfg, long seed, SessionOptions so, int n, int... promptLengths) {
+    /** How the CUDA session is driven. */
+    enum Drive {
+        /** The host Generator over the InferenceSession interface (logits to the host every step). */
+        HOST,
+        /** The device-resident loop, each step a replay of the captured graph. */
+        GRAPH,
+        /** The device-resident loop, each step's kernels launched one by one. */
+        STEP
+    }
+
+    /**
+     * CPU vs the emulated CUDA session driven each of the given ways; every way must give the CPU's
+     * tokens and stop reasons. The emulator runs ~10 ms per step of these models, so each test
+     * picks the drives it needs: together they cover {cached, recompute} x {SHIFT, RING} x
+     * {graph, step by step} for 300 tokens, and the host loop.
+     */
+    static void greedyMatchesCpu(ModelConfig cfg, long seed, SessionOptions so, int n, Drive[] drives, int... promptLengths) {
         Model m = RandomWeights.model(cfg, seed);
         int[][] prompts = prompts(seed + 1, cfg.vocabSize(), promptLengths);
         GenerationResult want = cpuGreedy(m, so, prompts, n);
-        for (int b = 0; b < prompts.length; b++) assertEquals(n, want.tokens()[b].length);
-
-        try (CudaSession s = gpu.open(m, so, Emu.options(true))) {
-            GenerationResult host = Generator.generate(s, prompts, greedy(n), null);
-            assertTokens(want, host, "host loop over CudaSession, " + so);
-            List<String> streamed = new ArrayList<>();
-            GenerationResult graph = s.generateOnDevice(prompts, greedy(n), (b, t) -> streamed.add(b + ":" + t));
-            assertTokens(want, graph, "device loop, graph replay, " + so);
-            assertEquals(streamed.size(), graph.generatedTokens(), "every token is reported once");
-        }
-        try (CudaSession s = gpu.open(m, so, Emu.options(false))) {
-            GenerationResult step = s.generateOnDevice(prompts, greedy(n), null);
-            assertTokens(want, step, "device loop, step by step, " + so);
+        if (so.overflow() != OverflowPolicy.STOP)
+            for (int b = 0; b < prompts.length; b++) assertEquals(n, want.tokens()[b].length, "test setup: no EOS");
+        for (Drive d : drives) {
+            try (CudaSession s = gpu.open(m, so, Emu.options(d != Drive.STEP))) {
+                List<String> streamed = new ArrayList<>();
+                GenerationResult got = d == Drive.HOST
+                        ? Generator.generate(s, prompts, greedy(n), (b, t) -> streamed.add(b + ":" + t))
+                        : s.generateOnDevice(prompts, greedy(n), (b, t) -> streamed.add(b + ":" + t));
+                assertTokens(want, got, d + ", " + so);
+                assertEquals(want.generatedTokens(), streamed.size(), d + ": every token is reported once");
+                assertEquals(want.decodeSteps(), got.decodeSteps(), d + ": decode steps");
+            }
         }
     }
+
+    static final Drive[] ALL = Drive.values();
 
     static void assertTokens(GenerationResult want, GenerationResult got, String what) {
         for (int b = 0; b < want.tokens().length; b++) {
@@ -112,32 +128,43 @@ class CudaSessionTest {
     }
 
     @Test
-    void cachedShiftGreedy300() { greedyMatchesCpu(gpt2Odd(), 101, new SessionOptions(2, 23, OverflowPolicy.SHIFT, true), 300, 5, 11); }
+    void cachedShiftGreedy300() {
+        greedyMatchesCpu(gpt2Odd(), 101, new SessionOptions(2, 23, OverflowPolicy.SHIFT, true), 300, ALL, 5, 11);
+    }
 
     @Test
-    void cachedRingGreedy300() { greedyMatchesCpu(gpt2Odd(), 102, new SessionOptions(2, 23, OverflowPolicy.RING, true), 300, 7, 3); }
+    void cachedRingGreedy300() {
+        greedyMatchesCpu(gpt2Odd(), 102, new SessionOptions(2, 23, OverflowPolicy.RING, true), 300, new Drive[] {Drive.STEP}, 7, 3);
+    }
 
     @Test
-    void recomputeShiftGreedy300() { greedyMatchesCpu(gpt2Odd(), 103, new SessionOptions(1, 19, OverflowPolicy.SHIFT, false), 300, 6); }
+    void recomputeShiftGreedy300() {
+        greedyMatchesCpu(gpt2Odd(), 103, new SessionOptions(1, 19, OverflowPolicy.SHIFT, false), 300, new Drive[] {Drive.GRAPH}, 6);
+    }
 
     @Test
-    void recomputeRingGreedy300() { greedyMatchesCpu(gpt2Odd(), 104, new SessionOptions(2, 17, OverflowPolicy.RING, false), 300, 4, 9); }
+    void recomputeRingGreedy300() {
+        greedyMatchesCpu(gpt2Odd(), 104, new SessionOptions(2, 17, OverflowPolicy.RING, false), 300, new Drive[] {Drive.STEP}, 4, 9);
+    }
 
     @Test
-    void charModelCachedGreedy300() { greedyMatchesCpu(charOdd(), 105, new SessionOptions(1, 21, OverflowPolicy.SHIFT, true), 300, 8); }
+    void charModelGreedy() {
+        greedyMatchesCpu(charOdd(), 105, new SessionOptions(1, 21, OverflowPolicy.SHIFT, true), 120, new Drive[] {Drive.GRAPH}, 8);
+        greedyMatchesCpu(charOdd(), 105, new SessionOptions(1, 21, OverflowPolicy.RING, false), 60, new Drive[] {Drive.HOST}, 8);
+    }
 
     @Test
     void promptLongerThanTheWindowIsPrefilledThenStepped() {
         // 30 prompt tokens, window 13: 13 in one causal pass, 17 as steps (both sequences differ in length).
-        greedyMatchesCpu(gpt2Odd(), 106, new SessionOptions(2, 13, OverflowPolicy.RING, true), 40, 30, 2);
-        greedyMatchesCpu(gpt2Odd(), 107, new SessionOptions(1, 13, OverflowPolicy.SHIFT, false), 40, 30);
+        greedyMatchesCpu(gpt2Odd(), 106, new SessionOptions(2, 13, OverflowPolicy.RING, true), 30, new Drive[] {Drive.GRAPH}, 30, 2);
+        greedyMatchesCpu(gpt2Odd(), 107, new SessionOptions(1, 13, OverflowPolicy.SHIFT, false), 30, new Drive[] {Drive.HOST}, 30);
     }
 
     @Test
     void stopPolicyEndsLikeTheCpu() {
         // window 16, prompts 5 and 9: the longer sequence fills the window after 7 steps.
-        greedyMatchesCpu(gpt2Odd(), 108, new SessionOptions(2, 16, OverflowPolicy.STOP, true), 50, 5, 9);
-        greedyMatchesCpu(gpt2Odd(), 109, new SessionOptions(2, 16, OverflowPolicy.STOP, false), 50, 5, 9);
+        greedyMatchesCpu(gpt2Odd(), 108, new SessionOptions(2, 16, OverflowPolicy.STOP, true), 50, ALL, 5, 9);
+        greedyMatchesCpu(gpt2Odd(), 109, new SessionOptions(2, 16, OverflowPolicy.STOP, false), 50, new Drive[] {Drive.GRAPH}, 5, 9);
         Model m = RandomWeights.model(gpt2Odd(), 110);
         try (CudaSession s = gpu.open(m, new SessionOptions(1, 8, OverflowPolicy.STOP, true))) {
             assertThrows(ContextFullException.class, () -> s.prefill(new int[][] {new int[9]}));
