@@ -28,7 +28,7 @@ if [[ ! -f "$CUBLAS_INC/cublas_api.h" ]]; then
   tmp="$(mktemp -d)"
   idx="${PIP_INDEX_URL:-}"
   [[ -z "$idx" && -d /opt/pypi/simple ]] && idx="file:///opt/pypi/simple"
-  if command -v pip >/dev/null 2>&1 && PIP_INDEX_URL="$idx" timeout 180 pip download -q --no-deps nvidia-cublas -d "$tmp" >/dev/null 2>&1; then
+  if command -v pip >/dev/null 2>&1 && PIP_INDEX_URL="$idx" timeout 120 pip download -q --retries 0 --timeout 15 --no-deps nvidia-cublas -d "$tmp" >/dev/null 2>&1; then
     mkdir -p "$ROOT/target/emu-deps/cublas"
     (cd "$tmp" && python3 -c 'import sys, zipfile, glob
 z = zipfile.ZipFile(glob.glob("*.whl")[0])

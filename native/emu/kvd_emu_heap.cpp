@@ -25,7 +25,7 @@
 namespace kvd {
 namespace {
 
-constexpr size_t kArenaBytes = size_t(1) << 40;  // 1 TiB of address space, never touched until used
+constexpr size_t kArenaBytes = size_t(256) << 30;  // 256 GiB of address space, touched only when used
 constexpr size_t kPage = 4096;
 constexpr size_t kFrontGuard = 256;
 constexpr size_t kMinTailGuard = 256;
