@@ -211,14 +211,17 @@ bool pinned_contains(const void* p, size_t n) {
 
 namespace kvd {
 
+static int g_nanCheck = -1;
+
 bool nan_check_enabled() {
-    static int on = -1;
-    if (on < 0) {
+    if (g_nanCheck < 0) {
         const char* s = getenv("KVDECODE_EMU_NANCHECK");
-        on = !(s && s[0] == '0');
+        g_nanCheck = !(s && s[0] == '0');
     }
-    return on == 1;
+    return g_nanCheck == 1;
 }
+
+void set_nan_check(bool on) { g_nanCheck = on ? 1 : 0; }
 
 long long first_new_nan(const unsigned char* before, const unsigned char* after, size_t bytes, int kind) {
     if (kind == 1) {

@@ -45,6 +45,7 @@ void heap_init();
 void poison(void* p, size_t bytes);
 // KVDECODE_EMU_NANCHECK (default 1): NaN written by a kernel or GEMM is an error.
 bool nan_check_enabled();
+void set_nan_check(bool on);
 // The first element of [before, after) (kind 1 fp32, 2 fp16, 3 bf16) that changed and is NaN, or -1.
 long long first_new_nan(const unsigned char* before, const unsigned char* after, size_t bytes, int kind);
 CUresult heap_alloc(size_t sizeBytes, uint64_t* out);
