@@ -49,9 +49,12 @@ size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 }  // namespace
 
 void poison(void* p, size_t bytes) {
+    // By address parity, so a 2-byte element at an even address always reads 0x7fbf.
     unsigned char* b = static_cast<unsigned char*>(p);
-    for (size_t i = 0; i + 1 < bytes; i += 2) { b[i] = 0xbf; b[i + 1] = 0x7f; }
-    if (bytes & 1) b[bytes - 1] = 0xbf;
+    size_t i = 0;
+    if (reinterpret_cast<uintptr_t>(b) & 1) { if (bytes) b[0] = 0x7f; i = 1; }
+    for (; i + 1 < bytes; i += 2) { b[i] = 0xbf; b[i + 1] = 0x7f; }
+    if (i < bytes) b[i] = 0xbf;
 }
 
 void heap_init() {

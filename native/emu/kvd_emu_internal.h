@@ -41,7 +41,7 @@ struct Allocation {
     size_t spanBytes;
 };
 void heap_init();
-// Fills with the poison pattern (0x7fbf words; p must be 2-byte aligned).
+// Fills with the poison pattern (0x7fbf at every even address).
 void poison(void* p, size_t bytes);
 // KVDECODE_EMU_NANCHECK (default 1): NaN written by a kernel or GEMM is an error.
 bool nan_check_enabled();
