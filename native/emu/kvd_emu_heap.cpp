@@ -25,7 +25,7 @@
 namespace kvd {
 namespace {
 
-constexpr size_t kArenaBytes = size_t(1) << 40;  // 1 TiB of address space, never touched until used
+constexpr size_t kArenaBytes = size_t(256) << 30;  // 256 GiB of address space, touched only when used
 constexpr size_t kPage = 4096;
 constexpr size_t kFrontGuard = 256;
 constexpr size_t kMinTailGuard = 256;
@@ -49,9 +49,12 @@ size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 }  // namespace
 
 void poison(void* p, size_t bytes) {
+    // By address parity, so a 2-byte element at an even address always reads 0x7fbf.
     unsigned char* b = static_cast<unsigned char*>(p);
-    for (size_t i = 0; i + 1 < bytes; i += 2) { b[i] = 0xbf; b[i + 1] = 0x7f; }
-    if (bytes & 1) b[bytes - 1] = 0xbf;
+    size_t i = 0;
+    if (reinterpret_cast<uintptr_t>(b) & 1) { if (bytes) b[0] = 0x7f; i = 1; }
+    for (; i + 1 < bytes; i += 2) { b[i] = 0xbf; b[i + 1] = 0x7f; }
+    if (i < bytes) b[i] = 0xbf;
 }
 
 void heap_init() {
@@ -211,14 +214,17 @@ bool pinned_contains(const void* p, size_t n) {
 
 namespace kvd {
 
+static int g_nanCheck = -1;
+
 bool nan_check_enabled() {
-    static int on = -1;
-    if (on < 0) {
+    if (g_nanCheck < 0) {
         const char* s = getenv("KVDECODE_EMU_NANCHECK");
-        on = !(s && s[0] == '0');
+        g_nanCheck = !(s && s[0] == '0');
     }
-    return on == 1;
+    return g_nanCheck == 1;
 }
+
+void set_nan_check(bool on) { g_nanCheck = on ? 1 : 0; }
 
 long long first_new_nan(const unsigned char* before, const unsigned char* after, size_t bytes, int kind) {
     if (kind == 1) {

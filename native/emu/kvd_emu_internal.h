@@ -23,6 +23,11 @@ CUresult fail(CUresult code, const char* fmt, ...) __attribute__((format(printf,
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 const char* detail_for(CUresult code);  // the detailed message of the last failure with this code, or null
 
+// ---- KVDECODE_EMU_PROFILE=1: time per kernel/GEMM and per phase, printed at exit ----
+bool profiling();
+void profile_add(const char* what, const char* phase, double ms);
+double now_ms_raw();
+
 // ---- scheduling seed (KVDECODE_EMU_SEED; 0 = program order, no fuzz) ----
 uint64_t seed();
 uint64_t next_launch_salt();
@@ -36,10 +41,11 @@ struct Allocation {
     size_t spanBytes;
 };
 void heap_init();
-// Fills with the poison pattern (0x7fbf words; p must be 2-byte aligned).
+// Fills with the poison pattern (0x7fbf at every even address).
 void poison(void* p, size_t bytes);
 // KVDECODE_EMU_NANCHECK (default 1): NaN written by a kernel or GEMM is an error.
 bool nan_check_enabled();
+void set_nan_check(bool on);
 // The first element of [before, after) (kind 1 fp32, 2 fp16, 3 bf16) that changed and is NaN, or -1.
 long long first_new_nan(const unsigned char* before, const unsigned char* after, size_t bytes, int kind);
 CUresult heap_alloc(size_t sizeBytes, uint64_t* out);

@@ -14,6 +14,7 @@ using emu_test::Ctx;
 
 extern "C" void kvdEmuSetSeed(unsigned long long);
 extern "C" unsigned long long kvdEmuGetSeed(void);
+extern "C" int kvdEmuSetNanCheck(int);
 extern "C" void kvd_emu_register_dynamic_shared(const char*, void* (*)());
 
 // ---- test kernels ----
@@ -111,6 +112,19 @@ extern "C" __global__ void t_params(const float* a, int n, double d, float* out)
     if (threadIdx.x == 0) out[0] = a[0] + n + (float)d;
 }
 KVD_REGISTER_KERNEL(t_params)
+
+// One allocation holding a float buffer and, after it, a half buffer (an arena): the kernel writes
+// q and one half of kc, whose neighbour stays poisoned; read as fp32 that word is a changed NaN.
+extern "C" __global__ void t_arena_write(float* q, __half* kc, int n) {
+    if ((int)threadIdx.x < n) q[threadIdx.x] = 1.0f;
+    if (threadIdx.x == 0) kc[0] = __float2half(2.0f);
+}
+KVD_REGISTER_KERNEL(t_arena_write)
+
+extern "C" __global__ void t_write_nan(float* out) {
+    if (threadIdx.x == 0) out[0] = NAN;
+}
+KVD_REGISTER_KERNEL(t_write_nan)
 
 // ---- helpers ----
 static CUdeviceptr upload(const std::vector<float>& h) {
@@ -288,6 +302,40 @@ EMU_TEST(indices_and_counting_barriers_in_3d) {
     CU(cuMemcpyDtoH_v2(out.data(), d, out.size() * 4));
     for (int b = 0; b < nb; b++)
         for (int t = 0; t < nt; t++) CHECK_MSG(out[b * nt + t] == b * 100000 + t * 10 + 1, "b %d t %d: %d", b, t, out[b * nt + t]);
+}
+
+EMU_TEST(nan_check_reads_each_pointer_by_its_own_type_in_an_arena) {
+    Ctx c;
+    CUdeviceptr arena;
+    CU(cuMemAlloc_v2(&arena, 64 * 4 + 64 * 2));
+    CUdeviceptr q = arena, kc = arena + 64 * 4;
+    int n = 64;
+    void* args[] = {&q, &kc, &n};
+    CU(cuLaunchKernel(c.fn("t_arena_write"), 1, 1, 1, 64, 1, 1, 0, nullptr, args, nullptr));
+    CU(cuCtxSynchronize());
+    uint16_t h[2];
+    CU(cuMemcpyDtoH_v2(h, kc, 4));
+    CHECK(h[0] == 0x4000 && h[1] == 0x7fbf);  // 2.0 next to the poison
+}
+
+EMU_TEST(nan_check_can_be_turned_off_for_a_test_that_wants_nan) {
+    {
+        Ctx c;
+        CUdeviceptr d;
+        CU(cuMemAlloc_v2(&d, 4));
+        void* args[] = {&d};
+        const int was = kvdEmuSetNanCheck(0);
+        CU(cuLaunchKernel(c.fn("t_write_nan"), 1, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr));
+        CU(cuCtxSynchronize());
+        kvdEmuSetNanCheck(was);
+        CHECK(was == 1);
+    }
+    Ctx c;
+    CUdeviceptr d;
+    CU(cuMemAlloc_v2(&d, 4));
+    void* args[] = {&d};
+    CU(cuLaunchKernel(c.fn("t_write_nan"), 1, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr));
+    CHECK_FAILS(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED, "kernel t_write_nan");
 }
 
 EMU_TEST(launch_validation_uses_cuda_error_codes) {
