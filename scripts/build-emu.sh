@@ -132,6 +132,10 @@ DYN="$BUILD/dyn_shared.cpp"
   for tu in "${JOBS[@]}"; do
     readelf -sW "$BUILD/obj/$(basename "$tu" .cpp).o" | awk '$4=="TLS" && $7=="UND" {print $8}'
   done | sort -u | while read -r sym; do
+    # g++ calls the variable's TLS init function (_ZTH + the name) before each use: a no-op here.
+    if [[ "$sym" == _ZN* ]]; then init="_ZTH${sym#_Z}"; else init="_ZTH${#sym}$sym"; fi
+    echo "extern \"C\" void kvd_emu_dyn_init_$i() __asm__(\"$init\");"
+    echo "extern \"C\" void kvd_emu_dyn_init_$i() {}"
     echo "alignas(64) thread_local unsigned char kvd_emu_dyn_$i[227 * 1024 + 256] __asm__(\"$sym\");"
     echo "static void* kvd_emu_dyn_addr_$i() { return kvd_emu_dyn_$i; }"
     echo "static int kvd_emu_dyn_reg_$i = (kvd_emu_register_dynamic_shared(\"$sym\", &kvd_emu_dyn_addr_$i), 0);"

@@ -154,7 +154,16 @@ void gemm_packed(const float* At, const float* Bt, int m, int n, int k, float al
 
 }  // namespace
 
+CUresult run_gemm_inner(const GemmCall& g);
+
 CUresult run_gemm(const GemmCall& g) {
+    const double t0 = profiling() ? now_ms_raw() : 0;
+    const CUresult r = run_gemm_inner(g);
+    if (profiling()) profile_add(g.what.c_str(), "run", now_ms_raw() - t0);
+    return r;
+}
+
+CUresult run_gemm_inner(const GemmCall& g) {
     const std::string e = check_extents(g);
     if (!e.empty()) return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "%s (when it ran)", e.c_str());
     // NaN check on C, as after a kernel.

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <algorithm>
 #include <set>
 
 namespace kvd {
@@ -136,6 +137,49 @@ CUresult fail(CUresult code, const char* fmt, ...) {
 const char* detail_for(CUresult code) {
     auto it = messages().byCode.find((int)code);
     return it == messages().byCode.end() ? nullptr : it->second;
+}
+
+double now_ms_raw() {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+struct ProfileEntry { double ms = 0; long calls = 0; };
+std::map<std::string, std::map<std::string, ProfileEntry>>& profile_table() {
+    static auto* t = new std::map<std::string, std::map<std::string, ProfileEntry>>();
+    return *t;
+}
+void print_profile() {
+    std::vector<std::pair<double, std::string>> rows;
+    for (auto& [what, phases] : profile_table()) {
+        double total = 0;
+        std::string line;
+        for (auto& [phase, e] : phases) {
+            total += e.ms;
+            line += format("  %s %.1f ms/%ld", phase.c_str(), e.ms, e.calls);
+        }
+        rows.emplace_back(total, format("%-32s %9.1f ms%s", what.c_str(), total, line.c_str()));
+    }
+    std::sort(rows.rbegin(), rows.rend());
+    fprintf(stderr, "kvdecode-emu profile (KVDECODE_EMU_PROFILE):\n");
+    for (auto& r : rows) fprintf(stderr, "  %s\n", r.second.c_str());
+}
+}  // namespace
+
+bool profiling() {
+    static int on = -1;
+    if (on < 0) {
+        const char* s = getenv("KVDECODE_EMU_PROFILE");
+        on = s && s[0] && s[0] != '0';
+        if (on) atexit(print_profile);
+    }
+    return on == 1;
+}
+
+void profile_add(const char* what, const char* phase, double ms) {
+    ProfileEntry& e = profile_table()[what][phase];
+    e.ms += ms;
+    e.calls++;
 }
 
 uint64_t seed() {

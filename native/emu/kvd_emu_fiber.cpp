@@ -99,6 +99,21 @@ constexpr size_t kDynGuardBytes = 256;
 constexpr size_t kDynSharedMax = 227 * 1024;  // an H100's opt-in maximum per block
 constexpr unsigned char kDynGuard = 0xfd;
 
+// xorshift64* (Vigna 2016): the shuffles run once per scheduling round, so the generator is on the
+// hot path; bounded draws by Lemire's multiply-shift (the tiny bias is irrelevant for fuzzing).
+struct Rng {
+    uint64_t s = 1;
+    void seed(uint64_t v) { s = v ? v : 0x9E3779B97F4A7C15ull; }
+    uint64_t operator()() {
+        s ^= s >> 12; s ^= s << 25; s ^= s >> 27;
+        return s * 0x2545F4914F6CDD1Dull;
+    }
+    uint32_t below(uint32_t n) { return (uint32_t)(((uint64_t)(uint32_t)((*this)() >> 32) * n) >> 32); }
+    template <class T> void shuffle(T* v, size_t n) {
+        for (size_t i = n; i > 1; i--) std::swap(v[i - 1], v[below((uint32_t)i)]);
+    }
+};
+
 struct Scheduler {
     char* stacks = nullptr;
     Fiber fibers[kMaxThreads];
@@ -107,7 +122,7 @@ struct Scheduler {
     const KernelRun* run = nullptr;
     Fiber* running = nullptr;
     std::string error;  // set by the scheduler when the block cannot go on
-    std::mt19937_64 rng;
+    Rng rng;
     bool fuzz = true;
 };
 Scheduler S;
@@ -304,20 +319,19 @@ int resolve_warps() {
 // Runs one block to completion (or to the first error in S.error).
 void run_block() {
     for (int i = 0; i < S.nthreads; i++) init_fiber(&S.fibers[i], i);
-    std::vector<Fiber*> ready;
-    ready.reserve(S.nthreads);
+    Fiber* ready[kMaxThreads];
     for (;;) {
-        ready.clear();
-        for (int i = 0; i < S.nthreads; i++) if (S.fibers[i].state == READY) ready.push_back(&S.fibers[i]);
-        if (S.fuzz) std::shuffle(ready.begin(), ready.end(), S.rng);
-        for (Fiber* f : ready) resume(f);
+        int nready = 0;
+        for (int i = 0; i < S.nthreads; i++) if (S.fibers[i].state == READY) ready[nready++] = &S.fibers[i];
+        if (S.fuzz) S.rng.shuffle(ready, (size_t)nready);
+        for (int i = 0; i < nready; i++) resume(ready[i]);
         int alive = 0, atBarrier = 0, done = 0;
         for (int i = 0; i < S.nthreads; i++) {
             const State st = S.fibers[i].state;
-            alive += st != DONE;
             atBarrier += st == AT_BARRIER;
             done += st == DONE;
         }
+        alive = S.nthreads - done;
         if (alive == 0) return;
         if (resolve_warps() > 0) continue;
         if (!S.error.empty()) return;
@@ -363,6 +377,14 @@ size_t kernel_count() { return registry().kernels.size(); }
 size_t max_dynamic_shared_bytes() { return kDynSharedMax; }
 
 CUresult run_kernel(const KernelRun& run) {
+    const bool prof = profiling();
+    double t0 = prof ? now_ms_raw() : 0;
+    auto phase = [&](const char* name) {
+        if (!prof) return;
+        const double t = now_ms_raw();
+        profile_add(run.kernel->name, name, t - t0);
+        t0 = t;
+    };
     ensure_stacks();
     S.run = &run;
     S.error.clear();
@@ -379,18 +401,27 @@ CUresult run_kernel(const KernelRun& run) {
     if (S.fuzz && nblocks <= (1u << 22)) {
         order.resize(nblocks);
         for (uint64_t i = 0; i < nblocks; i++) order[i] = (uint32_t)i;
-        std::shuffle(order.begin(), order.end(), S.rng);
+        S.rng.shuffle(order.data(), order.size());
     } else if (S.fuzz) {
         stepB = S.rng() % nblocks;
         do { stepA = (S.rng() % nblocks) | 1; } while (std::gcd(stepA, nblocks) != 1);
     }
     std::vector<unsigned char*> dyn;
     for (auto& d : dyn_shared()) dyn.push_back(static_cast<unsigned char*>(d.address()));
-    // NaN check: snapshot what the kernel may write (non-const fp32/fp16/bf16 pointer parameters,
-    // from the pointer to the end of its allocation; skipped above 64 MiB per launch).
+    // NaN check: snapshot what the kernel may write: each non-const fp32/fp16/bf16 pointer
+    // parameter, from the pointer up to the next pointer parameter into the same allocation (an
+    // arena holds several buffers of different types) or the allocation's end; skipped above
+    // 64 MiB per launch.
     struct Snapshot { int param; uint64_t p; int kind; std::vector<unsigned char> before; };
     std::vector<Snapshot> snaps;
     if (nan_check_enabled()) {
+        std::vector<uint64_t> pointers;
+        for (int i = 0; i < run.kernel->paramCount; i++) {
+            if (!run.kernel->params[i].isPointer) continue;
+            uint64_t p;
+            std::memcpy(&p, run.params + run.kernel->params[i].offset, 8);
+            pointers.push_back(p);
+        }
         size_t total = 0;
         for (int i = 0; i < run.kernel->paramCount; i++) {
             const kvd_emu_param& prm = run.kernel->params[i];
@@ -402,14 +433,18 @@ CUresult run_kernel(const KernelRun& run) {
             bool dup = false;
             for (auto& s : snaps) dup |= s.p == p;
             if (dup) continue;
-            const size_t bytes = a->base + a->sizeBytes - p;
+            uint64_t end = a->base + a->sizeBytes;
+            for (uint64_t q : pointers) if (q > p && q < end) end = q;
+            const size_t bytes = end - p;
             total += bytes;
             if (total > (size_t(64) << 20)) { snaps.clear(); break; }
             const unsigned char* h = static_cast<const unsigned char*>(heap_host(p));
             snaps.push_back(Snapshot{i, p, prm.pointeeKind, std::vector<unsigned char>(h, h + bytes)});
         }
     }
+    phase("snapshot");
     heap_open_for_kernels();
+    phase("mprotect");
     CUresult result = CUDA_SUCCESS;
     for (uint64_t i = 0; i < nblocks; i++) {
         const uint64_t blk = order.empty() ? (stepA * i + stepB) % nblocks : order[i];
@@ -440,13 +475,16 @@ CUresult run_kernel(const KernelRun& run) {
         }
         if (result != CUDA_SUCCESS) break;
     }
+    phase("blocks");
     heap_close_for_kernels();
+    phase("mprotect");
     if (result == CUDA_SUCCESS) {
         const std::string guard = heap_check_guards();
         if (!guard.empty())
             result = fail(CUDA_ERROR_ILLEGAL_ADDRESS, "kernel %s (grid %u,%u,%u, block %u,%u,%u): %s", run.kernel->name,
                           run.grid[0], run.grid[1], run.grid[2], run.block[0], run.block[1], run.block[2], guard.c_str());
     }
+    phase("guards");
     for (size_t i = 0; i < snaps.size() && result == CUDA_SUCCESS; i++) {
         const Snapshot& sn = snaps[i];
         const unsigned char* after = static_cast<const unsigned char*>(heap_host(sn.p));
@@ -457,6 +495,7 @@ CUresult run_kernel(const KernelRun& run) {
                           "(KVDECODE_EMU_NANCHECK=0 disables this check)", run.kernel->name, run.grid[0], run.grid[1],
                           run.grid[2], run.block[0], run.block[1], run.block[2], e, sn.param);
     }
+    phase("nancheck");
     S.run = nullptr;
     return result;
 }

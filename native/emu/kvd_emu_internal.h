@@ -23,6 +23,11 @@ CUresult fail(CUresult code, const char* fmt, ...) __attribute__((format(printf,
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 const char* detail_for(CUresult code);  // the detailed message of the last failure with this code, or null
 
+// ---- KVDECODE_EMU_PROFILE=1: time per kernel/GEMM and per phase, printed at exit ----
+bool profiling();
+void profile_add(const char* what, const char* phase, double ms);
+double now_ms_raw();
+
 // ---- scheduling seed (KVDECODE_EMU_SEED; 0 = program order, no fuzz) ----
 uint64_t seed();
 uint64_t next_launch_salt();

@@ -112,6 +112,14 @@ extern "C" __global__ void t_params(const float* a, int n, double d, float* out)
 }
 KVD_REGISTER_KERNEL(t_params)
 
+// One allocation holding a float buffer and, after it, a half buffer (an arena): the kernel writes
+// q and one half of kc, whose neighbour stays poisoned; read as fp32 that word is a changed NaN.
+extern "C" __global__ void t_arena_write(float* q, __half* kc, int n) {
+    if ((int)threadIdx.x < n) q[threadIdx.x] = 1.0f;
+    if (threadIdx.x == 0) kc[0] = __float2half(2.0f);
+}
+KVD_REGISTER_KERNEL(t_arena_write)
+
 // ---- helpers ----
 static CUdeviceptr upload(const std::vector<float>& h) {
     CUdeviceptr d = 0;
@@ -288,6 +296,20 @@ EMU_TEST(indices_and_counting_barriers_in_3d) {
     CU(cuMemcpyDtoH_v2(out.data(), d, out.size() * 4));
     for (int b = 0; b < nb; b++)
         for (int t = 0; t < nt; t++) CHECK_MSG(out[b * nt + t] == b * 100000 + t * 10 + 1, "b %d t %d: %d", b, t, out[b * nt + t]);
+}
+
+EMU_TEST(nan_check_reads_each_pointer_by_its_own_type_in_an_arena) {
+    Ctx c;
+    CUdeviceptr arena;
+    CU(cuMemAlloc_v2(&arena, 64 * 4 + 64 * 2));
+    CUdeviceptr q = arena, kc = arena + 64 * 4;
+    int n = 64;
+    void* args[] = {&q, &kc, &n};
+    CU(cuLaunchKernel(c.fn("t_arena_write"), 1, 1, 1, 64, 1, 1, 0, nullptr, args, nullptr));
+    CU(cuCtxSynchronize());
+    uint16_t h[2];
+    CU(cuMemcpyDtoH_v2(h, kc, 4));
+    CHECK(h[0] == 0x4000 && h[1] == 0x7fbf);  // 2.0 next to the poison
 }
 
 EMU_TEST(launch_validation_uses_cuda_error_codes) {

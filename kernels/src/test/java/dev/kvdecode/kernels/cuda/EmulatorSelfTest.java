@@ -2,6 +2,7 @@ package dev.kvdecode.kernels.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -28,6 +29,9 @@ class EmulatorSelfTest {
 
     @Test
     void emulatorSelfTestsAndPlantedDefectsPass() throws IOException, InterruptedException {
+        // The self-tests choose their own seeds; run them once, not in every per-seed surefire run.
+        String seed = System.getenv("KVDECODE_EMU_SEED");
+        assumeTrue(seed == null || seed.equals("1"), "emulator self-tests run in the KVDECODE_EMU_SEED=1 execution only");
         Path root = repoRoot();
         Process p = new ProcessBuilder("bash", root.resolve("scripts/test-emu.sh").toString())
                 .directory(root.toFile())
