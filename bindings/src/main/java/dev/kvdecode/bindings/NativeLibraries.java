@@ -175,8 +175,8 @@ public final class NativeLibraries {
 
     /**
      * Python site-packages folders that may hold the nvidia-* wheels, found without running
-     * Python: $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, /usr/local, /usr (lib/python3.N/{site,dist}-packages),
-     * and each $PYTHONPATH entry.
+     * Python: $VIRTUAL_ENV, $CONDA_PREFIX, the prefix of each python3 on $PATH (a venv's bin/..),
+     * ~/.local, /usr/local, /usr (lib/python3.N/{site,dist}-packages), and each $PYTHONPATH entry.
      */
     static List<Path> sitePackages(Function<String, String> env) {
         List<Path> roots = new ArrayList<>();
@@ -184,6 +184,17 @@ public final class NativeLibraries {
             String v = env.apply(var);
             if (v != null && !v.isBlank()) roots.add(Path.of(v, "lib"));
         }
+        String path = env.apply("PATH");
+        if (path != null)
+            for (String dir : path.split(":")) {
+                if (dir.isBlank()) continue;
+                Path bin = Path.of(dir);
+                // Not resolving the link: a venv's python3 points at the base interpreter.
+                if (Files.exists(bin.resolve("python3")) && bin.getParent() != null) {
+                    Path lib = bin.getParent().resolve("lib");
+                    if (!roots.contains(lib)) roots.add(lib);
+                }
+            }
         String home = env.apply("HOME");
         if (home != null && !home.isBlank()) roots.add(Path.of(home, ".local", "lib"));
         roots.add(Path.of("/usr/local/lib"));
@@ -192,7 +203,7 @@ public final class NativeLibraries {
         String pythonPath = env.apply("PYTHONPATH");
         if (pythonPath != null)
             for (String p : pythonPath.split(":")) if (!p.isBlank()) out.add(Path.of(p));
-        for (Path root : roots) {
+        for (Path root : roots.stream().distinct().toList()) {
             if (!Files.isDirectory(root)) continue;
             try (var s = Files.list(root)) {
                 s.filter(p -> p.getFileName().toString().startsWith("python3"))
@@ -207,7 +218,7 @@ public final class NativeLibraries {
                 // an unreadable folder is simply not searched
             }
         }
-        return out;
+        return out.stream().distinct().toList();
     }
 
     private static String oneLine(Throwable e) {

@@ -13,18 +13,32 @@ public final class Attention {
     /** Causal self-attention over a prompt: query t attends to keys 0..t. Parallel over heads. */
     public static void causalSelfAttention(CpuThreads pool, float[] out, int outOff, float[] qkv, int qkvOff,
                                            float[] scratch, int T, int C, int NH) {
+        CpuThreads p = CpuThreads.forWork(pool, (long) T * T * C);
+        if (p == null) {
+            causalHeads(out, outOff, qkv, qkvOff, scratch, T, C, NH, 0, NH);
+            return;
+        }
+        Task task = TASK.get();
+        task.set(false, out, outOff, qkv, qkvOff, null, null, scratch, T, C, NH, 0, 0, 0, 0, 0);
+        try {
+            p.parallelFor(NH, task);
+        } finally {
+            task.set(false, null, 0, null, 0, null, null, null, 0, 0, 0, 0, 0, 0, 0, 0);
+        }
+    }
+
+    private static void causalHeads(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch,
+                                    int T, int C, int NH, int h0, int h1) {
         int HS = C / NH;
         float scale = (float) (1.0 / Math.sqrt(HS));
         int stride = 3 * C;
-        CpuThreads.parallelFor(pool, NH, (h0, h1) -> {
-            for (int h = h0; h < h1; h++) {
-                int kBase = qkvOff + C + h * HS, vBase = qkvOff + 2 * C + h * HS;
-                for (int t = 0; t < T; t++) {
-                    attendOne(out, outOff + t * C + h * HS, qkv, qkvOff + t * stride + h * HS,
-                            qkv, kBase, qkv, vBase, stride, 0, t + 1, T, HS, scale, scratch, h * T);
-                }
+        for (int h = h0; h < h1; h++) {
+            int kBase = qkvOff + C + h * HS, vBase = qkvOff + 2 * C + h * HS;
+            for (int t = 0; t < T; t++) {
+                attendOne(out, outOff + t * C + h * HS, qkv, qkvOff + t * stride + h * HS,
+                        qkv, kBase, qkv, vBase, stride, 0, t + 1, T, HS, scale, scratch, h * T);
             }
-        });
+        }
     }
 
     // q (C) [head h at h*HS], kCache,vCache (B,NH,capacity,HS), scratch (NH*capacity) -> out (C)
@@ -35,14 +49,51 @@ public final class Attention {
     public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
                                        float[] kCache, float[] vCache, int b, int start, int count,
                                        int capacity, int NH, int HS, float[] scratch) {
+        CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
+        if (p == null) {
+            decodeHeads(out, outOff, q, qOff, kCache, vCache, b, start, count, capacity, NH, HS, scratch, 0, NH);
+            return;
+        }
+        Task task = TASK.get();
+        task.set(true, out, outOff, q, qOff, kCache, vCache, scratch, 0, 0, NH, HS, b, start, count, capacity);
+        try {
+            p.parallelFor(NH, task);
+        } finally {
+            task.set(true, null, 0, null, 0, null, null, null, 0, 0, 0, 0, 0, 0, 0, 0);
+        }
+    }
+
+    private static void decodeHeads(float[] out, int outOff, float[] q, int qOff, float[] kCache, float[] vCache,
+                                    int b, int start, int count, int capacity, int NH, int HS, float[] scratch,
+                                    int h0, int h1) {
         float scale = (float) (1.0 / Math.sqrt(HS));
-        CpuThreads.parallelFor(pool, NH, (h0, h1) -> {
-            for (int h = h0; h < h1; h++) {
-                int base = (b * NH + h) * capacity * HS;
-                attendOne(out, outOff + h * HS, q, qOff + h * HS, kCache, base, vCache, base, HS,
-                        start, count, capacity, HS, scale, scratch, h * capacity);
-            }
-        });
+        for (int h = h0; h < h1; h++) {
+            int base = (b * NH + h) * capacity * HS;
+            attendOne(out, outOff + h * HS, q, qOff + h * HS, kCache, base, vCache, base, HS,
+                    start, count, capacity, HS, scale, scratch, h * capacity);
+        }
+    }
+
+    private static final ThreadLocal<Task> TASK = ThreadLocal.withInitial(Task::new);
+
+    /** Reusable per calling thread, so a parallel call allocates nothing. */
+    private static final class Task implements CpuThreads.RangeTask {
+        boolean decode;
+        float[] out, in, k, v, scratch;
+        int outOff, inOff, T, C, NH, HS, b, start, count, capacity;
+
+        void set(boolean decode, float[] out, int outOff, float[] in, int inOff, float[] k, float[] v, float[] scratch,
+                 int T, int C, int NH, int HS, int b, int start, int count, int capacity) {
+            this.decode = decode; this.out = out; this.outOff = outOff; this.in = in; this.inOff = inOff;
+            this.k = k; this.v = v; this.scratch = scratch; this.T = T; this.C = C; this.NH = NH; this.HS = HS;
+            this.b = b; this.start = start; this.count = count; this.capacity = capacity;
+        }
+
+        @Override
+        public void run(int h0, int h1) {
+            if (decode) decodeHeads(out, outOff, in, inOff, k, v, b, start, count, capacity, NH, HS, scratch, h0, h1);
+            else causalHeads(out, outOff, in, inOff, scratch, T, C, NH, h0, h1);
+        }
     }
 
     // q (HS); keys/values: logical row j at base + slot(j)*stride, slot(j) = (start+j) mod capacity;

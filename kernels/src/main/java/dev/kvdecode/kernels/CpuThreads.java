@@ -57,6 +57,17 @@ public final class CpuThreads implements AutoCloseable {
     public int threads() { return threads; }
 
     /**
+     * Below this many multiply-adds an op runs on the caller: waking a worker costs microseconds
+     * (far more on a loaded machine), which a small op cannot repay.
+     */
+    public static final long MIN_PARALLEL_WORK = 1 << 16;
+
+    /** The pool an op of {@code work} multiply-adds should use: null (run serially) if it is too small. */
+    public static CpuThreads forWork(CpuThreads pool, long work) {
+        return pool == null || pool.threads == 1 || work < MIN_PARALLEL_WORK ? null : pool;
+    }
+
+    /**
      * Runs task over [0, n) split into at most {@link #threads()} contiguous ranges and returns when
      * all are done. {@code pool} may be null: then the task runs serially on the caller.
      */

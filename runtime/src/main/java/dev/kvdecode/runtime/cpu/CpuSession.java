@@ -1,0 +1,265 @@
+package dev.kvdecode.runtime.cpu;
+
+import dev.kvdecode.kernels.Activations;
+import dev.kvdecode.kernels.Attention;
+import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.Embedding;
+import dev.kvdecode.kernels.LayerNorm;
+import dev.kvdecode.kernels.Matmul;
+import dev.kvdecode.kernels.Residual;
+import dev.kvdecode.runtime.cache.KvCache;
+import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.engine.InferenceSession;
+import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.LayerWeights;
+import dev.kvdecode.runtime.model.ModelConfig;
+
+import java.util.Arrays;
+
+/**
+ * GPT-2-family decoding on the CPU, fp32, for B sequences.
+ *
+ * <p><b>Cached</b> ({@code kvCache = true}): {@link #prefill} runs each prompt causally in one pass
+ * and fills the {@link KvCache}; {@link #step} feeds one token per sequence at position
+ * min(t, maxT - 1), appends its K/V (overflow policy applies) and attends over the cache, oldest
+ * entry first. A prompt longer than the context: with STOP a {@link dev.kvdecode.runtime.engine.ContextFullException};
+ * with SHIFT or RING its first {@code contextTokens} tokens are prefilled causally in one pass and
+ * the rest are stepped one at a time, exactly as if they had been generated (the chunk and the
+ * steps give identical bits, see {@link Matmul}).
+ *
+ * <p><b>Recompute</b> ({@code kvCache = false}, the tutorial's baseline): the session keeps the
+ * last {@code contextTokens} tokens of each sequence and every call runs the full causal forward
+ * over them at positions 0..n-1, returning the last position's logits. STOP throws when a token
+ * would not fit; SHIFT and RING both slide the window.
+ *
+ * <p>Within the window both modes compute the same function with the same fp32 operations in the
+ * same order, so their logits agree bit for bit; past it they differ by design (the cache keeps
+ * K/V computed at their original positions; the recompute re-encodes the window from position 0).
+ *
+ * <p>Not thread-safe; prefill starts new sequences (it resets the cache).
+ */
+public final class CpuSession implements InferenceSession {
+    private final Gpt2Weights w;
+    private final ModelConfig cfg;
+    private final SessionOptions opt;
+    private final CpuThreads pool;
+    private final int B, C, NH, HS, V, L, maxT, ctx;
+    private final float eps;
+    private final DecodeState s;
+    private final KvCache cache;           // null in recompute mode
+    private final int[][] window;          // recompute mode: (B, ctx) last tokens, oldest first
+    private final int[] windowLength;      // recompute mode
+    private final int[] seen;              // recompute mode: tokens seen per sequence
+
+    public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool) {
+        this.w = weights;
+        this.cfg = weights.config();
+        this.opt = options;
+        this.pool = pool;
+        this.B = options.batch();
+        this.C = cfg.nEmbd();
+        this.NH = cfg.nHead();
+        this.HS = cfg.headSize();
+        this.V = cfg.vocabSize();
+        this.L = cfg.nLayer();
+        this.maxT = cfg.nPositions();
+        this.ctx = options.contextTokens();
+        this.eps = cfg.layerNormEpsilon();
+        if (ctx > maxT)
+            throw new IllegalArgumentException("context " + ctx + " exceeds the model's n_positions " + maxT);
+        if (weights.layers().size() != L)
+            throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
+        this.s = new DecodeState(B, ctx, C, NH, V);
+        if (options.kvCache()) {
+            this.cache = new KvCache(L, B, NH, HS, ctx, options.overflow());
+            this.window = null;
+            this.windowLength = null;
+            this.seen = null;
+        } else {
+            this.cache = null;
+            this.window = new int[B][ctx];
+            this.windowLength = new int[B];
+            this.seen = new int[B];
+        }
+    }
+
+    @Override
+    public float[] prefill(int[][] prompts) {
+        if (prompts.length != B)
+            throw new IllegalArgumentException("expected " + B + " prompts, got " + prompts.length);
+        for (int[] p : prompts) {
+            if (p.length == 0) throw new IllegalArgumentException("empty prompt");
+            for (int t : p) checkToken(t);
+            if (opt.overflow() == OverflowPolicy.STOP && p.length > ctx) throw KvCache.contextFull(ctx);
+        }
+        if (cache != null) {
+            cache.reset();
+            for (int b = 0; b < B; b++) prefillCached(b, prompts[b]);
+        } else {
+            for (int b = 0; b < B; b++) {
+                int[] p = prompts[b];
+                int n = Math.min(p.length, ctx);
+                System.arraycopy(p, p.length - n, window[b], 0, n);
+                windowLength[b] = n;
+                seen[b] = p.length;
+                forwardWindow(b);
+            }
+        }
+        return s.logits;
+    }
+
+    @Override
+    public float[] step(int[] tokens) {
+        if (tokens.length != B) throw new IllegalArgumentException("expected " + B + " tokens, got " + tokens.length);
+        for (int t : tokens) checkToken(t);
+        if (cache != null) {
+            // Check every sequence before touching any state, so STOP leaves the session intact.
+            for (int b = 0; b < B; b++) cache.checkRoom(b, 1);
+            for (int b = 0; b < B; b++) s.rowSeq[b] = b;
+            stepRows(B, tokens, 0);
+        } else {
+            if (opt.overflow() == OverflowPolicy.STOP)
+                for (int b = 0; b < B; b++) if (windowLength[b] == ctx) throw KvCache.contextFull(ctx);
+            for (int b = 0; b < B; b++) {
+                int[] win = window[b];
+                if (windowLength[b] == ctx) {
+                    System.arraycopy(win, 1, win, 0, ctx - 1);
+                    win[ctx - 1] = tokens[b];
+                } else {
+                    win[windowLength[b]++] = tokens[b];
+                }
+                seen[b]++;
+                forwardWindow(b);
+            }
+        }
+        return s.logits;
+    }
+
+    @Override
+    public int tokensSeen(int b) { return cache != null ? cache.tokens(b) : seen[b]; }
+
+    @Override
+    public int vocabSize() { return V; }
+
+    /** The cache (null in recompute mode), for tests and tools; do not write to it. */
+    public KvCache kvCache() { return cache; }
+
+    public SessionOptions options() { return opt; }
+
+    @Override
+    public void close() {}
+
+    private void checkToken(int t) {
+        if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + V + ")");
+    }
+
+    // ---- cached mode ----
+
+    /** One causal pass over the prompt's first min(n, ctx) tokens, then one step per further token. */
+    private void prefillCached(int b, int[] prompt) {
+        int T = Math.min(prompt.length, ctx);
+        int n0 = cache.tokens(b);
+        for (int t = 0; t < T; t++) {
+            int n = n0 + t;
+            Embedding.embedRow(s.x, t * C, w.wte(), w.wpe(), prompt[t], Math.min(n, maxT - 1), C);
+            s.rowSeq[t] = b;
+            s.rowAhead[t] = t;
+            s.rowCount[t] = Math.min(n + 1, ctx);
+            s.rowStart[t] = cache.startAfter(n + 1);
+        }
+        blocks(T, true);
+        cache.commit(b, T);
+        logitsOfRows(T - 1, 1, b);
+        for (int t = T; t < prompt.length; t++) {
+            s.rowSeq[0] = b;
+            stepRows(1, prompt, t);
+        }
+    }
+
+    /** Feeds tokens[tokOff + r] to sequence rowSeq[r] for r < rows (distinct sequences); logits into their rows. */
+    private void stepRows(int rows, int[] tokens, int tokOff) {
+        for (int r = 0; r < rows; r++) {
+            int b = s.rowSeq[r];
+            int n = cache.tokens(b);
+            // position min(t, maxT-1): past n_positions the last learned position is reused (clamp, as the tutorial)
+            Embedding.embedRow(s.x, r * C, w.wte(), w.wpe(), tokens[tokOff + r], Math.min(n, maxT - 1), C);
+            s.rowAhead[r] = 0;
+            s.rowCount[r] = Math.min(n + 1, ctx);
+            s.rowStart[r] = cache.startAfter(n + 1);
+        }
+        blocks(rows, true);
+        for (int r = 0; r < rows; r++) cache.commit(s.rowSeq[r], 1);
+        if (rows == B && isIdentityRows(rows)) {
+            logitsOfRows(0, B, 0);
+        } else {
+            for (int r = 0; r < rows; r++) logitsOfRows(r, 1, s.rowSeq[r]);
+        }
+    }
+
+    private boolean isIdentityRows(int rows) {
+        for (int r = 0; r < rows; r++) if (s.rowSeq[r] != r) return false;
+        return true;
+    }
+
+    // ---- recompute mode ----
+
+    /** Full causal forward over sequence b's window at positions 0..n-1; logits of the last position. */
+    private void forwardWindow(int b) {
+        int T = windowLength[b];
+        Embedding.embed(s.x, 0, w.wte(), w.wpe(), window[b], 0, 0, T, C);
+        blocks(T, false);
+        logitsOfRows(T - 1, 1, b);
+    }
+
+    // ---- the transformer ----
+
+    /**
+     * The L pre-norm blocks over the residual stream x (rows, C), in place (GPT-2; Radford et al.
+     * 2019, sec. 2.3). cached: row r is a new token of sequence rowSeq[r] whose K/V go into the
+     * cache and whose query attends over rowCount[r] entries from slot rowStart[r]; otherwise the
+     * rows are one sequence at positions 0..rows-1 and attention is causal over them.
+     */
+    private void blocks(int rows, boolean cached) {
+        int C3 = 3 * C, C4 = 4 * C;
+        for (int l = 0; l < L; l++) {
+            LayerWeights lw = w.layers().get(l);
+            // xn = LayerNorm_1(x)
+            LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
+            // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
+            Matmul.matmul(pool, s.qkv, 0, s.xn, 0, lw.attnWeight(), lw.attnBias(), rows, C, C3);
+            // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
+            if (cached) {
+                for (int r = 0; r < rows; r++)
+                    cache.append(l, s.rowSeq[r], s.rowAhead[r], s.qkv, r * C3 + C, s.qkv, r * C3 + 2 * C);
+                for (int r = 0; r < rows; r++)
+                    Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys(l), cache.values(l),
+                            s.rowSeq[r], s.rowStart[r], s.rowCount[r], ctx, NH, HS, s.scores);
+            } else {
+                Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
+            }
+            // x = x + att W_proj + b_proj
+            Matmul.matmul(pool, s.proj, 0, s.att, 0, lw.attnProjWeight(), lw.attnProjBias(), rows, C, C);
+            Residual.add(s.x, 0, s.proj, 0, rows * C);
+            // xn = LayerNorm_2(x)
+            LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
+            // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
+            Matmul.matmul(pool, s.fc, 0, s.xn, 0, lw.fcWeight(), lw.fcBias(), rows, C, C4);
+            Activations.apply(cfg.activation(), s.fc, 0, rows * C4);
+            // x = x + h W_fcproj + b_fcproj
+            Matmul.matmul(pool, s.proj, 0, s.fc, 0, lw.fcProjWeight(), lw.fcProjBias(), rows, C4, C);
+            Residual.add(s.x, 0, s.proj, 0, rows * C);
+        }
+    }
+
+    /** logits[b0 + i] = LayerNorm_f(x[row0 + i]) lmHead^T + lmHeadBias for i < n. */
+    private void logitsOfRows(int row0, int n, int b0) {
+        LayerNorm.layerNorm(s.xn, 0, s.x, row0 * C, w.lnfWeight(), w.lnfBias(), n, C, eps);
+        Matmul.lmHead(pool, s.logits, b0 * V, s.xn, 0, w.lmHead(), w.lmHeadBias(), n, C, V);
+    }
+
+    @Override
+    public String toString() {
+        return "CpuSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt;
+    }
+}

@@ -1,0 +1,88 @@
+package dev.kvdecode.runtime.engine;
+
+import dev.kvdecode.runtime.sample.Sampler;
+import dev.kvdecode.runtime.sample.SamplingParams;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.random.RandomGenerator;
+
+/**
+ * The host-side decode loop over any {@link InferenceSession}: prefill the prompts, then sample,
+ * report and feed one token per sequence per step until every sequence stops (max tokens, its
+ * end-of-text token, or a full window under STOP, which ends generation cleanly).
+ *
+ * <p>Sequences of a batch stop independently; a stopped sequence keeps being fed its last token
+ * (the session has static shapes) but its output is ignored. Sequence b draws from its own
+ * generator seeded from (seed, b), so its tokens do not depend on the other sequences.
+ */
+public final class Generator {
+
+    /** Called once per generated token, in order, sequence by sequence within a step. */
+    @FunctionalInterface
+    public interface TokenListener {
+        void onToken(int sequence, int token);
+    }
+
+    private Generator() {}
+
+    public static GenerationResult generate(InferenceSession session, int[][] prompts, GenerationOptions options,
+                                            TokenListener listener) {
+        int B = prompts.length;
+        int V = session.vocabSize();
+        SamplingParams sp = options.sampling();
+        Sampler sampler = new Sampler(sp, V);
+        RandomGenerator[] rngs = new RandomGenerator[B];
+        for (int b = 0; b < B; b++) rngs[b] = new SplittableRandom(sp.seed() ^ (0x9E3779B97F4A7C15L * (b + 1)));
+        int max = options.maxNewTokens();
+        int[][] out = new int[B][max];
+        int[] produced = new int[B];
+        StopReason[] reasons = new StopReason[B];
+        int[] next = new int[B];
+        boolean eosActive = options.eosToken() >= 0 && !options.ignoreEos();
+
+        long t0 = System.nanoTime();
+        float[] logits = session.prefill(prompts);
+        for (int b = 0; b < B; b++) next[b] = sampler.sample(logits, b * V, rngs[b]);
+        double prefillMs = (System.nanoTime() - t0) / 1e6;
+        int active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+
+        long decodeNanos = 0;
+        int steps = 0;
+        while (active > 0) {
+            long t1 = System.nanoTime();
+            try {
+                logits = session.step(next);
+            } catch (ContextFullException e) {
+                for (int b = 0; b < B; b++) if (reasons[b] == null) reasons[b] = StopReason.CONTEXT_FULL;
+                decodeNanos += System.nanoTime() - t1;
+                break;
+            }
+            steps++;
+            for (int b = 0; b < B; b++) if (reasons[b] == null) next[b] = sampler.sample(logits, b * V, rngs[b]);
+            decodeNanos += System.nanoTime() - t1;
+            active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+        }
+        int[][] tokens = new int[B][];
+        for (int b = 0; b < B; b++) tokens[b] = Arrays.copyOf(out[b], produced[b]);
+        return new GenerationResult(tokens, reasons, prefillMs, decodeNanos / 1e6, steps);
+    }
+
+    /** Records the sampled tokens of running sequences; returns how many still run. */
+    private static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
+                              boolean eosActive, int eos, TokenListener listener) {
+        int active = 0;
+        for (int b = 0; b < next.length; b++) {
+            if (reasons[b] != null) continue;
+            if (eosActive && next[b] == eos) {
+                reasons[b] = StopReason.EOS;
+                continue;
+            }
+            out[b][produced[b]++] = next[b];
+            if (listener != null) listener.onToken(b, next[b]);
+            if (produced[b] == max) reasons[b] = StopReason.MAX_TOKENS;
+            else active++;
+        }
+        return active;
+    }
+}

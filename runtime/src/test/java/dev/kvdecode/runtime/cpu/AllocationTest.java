@@ -1,0 +1,51 @@
+package dev.kvdecode.runtime.cpu;
+
+import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.ModelConfig;
+import dev.kvdecode.runtime.sample.Sampler;
+import dev.kvdecode.runtime.sample.SamplingParams;
+import org.junit.jupiter.api.Test;
+
+import java.lang.management.ManagementFactory;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * A decode step (and sampling) allocates nothing on the calling thread after warm-up (issue 9),
+ * with shapes large enough that the ops take their parallel paths. Counted by the JVM's
+ * per-thread allocation counter, which is exact for TLAB allocations.
+ */
+class AllocationTest {
+    @Test
+    void stepAndSampleAllocateNothingAfterWarmUp() {
+        var bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        assumeTrue(bean.isThreadAllocatedMemorySupported() && bean.isThreadAllocatedMemoryEnabled(),
+                "per-thread allocation counting unavailable");
+        ModelConfig cfg = ModelConfig.gpt2(1, 3, 192, 128, 1000);
+        Gpt2Weights w = RandomWeights.create(cfg, 5);
+        try (CpuThreads pool = new CpuThreads(2)) {
+            for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
+                var s = new CpuSession(w, new SessionOptions(2, 64, policy, true), pool);
+                var sampler = new Sampler(SamplingParams.of(0.9f, 40, 0.9f, 1), cfg.vocabSize());
+                var rng = new SplittableRandom(1);
+                float[] logits = s.prefill(new int[][] {{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10, 11}});
+                int[] next = new int[2];
+                long tid = Thread.currentThread().threadId();
+                long before = 0;
+                for (int step = 0; step < 300; step++) { // past the 64-token window: overflow paths too
+                    if (step == 250) before = bean.getThreadAllocatedBytes(tid);
+                    next[0] = sampler.sample(logits, 0, rng);
+                    next[1] = Sampler.argmax(logits, cfg.vocabSize(), cfg.vocabSize());
+                    logits = s.step(next);
+                }
+                long allocated = bean.getThreadAllocatedBytes(tid) - before;
+                assertEquals(0, allocated, policy + ": bytes allocated by 50 steps after warm-up");
+            }
+        }
+    }
+}
