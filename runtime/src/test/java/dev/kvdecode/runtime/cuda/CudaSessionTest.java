@@ -31,16 +31,16 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The CUDA backend on the device emulator against the CPU backend (the spec), issue 8's end-to-end
- * check: greedy tokens identical for 300 tokens on random GPT-2-shaped fp32 checkpoints with odd
- * sizes, cached and recomputed, past overflow with SHIFT and RING (the window is far smaller than
- * 300 and than n_positions, so both the window and the position clamp are crossed), driven three
- * ways: through the InferenceSession interface with the host Generator, and by the device-resident
- * loop with graph replay and step by step.
+ * The CUDA backend on the device emulator (or a real GPU with KVDECODE_TEST_BACKEND=cuda) against
+ * the CPU backend (the spec), issue 8's end-to-end check: greedy tokens identical for 300 tokens
+ * on random GPT-2-shaped fp32 checkpoints with odd sizes, cached and recomputed, past overflow with
+ * SHIFT and RING (the window is far smaller than 300 and than n_positions, so both the window and
+ * the position clamp are crossed), graph-replayed and step by step; plus the host-side Generator
+ * over the InferenceSession interface, STOP, long prompts, batches of unequal prompts, and every
+ * step's logits (teacher-forced, rel err <= 1e-4: fp32 with other summation orders) in both modes.
  *
- * <p>Why token identity is a fair check here: RandomWeights makes peaked logits, and every step of
- * the CPU-vs-emulator logits is also compared (rel err <= 1e-4: fp32 with different summation
- * orders in the GEMMs and the softmax) in {@link #logitsMatchCpuStepByStep}.
+ * <p>Emulated time: about 60 s of CPU for this class on an idle 2-core machine (decode_attention
+ * and residual_layernorm dominate, KVDECODE_EMU_PROFILE=1); the model is 2 layers, C = 45.
  */
 class CudaSessionTest {
     static CudaBackend gpu;
@@ -148,7 +148,8 @@ class CudaSessionTest {
 
     @Test
     void cachedShiftGreedy300() {
-        greedyMatchesCpu(gpt2Untied(), 101, new SessionOptions(2, 23, OverflowPolicy.SHIFT, true), 300, ALL, 5, 11);
+        greedyMatchesCpu(gpt2Untied(), 101, new SessionOptions(2, 23, OverflowPolicy.SHIFT, true), 300,
+                new Drive[] {Drive.GRAPH, Drive.STEP}, 5, 11);
     }
 
     @Test
