@@ -35,7 +35,7 @@ find_cublas_include() {
   [[ -z "${PIP_INDEX_URL:-}" && -d /opt/pypi/simple ]] && args+=(--index-url file:///opt/pypi/simple)
   # The wheel sits in a second local index on these machines.
   [[ -d /opt/pypi-more/simple ]] && args+=(--extra-index-url file:///opt/pypi-more/simple)
-  if python3 -m pip download "${args[@]}" nvidia-cublas >/dev/null 2>&1; then
+  if timeout 180 python3 -m pip download "${args[@]}" nvidia-cublas >/dev/null 2>&1; then
     local whl; whl="$(ls "$tmp"/nvidia_cublas-*.whl 2>/dev/null | head -1)"
     if [[ -n "$whl" ]]; then
       mkdir -p "$CACHE/cublas"

@@ -22,7 +22,8 @@ import java.util.function.Function;
  * <p>Search order for {@link Mode#CUDA} (first hit wins, GPU-CONTRACT.md):
  * <ol>
  *   <li>an explicit file: {@code KVDECODE_CUDA_LIB} / {@code KVDECODE_CUBLAS_LIB};</li>
- *   <li>{@code $CUDA_HOME/lib64}, then {@code /usr/local/cuda/lib64} (libcuda.so.1, libcublas.so.13, .12);</li>
+ *   <li>{@code $CUDA_HOME/lib64}, then {@code /usr/local/cuda/lib64} (libcuda.so.1, libcublas.so.13, .12),
+ *       then {@code /usr/local/nvidia/lib64} (the driver as container runtimes mount it);</li>
  *   <li>the dynamic loader's own search by name (LD_LIBRARY_PATH, ld.so.cache): libcuda.so.1,
  *       libcublas.so.13, libcublas.so.12;</li>
  *   <li>Python site-packages: {@code nvidia/cu13/lib} and {@code nvidia/cublas/lib} (the pip wheels).</li>
@@ -146,6 +147,8 @@ public final class NativeLibraries {
         String cudaHome = env.apply("CUDA_HOME");
         if (cudaHome != null && !cudaHome.isBlank()) dirs.add(Path.of(cudaHome, "lib64"));
         dirs.add(Path.of("/usr/local/cuda/lib64"));
+        // Where NVIDIA's container runtime mounts the driver (not always on the loader's path).
+        dirs.add(Path.of("/usr/local/nvidia/lib64"));
         for (Path d : dirs) for (String n : names) out.add(new Candidate(d.resolve(n).toString(), d.resolve(n), null));
         for (String n : names) out.add(new Candidate(n + " via the loader", null, n));
         for (Path sp : sitePackages(env))

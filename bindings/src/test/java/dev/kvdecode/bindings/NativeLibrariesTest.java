@@ -26,7 +26,7 @@ class NativeLibrariesTest {
         List<String> labels = NativeLibraries.candidates(env::get, "KVDECODE_CUDA_LIB", List.of("libcuda.so.1"), List.of())
                 .stream().map(NativeLibraries.Candidate::label).toList();
         assertEquals(List.of("$KVDECODE_CUDA_LIB (unset)", "/opt/cuda-x/lib64/libcuda.so.1",
-                "/usr/local/cuda/lib64/libcuda.so.1", "libcuda.so.1 via the loader"), labels);
+                "/usr/local/cuda/lib64/libcuda.so.1", "/usr/local/nvidia/lib64/libcuda.so.1", "libcuda.so.1 via the loader"), labels);
     }
 
     @Test

@@ -653,17 +653,22 @@ public final class CudaSession implements InferenceSession {
     public void close() {
         if (closed) return;
         closed = true;
-        try {
-            stream.synchronize();
-        } finally {
-            if (stepGraph != null) stepGraph.close();
-            blas.close();
-            stream.close();
-            if (workspace != null) workspace.close();
-            for (DeviceArena a : arenas) a.close();
-            w.close();
-            pinned.close();
+        // Release everything even if one release fails (after a device fault every call reports
+        // the sticky error); the first failure is rethrown, the others are attached to it.
+        RuntimeException first = null;
+        AutoCloseable[] owners = {stream::synchronize, () -> { if (stepGraph != null) stepGraph.close(); },
+                blas, stream, () -> { if (workspace != null) workspace.close(); },
+                act32, actT, state, kArena, vArena, w, pinned};
+        for (AutoCloseable c : owners) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                RuntimeException r = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+                if (first == null) first = r;
+                else first.addSuppressed(r);
+            }
         }
+        if (first != null) throw first;
     }
 
     @Override

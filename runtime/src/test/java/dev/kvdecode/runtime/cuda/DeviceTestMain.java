@@ -23,7 +23,7 @@ import org.junit.platform.launcher.listeners.TestExecutionSummary;
  * {@code java -cp ... dev.kvdecode.runtime.cuda.DeviceTestMain SELECTOR...} where a selector is a
  * package ({@code dev.kvdecode.kernels.cuda}), a class, or {@code Class#method}. Prints one line per
  * test and the summary; exit 0 only if something ran and nothing failed (a skip is not a pass:
- * skipped tests are listed, and {@code --no-skips} makes them fail the run).
+ * skipped and aborted tests are listed, and {@code --no-skips} makes either fail the run).
  */
 public final class DeviceTestMain {
     private DeviceTestMain() {}
@@ -63,7 +63,9 @@ public final class DeviceTestMain {
         PrintWriter out = new PrintWriter(System.out, true);
         s.printTo(out);
         s.printFailuresTo(out, 20);
-        boolean ok = s.getTestsFoundCount() > 0 && s.getTotalFailureCount() == 0 && (!noSkips || s.getTestsSkippedCount() == 0);
+        // An aborted test (a failed assumption, e.g. "no GPU") is a skip too: it proved nothing.
+        boolean ok = s.getTestsFoundCount() > 0 && s.getTotalFailureCount() == 0
+                && (!noSkips || (s.getTestsSkippedCount() == 0 && s.getTestsAbortedCount() == 0));
         System.out.println("DeviceTestMain: " + (ok ? "PASS" : "FAIL") + " (" + s.getTestsSucceededCount() + " passed, "
                 + s.getTotalFailureCount() + " failed, " + s.getTestsSkippedCount() + " skipped, "
                 + s.getTestsAbortedCount() + " aborted)");
