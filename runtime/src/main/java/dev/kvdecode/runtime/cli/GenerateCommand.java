@@ -6,10 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.Backends;
-import dev.kvdecode.runtime.engine.ContextFullException;
 import dev.kvdecode.runtime.engine.GenerationOptions;
 import dev.kvdecode.runtime.engine.GenerationResult;
-import dev.kvdecode.runtime.engine.Generator;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.engine.StopReason;
@@ -132,7 +130,7 @@ final class GenerateCommand implements Callable<Integer> {
              InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
             GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos);
-            result = Generator.generate(session, ids, go, (seq, token) -> {
+            result = session.generate(ids, go, (seq, token) -> {
                 if (stream) {
                     String s = decoder.push(token);
                     if (!s.isEmpty()) { out.print(s); out.flush(); }

@@ -1,27 +1,114 @@
 package dev.kvdecode.runtime.engine;
 
+import dev.kvdecode.bindings.CudaException;
+import dev.kvdecode.bindings.NativeLibraryException;
 import dev.kvdecode.runtime.cli.UsageException;
+import dev.kvdecode.kernels.cuda.DType;
 import dev.kvdecode.runtime.cpu.CpuBackend;
+import dev.kvdecode.runtime.cuda.CudaBackend;
+import dev.kvdecode.runtime.cuda.CudaOptions;
 
-/** Picks a backend by its CLI name. */
+import java.io.PrintStream;
+import java.util.Locale;
+
+/**
+ * Picks a backend by name ({@code --backend}): {@code auto} (CUDA when a device and the kernels
+ * are present, else the CPU with a one-line notice), {@code cpu}, {@code cuda} (a clear error
+ * without a GPU) or {@code cuda-emu} (the CUDA code path on the device emulator; never picked by
+ * auto, slow, says so).
+ */
 public final class Backends {
     private Backends() {}
 
+    /** The names {@code --backend} accepts. */
+    public enum Kind {
+        AUTO("auto"), CPU("cpu"), CUDA("cuda"), CUDA_EMU("cuda-emu");
+
+        private final String flag;
+
+        Kind(String flag) { this.flag = flag; }
+
+        public String flag() { return flag; }
+
+        /** Parses a --backend value; a {@link UsageException} names the valid ones. */
+        public static Kind parse(String name) {
+            String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
+            for (Kind k : values()) if (k.flag.equals(n)) return k;
+            throw new UsageException("--backend: unknown backend '" + name + "' (expected auto, cpu, cuda or cuda-emu)");
+        }
+    }
+
+    /** {@link #create(String, CudaOptions, PrintStream)} with default CUDA options and notices on stderr. */
+    public static Backend create(String name) {
+        return create(name, CudaOptions.defaults(), System.err);
+    }
+
+    /** The CLI's entry: {@code --backend}, {@code --dtype} (fp32, fp16, bf16). */
     public static Backend create(String name, String dtype) {
         return create(name, dtype, 0);
     }
 
-    /** @param threads CPU threads, 0 = one per available processor */
+    /** As {@link #create(String, String)} with {@code --threads} for the CPU (0 = one per core). */
     public static Backend create(String name, String dtype, int threads) {
+        DType d = switch (dtype) {
+            case "fp32" -> DType.F32;
+            case "fp16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            default -> throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + dtype + "'");
+        };
+        Backend b = create(name, CudaOptions.defaults().withDtype(d), threads, System.err);
+        if (b instanceof CpuBackend && d != DType.F32) {
+            b.close();
+            throw new UsageException("--dtype " + dtype + ": the CPU backend computes in fp32 (use --dtype fp32)");
+        }
+        return b;
+    }
+
+    /** {@link #create(String, CudaOptions, int, PrintStream)} with one CPU thread per core. */
+    public static Backend create(String name, CudaOptions cudaOptions, PrintStream notices) {
+        return create(name, cudaOptions, 0, notices);
+    }
+
+    private static CpuBackend cpu(int threads) {
         if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-        return switch (name) {
-            case "cpu", "auto" -> {
-                if (!dtype.equals("fp32"))
-                    throw new UsageException("--dtype " + dtype + ": the CPU backend computes in fp32 (use --dtype fp32)");
-                yield threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+        return threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+    }
+
+    /**
+     * Opens the named backend.
+     *
+     * @param notices where the one-line notices go (auto falling back to the CPU, cuda-emu is slow)
+     * @throws UsageException for an unknown name, or {@code cuda} without a usable device, e.g.
+     *                        {@code --backend cuda: no CUDA driver found (searched: ...)}
+     */
+    public static Backend create(String name, CudaOptions cudaOptions, int cpuThreads, PrintStream notices) {
+        Kind kind = Kind.parse(name);
+        return switch (kind) {
+            case CPU -> cpu(cpuThreads);
+            case CUDA -> {
+                try {
+                    yield CudaBackend.openCuda(cudaOptions);
+                } catch (NativeLibraryException | CudaException | IllegalStateException e) {
+                    throw new UsageException("--backend cuda: " + e.getMessage());
+                }
             }
-            case "cuda", "cuda-emu" -> throw new UsageException("--backend " + name + ": not available in this build");
-            default -> throw new UsageException("--backend: expected auto, cpu, cuda or cuda-emu, got '" + name + "'");
+            case CUDA_EMU -> {
+                notices.println("kvdecode: --backend cuda-emu runs the CUDA code path on the CPU device emulator; "
+                        + "it is slow (for tests without a GPU)");
+                try {
+                    yield CudaBackend.openEmulator(cudaOptions);
+                } catch (NativeLibraryException | CudaException | IllegalStateException e) {
+                    throw new UsageException("--backend cuda-emu: " + e.getMessage());
+                }
+            }
+            case AUTO -> {
+                try {
+                    yield CudaBackend.openCuda(cudaOptions);
+                } catch (NativeLibraryException | CudaException | IllegalStateException e) {
+                    notices.println("kvdecode: no usable CUDA device (" + e.getMessage() + "); using the CPU backend");
+                    yield cpu(cpuThreads);
+                }
+            }
         };
     }
 }

@@ -27,6 +27,15 @@ public interface InferenceSession extends AutoCloseable {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " does not implement forwardAll");
     }
 
+    /**
+     * Runs the whole decode loop: prefill, then sample and feed one token per sequence until each
+     * stops. The default is the host loop of {@link Generator}; a backend with a device-resident
+     * loop (CUDA) overrides it.
+     */
+    default GenerationResult generate(int[][] prompts, GenerationOptions options, Generator.TokenListener listener) {
+        return Generator.generate(this, prompts, options, listener);
+    }
+
     /** Tokens seen so far by sequence b (prompt + fed tokens), not capped by the window. */
     int tokensSeen(int b);
 

@@ -106,7 +106,7 @@ class CliTest {
             "--top-k|-1|--top-k: must be >= 0",
             "--kv-cache|maybe|--kv-cache: expected on or off",
             "--overflow|wrap|--overflow: expected shift, ring or stop",
-            "--backend|tpu|--backend: expected auto, cpu, cuda or cuda-emu",
+            "--backend|tpu|--backend: unknown backend 'tpu'",
             "--context|0|--context: must be in 1..32",
             "--context|33|--context: must be in 1..32",
             "--max-new-tokens|abc|Invalid value for option '--max-new-tokens'",

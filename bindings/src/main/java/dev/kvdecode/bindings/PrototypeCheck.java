@@ -1,0 +1,152 @@
+package dev.kvdecode.bindings;
+
+import java.lang.foreign.AddressLayout;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.ValueLayout;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Writes the C file that proves our bindings against the real headers (issue 3): for every
+ * {@link NativeFunction} of {@link CudaDriver} and {@link Cublas} it emits
+ * <ul>
+ *   <li>{@code #ifdef name #error} — the bound symbol must not be a macro in the header (binding
+ *       {@code cuMemAlloc} instead of {@code cuMemAlloc_v2} would call the legacy 32-bit ABI);</li>
+ *   <li>{@code static CUresult (*p_name)(params...) = name;} — with -Werror a prototype that
+ *       differs from the header's declaration in any type fails to compile;</li>
+ *   <li>one {@code _Static_assert} per return value and parameter: the C type's size and type
+ *       class (integer, real, pointer) must match the descriptor's layout (JAVA_INT = a 4-byte
+ *       integer or enum, JAVA_LONG = an 8-byte integer, JAVA_FLOAT = float, ADDRESS = an 8-byte
+ *       pointer).</li>
+ * </ul>
+ * The first proves the quoted prototype is the header's; the second proves the descriptor is the
+ * prototype's. Because the C is generated from the binding classes, the two cannot drift.
+ *
+ * <p>Usage: {@code java dev.kvdecode.bindings.PrototypeCheck out.c} (scripts/check-prototypes.sh).
+ */
+public final class PrototypeCheck {
+    private PrototypeCheck() {}
+
+    /** A parsed prototype: return type and parameter types (names dropped). */
+    record Parsed(String returnType, String name, List<String> paramTypes) {}
+
+    private static final Pattern PROTO = Pattern.compile("^\\s*(.+?)\\s*\\b([A-Za-z_][A-Za-z0-9_]*)\\s*\\((.*)\\)\\s*$");
+    private static final Pattern PARAM = Pattern.compile("^(.*?)\\s*\\b([A-Za-z_][A-Za-z0-9_]*)$");
+
+    /** Splits "CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)" into types; every parameter must be named. */
+    static Parsed parse(String prototype) {
+        Matcher m = PROTO.matcher(prototype);
+        if (!m.matches()) throw new IllegalArgumentException("cannot parse prototype: " + prototype);
+        List<String> types = new ArrayList<>();
+        String params = m.group(3).trim();
+        if (!params.equals("void") && !params.isEmpty()) {
+            for (String p : params.split(",")) {
+                Matcher pm = PARAM.matcher(p.trim());
+                if (!pm.matches() || pm.group(1).isBlank())
+                    throw new IllegalArgumentException("parameter without a name or type in " + prototype + ": '" + p.trim() + "'");
+                types.add(pm.group(1).trim());
+            }
+        }
+        return new Parsed(m.group(1).trim(), m.group(2), types);
+    }
+
+    /** The C expression class/size a layout requires, as a _Static_assert condition on type {@code t}. */
+    static String condition(MemoryLayout layout, String t) {
+        String cls = "__builtin_classify_type((" + t + ")0)";
+        // gcc's type classes: 1 integer, 3 enumeral, 5 pointer, 8 real.
+        if (layout instanceof AddressLayout) return cls + " == 5 && sizeof(" + t + ") == 8";
+        if (layout.equals(ValueLayout.JAVA_FLOAT)) return cls + " == 8 && sizeof(" + t + ") == 4";
+        if (layout.equals(ValueLayout.JAVA_DOUBLE)) return cls + " == 8 && sizeof(" + t + ") == 8";
+        if (layout instanceof ValueLayout v && (v.carrier() == int.class || v.carrier() == long.class
+                || v.carrier() == byte.class || v.carrier() == short.class))
+            return "(" + cls + " == 1 || " + cls + " == 3) && sizeof(" + t + ") == " + v.byteSize();
+        throw new IllegalArgumentException("no C check for layout " + layout);
+    }
+
+    /** Checks the descriptor has one layout per parsed parameter; returns problems (empty = fine). */
+    static List<String> arityProblems(NativeFunction f) {
+        Parsed p = parse(f.prototype());
+        FunctionDescriptor d = f.descriptor();
+        List<String> problems = new ArrayList<>();
+        if (!p.name().equals(f.name())) problems.add(f.name() + ": prototype names " + p.name());
+        if (d.argumentLayouts().size() != p.paramTypes().size())
+            problems.add(f.name() + ": descriptor has " + d.argumentLayouts().size() + " arguments, prototype " + p.paramTypes().size());
+        if (p.returnType().equals("void") != d.returnLayout().isEmpty())
+            problems.add(f.name() + ": return type " + p.returnType() + " vs descriptor " + d.returnLayout());
+        return problems;
+    }
+
+    /** The whole C file for {@code functions}. */
+    public static String generate(List<NativeFunction> functions) {
+        StringBuilder c = new StringBuilder();
+        c.append("/* Generated by dev.kvdecode.bindings.PrototypeCheck from the binding classes: do not edit.\n")
+         .append(" * Compiled with -Werror against cuda.h and cublas_v2.h by scripts/check-prototypes.sh. */\n")
+         .append("#include <cuda.h>\n#include <cublas_v2.h>\n\n");
+        List<String> problems = new ArrayList<>();
+        for (NativeFunction f : functions) {
+            problems.addAll(arityProblems(f));
+            Parsed p = parse(f.prototype());
+            String n = f.name();
+            c.append("/* ").append(f.prototype()).append(" */\n");
+            c.append("#ifdef ").append(n).append("\n#error \"").append(n)
+             .append(" is a macro in the header: bind the versioned symbol it maps to\"\n#endif\n");
+            c.append("static ").append(p.returnType()).append(" (*p_").append(n).append(")(")
+             .append(p.paramTypes().isEmpty() ? "void" : String.join(", ", p.paramTypes()))
+             .append(") = ").append(n).append(";\n");
+            Optional<MemoryLayout> ret = f.descriptor().returnLayout();
+            if (ret.isPresent() && problems.isEmpty())
+                c.append("_Static_assert(").append(condition(ret.get(), p.returnType()))
+                 .append(", \"").append(n).append(": return type ").append(p.returnType()).append(" is not ")
+                 .append(ret.get()).append("\");\n");
+            List<MemoryLayout> args = f.descriptor().argumentLayouts();
+            for (int i = 0; i < Math.min(args.size(), p.paramTypes().size()); i++) {
+                String t = p.paramTypes().get(i);
+                c.append("_Static_assert(").append(condition(args.get(i), t)).append(", \"").append(n)
+                 .append(": parameter ").append(i).append(" (").append(t).append(") is not ").append(args.get(i))
+                 .append("\");\n");
+            }
+            c.append('\n');
+        }
+        if (!problems.isEmpty()) throw new IllegalStateException("descriptors disagree with prototypes: " + problems);
+        // Reference the pointers so -Wunused-variable stays quiet without weakening -Werror.
+        c.append("const void *kvdecode_bound_functions[] = {\n");
+        for (NativeFunction f : functions) c.append("    (const void *)&p_").append(f.name()).append(",\n");
+        c.append("};\n");
+        return c.toString();
+    }
+
+    /** Every function the bindings bind: the driver's, then cuBLAS's. */
+    public static List<NativeFunction> allFunctions() {
+        List<NativeFunction> all = new ArrayList<>(CudaDriver.FUNCTIONS);
+        all.addAll(Cublas.FUNCTIONS);
+        return all;
+    }
+
+    /**
+     * {@code PrototypeCheck OUT.c} writes the check; {@code PrototypeCheck --symbols driver|cublas}
+     * prints the bound symbol names one per line (gen-bindings.sh feeds them to jextract).
+     */
+    public static void main(String[] args) throws IOException {
+        if (args.length == 2 && args[0].equals("--symbols")) {
+            List<NativeFunction> fs = switch (args[1]) {
+                case "driver" -> CudaDriver.FUNCTIONS;
+                case "cublas" -> Cublas.FUNCTIONS;
+                default -> throw new IllegalArgumentException("--symbols driver|cublas");
+            };
+            fs.forEach(f -> System.out.println(f.name()));
+            return;
+        }
+        if (args.length != 1) {
+            System.err.println("usage: PrototypeCheck OUT.c | --symbols driver|cublas");
+            System.exit(2);
+        }
+        Files.writeString(Path.of(args[0]), generate(allFunctions()));
+    }
+}

@@ -1,0 +1,82 @@
+package dev.kvdecode.kernels.cuda;
+
+import dev.kvdecode.bindings.CudaStream;
+import dev.kvdecode.bindings.DeviceBuffer;
+import dev.kvdecode.bindings.Dim3;
+import dev.kvdecode.bindings.KernelArgs;
+
+import static dev.kvdecode.kernels.cuda.CudaKernels.need;
+import static dev.kvdecode.kernels.cuda.CudaKvCache.checkCache;
+import static dev.kvdecode.kernels.cuda.CudaKvCache.checkShape;
+
+/**
+ * Launchers for native/decode_attention.cu; CPU twin: {@link dev.kvdecode.kernels.Attention#decodeAttention}.
+ * The valid length comes from the device counter seen (this step's entry already appended).
+ */
+public final class CudaDecodeAttention {
+    private CudaDecodeAttention() {}
+
+    static final int BLOCK = 128;
+    static final int REDUCE_BLOCK = 64;
+    /** Without cuFuncSetAttribute a block may use 48 KiB of dynamic shared memory. */
+    static final int MAX_DYNAMIC_SHARED_BYTES = 48 * 1024;
+
+    // q (B,C) f32, kc,vc (B,NH,cap,HS) T, seen (B) int -> out (B,C) T
+    /** One block per (b, h) over the whole valid range: for contexts up to a few thousand entries. */
+    public static void attend(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
+                              DeviceBuffer seen, DeviceBuffer out, int B, int NH, int HS, int cap, int overflowPolicy) {
+        String name = dt.kernel("decode_attention");
+        checkCommon(name, dt, q, kc, vc, seen, out, B, NH, HS, cap);
+        int smem = sharedBytes(name, HS, cap);
+        k.launch(s, name, Dim3.of(NH, B), Dim3.of(BLOCK), smem,
+                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(seen).ptr(out)
+                        .i32(B).i32(NH).i32(HS).i32(cap).i32(overflowPolicy).f32(scale(HS)));
+    }
+
+    /** Splits per (b, h) for a chunk length: ceil(cap / chunk). */
+    public static int splits(int cap, int chunk) { return (cap + chunk - 1) / chunk; }
+
+    /** Bytes of the partials buffer for {@link #attendSplit}: (B, NH, S, HS+2) f32. */
+    public static long partialBytes(int B, int NH, int HS, int cap, int chunk) {
+        return 4L * B * NH * splits(cap, chunk) * (HS + 2);
+    }
+
+    // q (B,C) f32, kc,vc (B,NH,cap,HS) T, seen (B) int, part (B,NH,S,HS+2) f32 scratch -> out (B,C) T
+    /** Flash-decoding: S = ceil(cap/chunk) blocks per (b, h), then the reduce kernel. For long contexts. */
+    public static void attendSplit(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
+                                   DeviceBuffer seen, DeviceBuffer part, DeviceBuffer out, int B, int NH, int HS, int cap,
+                                   int overflowPolicy, int chunk) {
+        String name = dt.kernel("decode_attention_split");
+        checkCommon(name, dt, q, kc, vc, seen, out, B, NH, HS, cap);
+        CudaKernels.positive(name, "chunk", chunk);
+        int S = splits(cap, chunk);
+        need(name, "part", part, partialBytes(B, NH, HS, cap, chunk));
+        int smem = sharedBytes(name, HS, Math.min(chunk, cap));
+        k.launch(s, name, new Dim3(S, NH, B), Dim3.of(BLOCK), smem,
+                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(seen).ptr(part)
+                        .i32(B).i32(NH).i32(HS).i32(cap).i32(overflowPolicy).f32(scale(HS)).i32(chunk));
+        k.launch(s, dt.kernel("decode_attention_reduce"), Dim3.of(NH, B), Dim3.of(REDUCE_BLOCK), 0,
+                new KernelArgs().ptr(part).ptr(out).i32(B).i32(NH).i32(HS).i32(S));
+    }
+
+    /** 1/sqrt(HS), rounded once from double as the CPU's Attention does. */
+    static float scale(int HS) { return (float) (1.0 / Math.sqrt(HS)); }
+
+    static int sharedBytes(String name, int HS, int keys) {
+        long bytes = 4L * (HS + keys);
+        if (bytes > MAX_DYNAMIC_SHARED_BYTES)
+            throw new IllegalArgumentException(name + ": " + keys + " keys of head size " + HS + " need " + bytes
+                    + " bytes of shared memory (limit " + MAX_DYNAMIC_SHARED_BYTES + "); use the split form with a smaller chunk");
+        return (int) bytes;
+    }
+
+    private static void checkCommon(String name, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer seen,
+                                    DeviceBuffer out, int B, int NH, int HS, int cap) {
+        checkShape(name, B, NH, HS, cap);
+        long C = (long) NH * HS;
+        need(name, "q", q, 4L * B * C);
+        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        need(name, "seen", seen, 4L * B);
+        need(name, "out", out, (long) dt.sizeBytes() * B * C);
+    }
+}

@@ -1,0 +1,35 @@
+package dev.kvdecode.kernels.cuda;
+
+import dev.kvdecode.bindings.CudaStream;
+import dev.kvdecode.bindings.DeviceBuffer;
+import dev.kvdecode.bindings.Dim3;
+import dev.kvdecode.bindings.KernelArgs;
+
+import static dev.kvdecode.kernels.cuda.CudaKernels.need;
+import static dev.kvdecode.kernels.cuda.CudaKvCache.checkCache;
+import static dev.kvdecode.kernels.cuda.CudaKvCache.checkShape;
+
+/** Launchers for native/prefill_attention.cu; CPU twin: {@link dev.kvdecode.kernels.Attention#causalSelfAttention}. */
+public final class CudaPrefillAttention {
+    private CudaPrefillAttention() {}
+
+    static final int BLOCK = 128;
+
+    // q (B,T,C) f32, kc,vc (B,NH,cap,HS) T (slots 0..T-1 filled) -> out (B,T,C) T
+    /** Causal attention over a prompt of T <= cap tokens whose K/V kv_prefill_append wrote. */
+    public static void attend(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
+                              DeviceBuffer out, int B, int T, int NH, int HS, int cap) {
+        String name = dt.kernel("prefill_attention");
+        checkShape(name, B, NH, HS, cap);
+        CudaKernels.positive(name, "T", T);
+        if (T > cap) throw new IllegalArgumentException(name + ": T = " + T + " exceeds the cache capacity " + cap);
+        long C = (long) NH * HS;
+        need(name, "q", q, 4L * B * T * C);
+        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        need(name, "out", out, (long) dt.sizeBytes() * B * T * C);
+        int smem = CudaDecodeAttention.sharedBytes(name, HS, T);
+        k.launch(s, name, new Dim3(T, NH, B), Dim3.of(BLOCK), smem,
+                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(HS).i32(cap)
+                        .f32(CudaDecodeAttention.scale(HS)));
+    }
+}

@@ -1,0 +1,63 @@
+// Shared by decode_attention.cu and prefill_attention.cu: one query of one head against a range of
+// cached keys, scaled dot-product attention (Vaswani et al. 2017, eq. 1) with fp32 accumulation
+// and the max-shifted softmax (exp(s - max) never overflows; the shift cancels in the ratio).
+// CPU twin: dev.kvdecode.kernels.Attention.attendOne (same logical order of keys).
+#pragma once
+#include "kvd_cuda.h"
+
+namespace kvd_attention {
+
+// Logical entry j (0 = oldest) of a cache row lives in slot (start + j) mod cap; start = 0 for a
+// shifted cache and for prompts, (seen+1) mod cap for a ring that has wrapped. Visiting keys in
+// logical order makes RING and SHIFT give the same bits.
+__device__ inline int slot_of(int start, int j, int cap) {
+    const int s = start + j;
+    return s < cap ? s : s - cap;
+}
+
+// Scores of logical keys [j0, j1) into sc[0 .. j1-j0): p_j = exp(s_j - m), s_j = (q . k_j) * scale.
+// qs: the query (HS floats) in shared memory. Returns m (-inf for an empty range) and sets l = sum p_j.
+// One warp per key, lanes over the head dimension (coalesced reads of the key row).
+template <class T>
+__device__ float softmax_scores(const float* qs, const T* __restrict__ krow, int start, int j0, int j1, int cap,
+                                int HS, float scale, float* sc, float* scratch, float* l_out) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    for (int j = j0 + warp; j < j1; j += nwarps) {
+        const T* k = krow + (size_t)slot_of(start, j, cap) * HS;
+        float dot = 0.0f;
+        for (int d = lane; d < HS; d += 32) dot += qs[d] * kvd_to_float(k[d]);
+        dot = kvd_warp_sum(dot);
+        if (lane == 0) sc[j - j0] = dot * scale;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < j1 - j0; j += blockDim.x) m = fmaxf(m, sc[j]);
+    m = kvd_block_max(m, scratch);
+    float l = 0.0f;
+    if (j1 > j0) {
+        for (int j = threadIdx.x; j < j1 - j0; j += blockDim.x) {
+            const float p = expf(sc[j] - m);
+            sc[j] = p;
+            l += p;
+        }
+    }
+    *l_out = kvd_block_sum(l, scratch);  // its barriers also publish the p_j written above
+    return m;
+}
+
+// sum_j p_j v_j[d] for logical keys [j0, j1), in increasing j (deterministic).
+template <class T>
+__device__ inline float weighted_value(const float* sc, const T* __restrict__ vrow, int start, int j0, int j1,
+                                       int cap, int HS, int d) {
+    float acc = 0.0f;
+    for (int j = j0; j < j1; j++) acc += sc[j - j0] * kvd_to_float(vrow[(size_t)slot_of(start, j, cap) * HS + d]);
+    return acc;
+}
+
+// Stage the query of one head in shared memory (read by every warp).
+__device__ inline void load_query(float* qs, const float* __restrict__ q, int HS) {
+    for (int d = threadIdx.x; d < HS; d += blockDim.x) qs[d] = q[d];
+    __syncthreads();
+}
+
+}  // namespace kvd_attention

@@ -1,0 +1,33 @@
+package dev.kvdecode.runtime.cuda;
+
+import dev.kvdecode.kernels.cuda.DType;
+
+/**
+ * Settings of the CUDA backend that the CPU backend does not have.
+ *
+ * @param dtype      weights and KV cache on the device: F32, F16 or BF16 ({@code --dtype}); arithmetic
+ *                   and GEMM accumulation stay fp32
+ * @param graphs     replay each decode step as a captured CUDA graph (true), or launch its kernels
+ *                   one by one every step (false, the step-by-step mode graphs are checked against)
+ * @param ringTokens slots per sequence of the ring of sampled ids that the device copies to pinned
+ *                   host memory; the device loop keeps fewer than this many steps in flight
+ * @param lookahead  decode steps the device loop queues before it waits for the oldest one's token
+ *                   (1 = wait for every step); at most ringTokens - 1
+ */
+public record CudaOptions(DType dtype, boolean graphs, int ringTokens, int lookahead) {
+    public CudaOptions {
+        if (dtype == null) throw new IllegalArgumentException("dtype is required");
+        if (ringTokens < 2) throw new IllegalArgumentException("ring must hold >= 2 tokens, got " + ringTokens);
+        if (lookahead < 1 || lookahead >= ringTokens)
+            throw new IllegalArgumentException("lookahead must be in [1, " + (ringTokens - 1) + "], got " + lookahead);
+    }
+
+    /** fp32, graphs on, a 64-token ring, 4 steps in flight. */
+    public static CudaOptions defaults() { return new CudaOptions(DType.F32, true, 64, 4); }
+
+    public CudaOptions withDtype(DType d) { return new CudaOptions(d, graphs, ringTokens, lookahead); }
+
+    public CudaOptions withGraphs(boolean g) { return new CudaOptions(dtype, g, ringTokens, lookahead); }
+
+    public CudaOptions withLookahead(int n) { return new CudaOptions(dtype, graphs, ringTokens, n); }
+}

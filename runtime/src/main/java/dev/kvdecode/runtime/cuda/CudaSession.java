@@ -1,0 +1,683 @@
+package dev.kvdecode.runtime.cuda;
+
+import dev.kvdecode.bindings.CublasHandle;
+import dev.kvdecode.bindings.CudaEvent;
+import dev.kvdecode.bindings.CudaGraph;
+import dev.kvdecode.bindings.CudaStream;
+import dev.kvdecode.bindings.DeviceBuffer;
+import dev.kvdecode.bindings.GpuContext;
+import dev.kvdecode.kernels.Activation;
+import dev.kvdecode.kernels.cuda.CudaActivation;
+import dev.kvdecode.kernels.cuda.CudaDecodeAttention;
+import dev.kvdecode.kernels.cuda.CudaEmbedding;
+import dev.kvdecode.kernels.cuda.CudaKernels;
+import dev.kvdecode.kernels.cuda.CudaKvCache;
+import dev.kvdecode.kernels.cuda.CudaLayerNorm;
+import dev.kvdecode.kernels.cuda.CudaPrefillAttention;
+import dev.kvdecode.kernels.cuda.CudaSampling;
+import dev.kvdecode.kernels.cuda.DType;
+import dev.kvdecode.runtime.cache.KvCache;
+import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.engine.GenerationOptions;
+import dev.kvdecode.runtime.engine.GenerationResult;
+import dev.kvdecode.runtime.engine.Generator;
+import dev.kvdecode.runtime.engine.InferenceSession;
+import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.engine.StopReason;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.ModelConfig;
+import dev.kvdecode.runtime.sample.SamplingParams;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * GPT-2-family decoding on a CUDA device (or the emulator), for B sequences, with the same
+ * semantics as {@link dev.kvdecode.runtime.cpu.CpuSession} — positions, overflow, ring order,
+ * prompt handling — so greedy tokens match the CPU's.
+ *
+ * <p><b>Device state.</b> Weights are uploaded once in the session dtype ({@link DeviceWeights});
+ * the K/V cache is two device buffers K, V of shape [layer][batch][head][capacity][HS] in that dtype;
+ * activations, the last token of each sequence ({@code tokens}), its step counter ({@code seen}),
+ * the RNG state and the ring of sampled ids live in preallocated {@link DeviceArena}s. A decode
+ * step therefore needs no host arguments: the embedding of tokens[b] at position
+ * min(seen[b], maxT-1), the L blocks (cuBLAS GEMMs with fp32 accumulation + our kernels; KV append
+ * and attention read seen[b]), the final LayerNorm and the LM head, seen += 1, then on-device
+ * sampling writes tokens[b] and ring[b][seen[b] mod ringTokens], and an async copy moves the ring
+ * to pinned host memory. With {@link CudaOptions#graphs()} that step is captured once as a CUDA
+ * graph and replayed; otherwise its kernels are launched one by one (the first step of a given
+ * shape and sampling mode always runs eagerly, so lazy initialisation in cuBLAS or the driver
+ * never happens during capture).
+ *
+ * <p><b>Two ways to drive it.</b> As an {@link InferenceSession} ({@link #prefill}, {@link #step}):
+ * the host uploads the fed tokens and reads back the logits, so the shared tests and the host-side
+ * {@link Generator} work unchanged. And {@link #generateOnDevice}: the device samples and feeds its
+ * own tokens, and the host only reads the pinned ring to stream text and stop at EOS or max tokens.
+ *
+ * <p><b>Recompute mode</b> ({@code kvCache = false}): the device keeps each sequence's window of
+ * the last contextTokens tokens and every step runs the full causal forward over it at positions
+ * 0..n-1 (kv_prefill_append into a one-layer scratch cache + prefill_attention). Until a window
+ * is full its length changes every step, so those steps are launched eagerly; once every window
+ * is full the shapes are static and the step is captured as a graph like the cached one.
+ *
+ * <p>Prompts: each sequence is prefilled separately (its own length) through views of the shared
+ * buffers; the first min(n, contextTokens) tokens in one causal pass, the rest as decode steps.
+ * Not thread-safe; use it on the thread that opened the backend (the context is current there).
+ */
+public final class CudaSession implements InferenceSession {
+    private final GpuContext gpu;
+    private final CudaKernels k;
+    private final DType dt;
+    private final ModelConfig cfg;
+    private final SessionOptions opt;
+    private final CudaOptions copt;
+    private final int B, C, NH, HS, V, L, maxT, ctx, rows, ringCap, policy;
+    private final float eps;
+    private final Activation act;
+    /** Flash-decoding split for long windows: one block per (b, h) would not fit shared memory. */
+    private final int splitChunk;
+
+    private final DeviceWeights w;
+    private final CudaStream stream;
+    private final CublasHandle blas;
+    private final DeviceBuffer workspace;
+    // Activations and state in preallocated arenas, one per element type (fp32, the session
+    // dtype, integers) plus one each for K and V: a buffer's neighbours in its allocation then
+    // hold the same type, which keeps the emulator's per-allocation NaN check exact (it reads
+    // the rest of a written pointer's allocation with that pointer's element type).
+    private final DeviceArena act32 = new DeviceArena(), actT = new DeviceArena(), state = new DeviceArena(),
+            kArena = new DeviceArena(), vArena = new DeviceArena();
+    private final DeviceArena[] arenas = {act32, actT, state, kArena, vArena};
+    private final DeviceArena.Slot x, ln, qkv, q, att, proj, fc, hid, logits, part, tokens, seen, ring, rng, promptTok,
+            window, windowTmp, kCache, vCache;
+    private final Arena pinned = Arena.ofShared();
+    private final MemorySegment logitsHost, ringHost, stageHost;
+    private final float[] logitsOut;
+    private final int[] seenHost;
+    private final int[] windowLen;
+    private final int cublasType;
+
+    private CudaGraph stepGraph;
+    private Sampling graphSampling;
+    private Sampling warmedFor;
+    private boolean closed;
+
+    /** What the step's sampling kernel does; part of the captured graph. */
+    record Sampling(boolean argmax, float temperature, int topK, float topP) {
+        static final Sampling ARGMAX = new Sampling(true, 0f, 0, 1f);
+
+        static Sampling of(SamplingParams p) {
+            return p.isArgmax() ? ARGMAX : new Sampling(false, p.temperature(), p.topK(), p.topP());
+        }
+    }
+
+    CudaSession(GpuContext gpu, CudaKernels kernels, Gpt2Weights weights, SessionOptions options, CudaOptions cudaOptions) {
+        this.gpu = gpu;
+        this.k = kernels;
+        this.copt = cudaOptions;
+        this.dt = cudaOptions.dtype();
+        this.cfg = weights.config();
+        this.opt = options;
+        this.B = options.batch();
+        this.C = cfg.nEmbd();
+        this.NH = cfg.nHead();
+        this.HS = cfg.headSize();
+        this.V = cfg.vocabSize();
+        this.L = cfg.nLayer();
+        this.maxT = cfg.nPositions();
+        this.ctx = options.contextTokens();
+        this.eps = cfg.layerNormEpsilon();
+        this.act = cfg.activation();
+        this.ringCap = cudaOptions.ringTokens();
+        this.policy = switch (options.overflow()) {
+            case SHIFT -> CudaKvCache.SHIFT;
+            case RING -> CudaKvCache.RING;
+            case STOP -> CudaKvCache.STOP;
+        };
+        if (ctx > maxT) throw new IllegalArgumentException("context " + ctx + " exceeds the model's n_positions " + maxT);
+        if (weights.layers().size() != L)
+            throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
+        this.rows = Math.max(B, ctx);
+        this.splitChunk = 4L * (HS + ctx) > 32 * 1024 ? 256 : 0;
+        this.cublasType = switch (dt) {
+            case F32 -> CublasHandle.CUDA_R_32F;
+            case F16 -> CublasHandle.CUDA_R_16F;
+            case BF16 -> CublasHandle.CUDA_R_16BF;
+        };
+        int es = dt.sizeBytes();
+        long perSeq = (long) NH * ctx * HS;   // one (b, layer)'s K entries
+
+        // Activations: up to `rows` rows (B for a step, up to ctx for a prompt or a recompute window).
+        x = act32.plan("x", 4L * rows * C);
+        ln = actT.plan("ln", (long) es * rows * C);
+        qkv = act32.plan("qkv", 4L * rows * 3 * C);
+        q = act32.plan("q", 4L * rows * C);
+        att = actT.plan("att", (long) es * rows * C);
+        proj = act32.plan("proj", 4L * rows * C);
+        fc = act32.plan("fc", 4L * rows * 4 * C);
+        hid = actT.plan("hid", (long) es * rows * 4 * C);
+        logits = act32.plan("logits", 4L * B * V);
+        part = act32.plan("part", splitChunk > 0 ? CudaDecodeAttention.partialBytes(B, NH, HS, ctx, splitChunk) : 4);
+        // Decode state.
+        tokens = state.plan("tokens", 4L * B);
+        seen = state.plan("seen", 4L * B);
+        ring = state.plan("ring", 4L * B * ringCap);
+        rng = state.plan("rng", 8L * B);
+        promptTok = state.plan("promptTok", 4L * ctx);
+        window = state.plan("window", opt.kvCache() ? 4 : 4L * B * ctx);
+        windowTmp = state.plan("windowTmp", opt.kvCache() ? 4 : 4L * ctx);
+        // The cache: all layers in cached mode; one layer of one sequence as recompute scratch.
+        long cacheElems = opt.kvCache() ? (long) L * B * perSeq : perSeq;
+        kCache = kArena.plan("kCache", es * cacheElems);
+        vCache = vArena.plan("vCache", es * cacheElems);
+
+        this.seenHost = new int[B];
+        this.windowLen = opt.kvCache() ? null : new int[B];
+        this.logitsOut = new float[B * V];
+
+        DeviceWeights dw = null;
+        CudaStream st = null;
+        CublasHandle bl = null;
+        DeviceBuffer ws = null;
+        try {
+            dw = new DeviceWeights(gpu, weights, dt);
+            for (DeviceArena a : arenas) a.allocate(gpu);
+            st = gpu.createStream();
+            bl = gpu.createCublasHandle();
+            bl.setStream(st);
+            if (gpu.cublas().has("cublasSetWorkspace_v2")) {
+                // cuBLAS must not allocate while a graph is captured: give it a workspace up front
+                // (32 MiB is NVIDIA's recommendation for Hopper; smaller suffices on the emulator).
+                ws = gpu.allocate(gpu.mode() == dev.kvdecode.bindings.NativeLibraries.Mode.EMU ? 1 << 20 : 32 << 20);
+                bl.setWorkspace(ws);
+            }
+            logitsHost = gpu.allocatePinned(pinned, 4L * B * V);
+            ringHost = gpu.allocatePinned(pinned, 4L * B * ringCap);
+            stageHost = gpu.allocatePinned(pinned, 8L * Math.max(rows, B));
+            seen.buffer().fillWordsAsync(st, 0);
+            st.synchronize();
+        } catch (RuntimeException e) {
+            if (bl != null) bl.close();
+            if (st != null) st.close();
+            if (ws != null) ws.close();
+            for (DeviceArena a : arenas) a.close();
+            if (dw != null) dw.close();
+            pinned.close();
+            throw e;
+        }
+        this.w = dw;
+        this.stream = st;
+        this.blas = bl;
+        this.workspace = ws;
+    }
+
+    // ---- InferenceSession ----
+
+    @Override
+    public float[] prefill(int[][] prompts) {
+        checkOpen();
+        prefillOnDevice(prompts);
+        return downloadLogits();
+    }
+
+    @Override
+    public float[] step(int[] tokens) {
+        checkOpen();
+        if (tokens.length != B) throw new IllegalArgumentException("expected " + B + " tokens, got " + tokens.length);
+        for (int t : tokens) checkToken(t);
+        checkRoomForStep();
+        uploadInts(tokens, 0, B, this.tokens.buffer(), 0);
+        runStep(Sampling.ARGMAX);
+        for (int b = 0; b < B; b++) seenHost[b]++;
+        return downloadLogits();
+    }
+
+    @Override
+    public int tokensSeen(int b) { return seenHost[b]; }
+
+    @Override
+    public int vocabSize() { return V; }
+
+    public SessionOptions options() { return opt; }
+
+    public CudaOptions cudaOptions() { return copt; }
+
+    /** Bytes of weights on the device (for GB/s reports). */
+    public long weightBytes() { return w.sizeBytes(); }
+
+    // ---- the device-resident loop ----
+
+    /**
+     * Generates like {@link Generator#generate} but with the loop on the device: prefill, then per
+     * step the captured graph (or the step-by-step launches) embeds the token the device sampled,
+     * runs the model, samples the next token on the device and copies the ring of sampled ids to
+     * pinned host memory. The host keeps up to {@link CudaOptions#lookahead()} steps queued and
+     * reads each step's ids from the ring after its event, to report them and to stop at EOS, max
+     * tokens or (STOP policy) a full window, with the same stop rules as Generator.
+     *
+     * <p>Greedy decoding gives the CPU backend's tokens. Sampling draws with the device's
+     * splitmix64 generator (native/sampling.cu), seeded per sequence from (seed, b) as Generator
+     * seeds its host generators, so it is reproducible but not the same draw as the CPU's.
+     * With lookahead > 1 the device may run a few steps past the last token reported; the session
+     * is then further ahead than {@link #tokensSeen} of the last reported token implies.
+     */
+    @Override
+    public GenerationResult generate(int[][] prompts, GenerationOptions options, Generator.TokenListener listener) {
+        return generateOnDevice(prompts, options, listener);
+    }
+
+    public GenerationResult generateOnDevice(int[][] prompts, GenerationOptions options, Generator.TokenListener listener) {
+        checkOpen();
+        Sampling sampling = Sampling.of(options.sampling());
+        int max = options.maxNewTokens();
+        boolean eosActive = options.eosToken() >= 0 && !options.ignoreEos();
+        int[][] out = new int[B][max];
+        int[] produced = new int[B];
+        StopReason[] reasons = new StopReason[B];
+
+        long t0 = System.nanoTime();
+        prefillOnDevice(prompts);
+        if (!sampling.argmax()) seedRng(options.sampling().seed());
+        sample(0, B, sampling);
+        copyRingToHost();
+        int[] firstIndex = seenHost.clone();   // token number of each sequence's first sampled id
+        stream.synchronize();
+        int[] next = readRing(firstIndex, 0);
+        double prefillMs = (System.nanoTime() - t0) / 1e6;
+        int active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+
+        int la = copt.lookahead();
+        CudaEvent[] events = new CudaEvent[la];
+        long t1 = System.nanoTime();
+        int launched = 0, consumed = 0;
+        try {
+            for (int i = 0; i < la; i++) events[i] = gpu.createEvent();
+            while (active > 0) {
+                // Queue steps while there is room in flight, the window allows (STOP), and a running
+                // sequence can still use their tokens (max - 1 steps follow the prefill's token).
+                while (launched - consumed < la && launched < max - 1 && roomForStep()) {
+                    runStep(sampling);
+                    for (int b = 0; b < B; b++) seenHost[b]++;
+                    events[launched % la].record(stream);
+                    launched++;
+                }
+                if (consumed == launched) {
+                    // Nothing in flight and nothing launchable: the window is full under STOP.
+                    for (int b = 0; b < B; b++) if (reasons[b] == null) reasons[b] = StopReason.CONTEXT_FULL;
+                    break;
+                }
+                events[consumed % la].synchronize();
+                consumed++;
+                next = readRing(firstIndex, consumed);
+                active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+            }
+            stream.synchronize();
+        } finally {
+            for (CudaEvent e : events) if (e != null) e.close();
+        }
+        double decodeMs = (System.nanoTime() - t1) / 1e6;
+        int[][] toks = new int[B][];
+        for (int b = 0; b < B; b++) toks[b] = Arrays.copyOf(out[b], produced[b]);
+        return new GenerationResult(toks, reasons, prefillMs, decodeMs, consumed);
+    }
+
+    /** The ids of step {@code step} (0 = the prefill's) from the pinned ring. */
+    private int[] readRing(int[] firstIndex, int step) {
+        int[] ids = new int[B];
+        for (int b = 0; b < B; b++) {
+            int slot = (firstIndex[b] + step) % ringCap;
+            ids[b] = ringHost.getAtIndex(ValueLayout.JAVA_INT, (long) b * ringCap + slot);
+        }
+        return ids;
+    }
+
+    /** Generator's stop rules: EOS (not reported), max tokens; returns how many still run. */
+    private static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
+                              boolean eosActive, int eos, Generator.TokenListener listener) {
+        int active = 0;
+        for (int b = 0; b < next.length; b++) {
+            if (reasons[b] != null) continue;
+            if (eosActive && next[b] == eos) {
+                reasons[b] = StopReason.EOS;
+                continue;
+            }
+            out[b][produced[b]++] = next[b];
+            if (listener != null) listener.onToken(b, next[b]);
+            if (produced[b] == max) reasons[b] = StopReason.MAX_TOKENS;
+            else active++;
+        }
+        return active;
+    }
+
+    /** rng[b] = seed ^ (golden gamma * (b + 1)), as Generator derives its per-sequence seeds. */
+    private void seedRng(long seed) {
+        stream.synchronize();
+        for (int b = 0; b < B; b++) stageHost.setAtIndex(ValueLayout.JAVA_LONG, b, seed ^ (0x9E3779B97F4A7C15L * (b + 1)));
+        rng.buffer().copyFromHostAsync(stream, stageHost.asSlice(0, 8L * B), 0);
+    }
+
+    // ---- prompts ----
+
+    private void prefillOnDevice(int[][] prompts) {
+        if (prompts.length != B) throw new IllegalArgumentException("expected " + B + " prompts, got " + prompts.length);
+        for (int[] p : prompts) {
+            if (p.length == 0) throw new IllegalArgumentException("empty prompt");
+            for (int t : p) checkToken(t);
+            if (opt.overflow() == OverflowPolicy.STOP && p.length > ctx) throw KvCache.contextFull(ctx);
+        }
+        if (opt.kvCache()) {
+            seen.buffer().fillWordsAsync(stream, 0);
+            for (int b = 0; b < B; b++) prefillCached(b, prompts[b]);
+        } else {
+            int[] lens = new int[B];
+            for (int b = 0; b < B; b++) {
+                int[] p = prompts[b];
+                int n = Math.min(p.length, ctx);
+                uploadInts(p, p.length - n, n, window.buffer(), 4L * b * ctx);
+                windowLen[b] = n;
+                lens[b] = p.length;
+                forwardWindow(b);
+            }
+            // seen[b] = prompt length: the sampler's ring slot counts every token, as in cached mode.
+            uploadInts(lens, 0, B, seen.buffer(), 0);
+        }
+        for (int b = 0; b < B; b++) seenHost[b] = prompts[b].length;
+        // A new prompt invalidates nothing in a captured graph (same buffers, same shapes), but in
+        // recompute mode the windows may be shorter now than when it was captured.
+        if (!opt.kvCache() && stepGraph != null) {
+            stepGraph.close();
+            stepGraph = null;
+        }
+    }
+
+    /** One causal pass over the first min(n, ctx) tokens of sequence b, then a decode step per further token. */
+    private void prefillCached(int b, int[] prompt) {
+        int T = Math.min(prompt.length, ctx);
+        uploadInts(prompt, 0, T, promptTok.buffer(), 0);
+        DeviceBuffer seenB = seen.buffer().view(4L * b, 4);
+        CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, promptTok.buffer(), seenB, 1, T, C, V, maxT);
+        blocks(T, (l, lw) -> {
+            DeviceBuffer kc = cacheView(kCache, l, b, 1), vc = cacheView(vCache, l, b, 1);
+            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
+            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
+        });
+        head(T, T - 1, 1, logitsRows(b, 1));
+        CudaKvCache.advance(k, stream, seenB, 1, T);
+        for (int t = T; t < prompt.length; t++) {
+            uploadInts(prompt, t, 1, tokens.buffer(), 4L * b);
+            decodeRows(b, 1);
+        }
+    }
+
+    // ---- one decode step ----
+
+    /** Runs one step of every sequence: graph replay, capture, or eager launches. */
+    private void runStep(Sampling sampling) {
+        if (!graphsNow()) {
+            stepBody(sampling);
+            return;
+        }
+        if (stepGraph != null && !sampling.equals(graphSampling)) {
+            stepGraph.close();
+            stepGraph = null;
+        }
+        if (stepGraph == null) {
+            // The first step with these shapes and this sampling kernel runs eagerly: kernels are
+            // looked up and their parameters queried, cuBLAS picks and loads its kernels, all
+            // outside the capture (where such calls may be refused or invalidate it).
+            if (!sampling.equals(warmedFor)) {
+                stepBody(sampling);
+                warmedFor = sampling;
+                return;
+            }
+            stream.beginCapture();
+            CudaGraph g;
+            try {
+                stepBody(sampling);
+            } catch (RuntimeException e) {
+                try {
+                    stream.endCapture().close();
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+            g = stream.endCapture();
+            stepGraph = g;
+            graphSampling = sampling;
+        }
+        stepGraph.launch(stream);
+    }
+
+    private boolean graphsNow() {
+        if (!copt.graphs()) return false;
+        if (opt.kvCache()) return true;
+        for (int b = 0; b < B; b++) if (windowLen[b] < ctx) return false;
+        return true;
+    }
+
+    /**
+     * The step's work, all on the stream and with no host-side decisions that change between
+     * steps in graph mode: tokens[b] -> model -> logits, seen += 1, sample -> tokens[b] and the
+     * ring, ring -> pinned host memory.
+     */
+    private void stepBody(Sampling sampling) {
+        if (opt.kvCache()) {
+            decodeRows(0, B);
+        } else {
+            for (int b = 0; b < B; b++) {
+                pushWindow(b);
+                forwardWindow(b);
+            }
+            CudaKvCache.advance(k, stream, seen.buffer(), B, 1);
+        }
+        sample(0, B, sampling);
+        copyRingToHost();
+    }
+
+    /** A decode step of sequences [b0, b0+n): embedding, blocks over the cache, head, seen += 1. */
+    private void decodeRows(int b0, int n) {
+        DeviceBuffer tok = tokens.buffer().view(4L * b0, 4L * n);
+        DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
+        // x = wte[token] + wpe[min(seen, maxT-1)]
+        CudaEmbedding.decode(k, stream, dt, x.buffer(), w.wte, w.wpe, tok, sn, n, C, V, maxT);
+        blocks(n, (l, lw) -> {
+            DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
+            // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies)
+            CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
+            // att = softmax(q K^T / sqrt(HS)) V over min(seen+1, ctx) entries, oldest first
+            if (splitChunk > 0)
+                CudaDecodeAttention.attendSplit(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
+                        n, NH, HS, ctx, policy, splitChunk);
+            else
+                CudaDecodeAttention.attend(k, stream, dt, q.buffer(), kc, vc, sn, att.buffer(), n, NH, HS, ctx, policy);
+        });
+        head(n, 0, n, logitsRows(b0, n));
+        CudaKvCache.advance(k, stream, sn, n, 1);
+    }
+
+    /** Recompute mode: the full causal forward over sequence b's window at positions 0..n-1. */
+    private void forwardWindow(int b) {
+        int T = windowLen[b];
+        DeviceBuffer win = window.buffer().view(4L * b * ctx, 4L * T);
+        DeviceBuffer kc = kCache.buffer(), vc = vCache.buffer();
+        CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, win, null, 1, T, C, V, maxT);
+        blocks(T, (l, lw) -> {
+            // The scratch cache holds only this layer's K/V of this window: recompute keeps nothing.
+            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
+            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
+        });
+        head(T, T - 1, 1, logitsRows(b, 1));
+    }
+
+    /** Recompute mode: appends tokens[b] to sequence b's window, sliding it left by one when full. */
+    private void pushWindow(int b) {
+        DeviceBuffer win = window.buffer();
+        long base = 4L * b * ctx;
+        if (windowLen[b] < ctx) {
+            win.copyFromDeviceAsync(stream, tokens.buffer(), 4L * b, base + 4L * windowLen[b], 4);
+            windowLen[b]++;
+            return;
+        }
+        if (ctx > 1) {
+            // window[1..ctx) -> tmp -> window[0..ctx-1): two copies, because a device-to-device copy
+            // between overlapping ranges is undefined.
+            windowTmp.buffer().copyFromDeviceAsync(stream, win, base + 4, 0, 4L * (ctx - 1));
+            win.copyFromDeviceAsync(stream, windowTmp.buffer(), 0, base, 4L * (ctx - 1));
+        }
+        win.copyFromDeviceAsync(stream, tokens.buffer(), 4L * b, base + 4L * (ctx - 1), 4);
+    }
+
+    // ---- the transformer ----
+
+    /** The attention part of a block: qkv (f32, no bias) -> att (T), given the layer. */
+    @FunctionalInterface
+    private interface AttentionPart {
+        void run(int layer, DeviceWeights.Layer lw);
+    }
+
+    /**
+     * The L pre-norm blocks (GPT-2; Radford et al. 2019, sec. 2.3) over the residual stream x
+     * (rows, C) f32, in place. Each block's closing residual add is fused into the next LayerNorm
+     * (residual_layernorm); the last block's is completed by {@link #head}, which leaves its
+     * fc-projection output in proj.
+     */
+    private void blocks(int rows, AttentionPart attention) {
+        for (int l = 0; l < L; l++) {
+            DeviceWeights.Layer lw = w.layers.get(l);
+            // ln = LayerNorm_1(x), after x += mlp(prev) + b_fcproj(prev)
+            if (l == 0)
+                CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), rows, C, eps);
+            else
+                CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(l - 1).fcProjBias(),
+                        lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), rows, C, eps);
+            // qkv = ln W_attn (bias added by the attention part)
+            linear(ln.buffer(), lw.attnWeight(), qkv.buffer(), rows, C, 3 * C);
+            attention.run(l, lw);
+            // proj = att W_proj; x += proj + b_proj; ln = LayerNorm_2(x)
+            linear(att.buffer(), lw.attnProjWeight(), proj.buffer(), rows, C, C);
+            CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), lw.attnProjBias(),
+                    lw.ln2Weight(), lw.ln2Bias(), ln.buffer(), rows, C, eps);
+            // hid = act(ln W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
+            linear(ln.buffer(), lw.fcWeight(), fc.buffer(), rows, C, 4 * C);
+            CudaActivation.biasActivation(k, stream, dt, act, fc.buffer(), lw.fcBias(), hid.buffer(), rows, 4 * C);
+            // proj = hid W_fcproj (added to x, with its bias, by the next LayerNorm)
+            linear(hid.buffer(), lw.fcProjWeight(), proj.buffer(), rows, 4 * C, C);
+        }
+    }
+
+    /**
+     * x += proj + b_fcproj of the last block; ln = LayerNorm_f(x) over all rows; logits of rows
+     * [row0, row0+n) = ln lmHead^T (+ bias) into {@code out} (n, V) f32.
+     */
+    private void head(int rows, int row0, int n, DeviceBuffer out) {
+        CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(L - 1).fcProjBias(),
+                w.lnfWeight, w.lnfBias, ln.buffer(), rows, C, eps);
+        // Row-major logits (n,V) = ln (n,C) lmHead^T, lmHead (V,C) row-major. Column-major that is
+        // logits^T (V,n) = op(A) B with A = lmHead read as (C,V), op = transpose, B = ln^T (C,n).
+        long lnRows = ln.buffer().address() + (long) row0 * C * dt.sizeBytes();
+        blas.gemmEx(CublasHandle.CUBLAS_OP_T, CublasHandle.CUBLAS_OP_N, V, n, C, 1f,
+                w.lmHead.address(), cublasType, C, lnRows, cublasType, C, 0f, out.address(), CublasHandle.CUDA_R_32F, V);
+        if (w.lmHeadBias != null) CudaActivation.biasAdd(k, stream, dt, out, w.lmHeadBias, n, V);
+    }
+
+    /**
+     * Row-major out (M,N) f32 = in (M,K) · wt (K,N), in and wt in the session dtype, fp32
+     * accumulation. Column-major: out^T (N,M) = wt^T (N,K) · in^T (K,M) — see CublasHandle.
+     */
+    private void linear(DeviceBuffer in, DeviceBuffer wt, DeviceBuffer out, int M, int K, int N) {
+        blas.gemmEx(CublasHandle.CUBLAS_OP_N, CublasHandle.CUBLAS_OP_N, N, M, K, 1f,
+                wt.address(), cublasType, N, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
+    }
+
+    /** Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens]. */
+    private void sample(int b0, int n, Sampling s) {
+        DeviceBuffer lg = logitsRows(b0, n);
+        DeviceBuffer tok = tokens.buffer().view(4L * b0, 4L * n);
+        DeviceBuffer rg = ring.buffer().view(4L * b0 * ringCap, 4L * n * ringCap);
+        DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
+        if (s.argmax())
+            CudaSampling.argmax(k, stream, lg, tok, rg, sn, n, V, ringCap);
+        else
+            CudaSampling.topKP(k, stream, lg, rng.buffer().view(8L * b0, 8L * n), tok, rg, sn, n, V, ringCap,
+                    s.temperature(), s.topK(), s.topP());
+    }
+
+    private void copyRingToHost() { ring.buffer().copyToHostAsync(stream, 0, ringHost); }
+
+    // ---- helpers ----
+
+    /** Layer l's K (or V) of sequences [b0, b0+n): (n, NH, ctx, HS) in the session dtype. */
+    private DeviceBuffer cacheView(DeviceArena.Slot cache, int l, int b0, int n) {
+        long perSeq = (long) NH * ctx * HS * dt.sizeBytes();
+        return cache.buffer().view(((long) l * B + b0) * perSeq, n * perSeq);
+    }
+
+    private DeviceBuffer logitsRows(int b0, int n) { return logits.buffer().view(4L * b0 * V, 4L * n * V); }
+
+    /** src[off, off+n) -> dst at dstOffsetBytes, through pinned staging (waits for the stream first). */
+    private void uploadInts(int[] src, int off, int n, DeviceBuffer dst, long dstOffsetBytes) {
+        // The previous async copy from the staging area must have run before it is overwritten.
+        stream.synchronize();
+        MemorySegment.copy(src, off, stageHost, ValueLayout.JAVA_INT, 0, n);
+        dst.copyFromHostAsync(stream, stageHost.asSlice(0, 4L * n), dstOffsetBytes);
+    }
+
+    private float[] downloadLogits() {
+        logits.buffer().copyToHostAsync(stream, 0, logitsHost);
+        stream.synchronize();
+        MemorySegment.copy(logitsHost, ValueLayout.JAVA_FLOAT, 0, logitsOut, 0, B * V);
+        return logitsOut;
+    }
+
+    /** STOP: a step needs room for one more token in every sequence (checked before any work). */
+    private void checkRoomForStep() {
+        if (!roomForStep()) throw KvCache.contextFull(ctx);
+    }
+
+    private boolean roomForStep() {
+        if (opt.overflow() != OverflowPolicy.STOP) return true;
+        for (int b = 0; b < B; b++) {
+            int held = opt.kvCache() ? seenHost[b] : windowLen[b];
+            if (held + 1 > ctx) return false;
+        }
+        return true;
+    }
+
+    private void checkToken(int t) {
+        if (t < 0 || t >= V) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + V + ")");
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("CUDA session used after close");
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        // Release everything even if one release fails (after a device fault every call reports
+        // the sticky error); the first failure is rethrown, the others are attached to it.
+        RuntimeException first = null;
+        AutoCloseable[] owners = {stream::synchronize, () -> { if (stepGraph != null) stepGraph.close(); },
+                blas, stream, () -> { if (workspace != null) workspace.close(); },
+                act32, actT, state, kArena, vArena, w, pinned};
+        for (AutoCloseable c : owners) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                RuntimeException r = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+                if (first == null) first = r;
+                else first.addSuppressed(r);
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    @Override
+    public String toString() {
+        return "CudaSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt + copt;
+    }
+}

@@ -1,0 +1,110 @@
+package dev.kvdecode.runtime.cuda;
+
+import dev.kvdecode.bindings.DeviceBuffer;
+import dev.kvdecode.bindings.GpuContext;
+import dev.kvdecode.kernels.cuda.DType;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.LayerWeights;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A model's weights in device memory, converted once to the session dtype (fp32, fp16 or bf16),
+ * same layouts as {@link Gpt2Weights} (row-major; linear weights (in, out)). Immutable after upload;
+ * owns its buffers. A missing optional tensor (bias) is {@code null}, which the kernels skip.
+ */
+final class DeviceWeights implements AutoCloseable {
+    /** One block's tensors on the device (see {@link LayerWeights} for shapes). */
+    record Layer(DeviceBuffer ln1Weight, DeviceBuffer ln1Bias, DeviceBuffer attnWeight, DeviceBuffer attnBias,
+                 DeviceBuffer attnProjWeight, DeviceBuffer attnProjBias, DeviceBuffer ln2Weight, DeviceBuffer ln2Bias,
+                 DeviceBuffer fcWeight, DeviceBuffer fcBias, DeviceBuffer fcProjWeight, DeviceBuffer fcProjBias) {}
+
+    final DType dtype;
+    final DeviceBuffer wte, wpe, lnfWeight, lnfBias, lmHead, lmHeadBias;
+    final List<Layer> layers;
+    private final List<DeviceBuffer> owned = new ArrayList<>();
+
+    DeviceWeights(GpuContext gpu, Gpt2Weights w, DType dtype) {
+        this.dtype = dtype;
+        try {
+            wte = upload(gpu, w.wte());
+            wpe = upload(gpu, w.wpe());
+            List<Layer> ls = new ArrayList<>();
+            for (LayerWeights lw : w.layers()) {
+                ls.add(new Layer(upload(gpu, lw.ln1Weight()), upload(gpu, lw.ln1Bias()),
+                        upload(gpu, lw.attnWeight()), upload(gpu, lw.attnBias()),
+                        upload(gpu, lw.attnProjWeight()), upload(gpu, lw.attnProjBias()),
+                        upload(gpu, lw.ln2Weight()), upload(gpu, lw.ln2Bias()),
+                        upload(gpu, lw.fcWeight()), upload(gpu, lw.fcBias()),
+                        upload(gpu, lw.fcProjWeight()), upload(gpu, lw.fcProjBias())));
+            }
+            layers = List.copyOf(ls);
+            lnfWeight = upload(gpu, w.lnfWeight());
+            lnfBias = upload(gpu, w.lnfBias());
+            // A tied head shares wte's device copy (it is the same array on the host).
+            lmHead = w.lmHead() == w.wte() ? wte : upload(gpu, w.lmHead());
+            lmHeadBias = upload(gpu, w.lmHeadBias());
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Bytes of all weights on the device (for GB/s reports). */
+    long sizeBytes() {
+        long n = 0;
+        for (DeviceBuffer b : owned) n += b.sizeBytes();
+        return n;
+    }
+
+    private DeviceBuffer upload(GpuContext gpu, float[] x) {
+        if (x == null) return null;
+        DeviceBuffer d = gpu.allocate((long) x.length * dtype.sizeBytes());
+        owned.add(d);
+        try (Arena arena = Arena.ofConfined()) {
+            d.copyFromHost(gpu.driver(), toDtype(arena, x, dtype));
+        }
+        return d;
+    }
+
+    /** x converted to {@code dtype} in host memory, round-to-nearest-even (as the kernels' stores). */
+    static MemorySegment toDtype(Arena arena, float[] x, DType dtype) {
+        MemorySegment seg = arena.allocate((long) x.length * dtype.sizeBytes(), 8);
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(x, 0, seg, ValueLayout.JAVA_FLOAT, 0, x.length);
+            case F16 -> {
+                for (int i = 0; i < x.length; i++) seg.setAtIndex(ValueLayout.JAVA_SHORT, i, Float.floatToFloat16(x[i]));
+            }
+            case BF16 -> {
+                for (int i = 0; i < x.length; i++) seg.setAtIndex(ValueLayout.JAVA_SHORT, i, toBf16(x[i]));
+            }
+        }
+        return seg;
+    }
+
+    /** fp32 -> bfloat16 (the top 16 bits), round to nearest even; NaN stays a quiet NaN. */
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) return (short) ((bits >>> 16) | 0x0040);
+        int rounded = bits + 0x7FFF + ((bits >>> 16) & 1);
+        return (short) (rounded >>> 16);
+    }
+
+    @Override
+    public void close() {
+        RuntimeException first = null;
+        for (DeviceBuffer b : owned) {
+            try {
+                b.close();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+        }
+        owned.clear();
+        if (first != null) throw first;
+    }
+}
