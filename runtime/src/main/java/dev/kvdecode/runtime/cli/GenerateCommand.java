@@ -123,12 +123,13 @@ final class GenerateCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         boolean stream = !json && b == 1;
         StreamDecoder decoder = m.tokenizer().streamDecoder();
-        if (stream) { out.print(prompts.get(0)); out.flush(); }
         GenerationResult result;
         String backendUsed;
         try (Backend backend = Backends.create(backendName, dtype, threads);
              InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
+            // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
+            if (stream) { out.print(prompts.get(0)); out.flush(); }
             GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos);
             result = session.generate(ids, go, (seq, token) -> {
                 if (stream) {
