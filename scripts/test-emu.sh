@@ -19,10 +19,18 @@ fi
 mkdir -p "$BUILD/tests"
 FLAGS=(-std=c++20 -O1 -g0 -Wall -Wno-unused-function -DKVD_EMU -I"$ROOT/native" -I"$EMU" -I"$EMU/test" -I"$CUDA_INC" -I"$CUBLAS_INC")
 status=0
+# The test kernels' static __shared__ storage sits between the same markers the library uses
+# (the executable's definitions take precedence), so it is poisoned at each block as in the library.
+for m in begin end; do
+  "$CXX" "${FLAGS[@]}" -c "$BUILD/shared_$m.cpp" -o "$BUILD/tests/shared_$m.o"
+done
 for t in emu_selftest emu_planted_defects; do
   exe="$BUILD/tests/$t"
-  if [[ ! -x "$exe" || "$EMU/test/$t.cpp" -nt "$exe" || "$EMU/test/emu_test.h" -nt "$exe" || "$BUILD/libkvdecode_cudaemu.so" -nt "$exe" || "$EMU/kvd_emu.h" -nt "$exe" ]]; then
-    "$CXX" "${FLAGS[@]}" "$EMU/test/$t.cpp" "$EMU/test/emu_test_shared.cpp" -o "$exe" -L"$BUILD" -lkvdecode_cudaemu -Wl,-rpath,"$BUILD"
+  if [[ ! -x "$exe" || "$EMU/test/$t.cpp" -nt "$exe" || "$EMU/test/emu_test.h" -nt "$exe" || "$BUILD/libkvdecode_cudaemu.so" -nt "$exe" || "$EMU/kvd_emu.h" -nt "$exe" || "$EMU/test/emu_test_shared.cpp" -nt "$exe" ]]; then
+    "$CXX" "${FLAGS[@]}" -c "$EMU/test/$t.cpp" -o "$BUILD/tests/$t.o"
+    "$CXX" "${FLAGS[@]}" -c "$EMU/test/emu_test_shared.cpp" -o "$BUILD/tests/emu_test_shared.o"
+    "$CXX" -o "$exe" "$BUILD/tests/shared_begin.o" "$BUILD/tests/$t.o" "$BUILD/tests/shared_end.o" \
+      "$BUILD/tests/emu_test_shared.o" -L"$BUILD" -lkvdecode_cudaemu -Wl,-rpath,"$BUILD"
   fi
   "$exe" || status=1
 done

@@ -462,6 +462,14 @@ unsigned long long kvdEmuGetSeed(void) {
     KVD_LOCK;
     return seed();
 }
+// For a test that wants a kernel to write NaN (e.g. an embedding row for an out-of-range id):
+// turns the NaN check off and on around it; returns the previous setting.
+int kvdEmuSetNanCheck(int on) {
+    KVD_LOCK;
+    const int was = nan_check_enabled();
+    set_nan_check(on != 0);
+    return was;
+}
 const char* kvdEmuLastError(int code) {
     KVD_LOCK;
     return detail_for((CUresult)code);

@@ -14,6 +14,11 @@
 #include <numeric>
 #include <random>
 
+// Bounds of the kernels' static __shared__ storage (scripts/build-emu.sh links the kernel objects
+// between these markers); weak, so a program without them (the emulator's tests) just skips it.
+extern thread_local char kvd_emu_static_shared_begin __attribute__((weak));
+extern thread_local char kvd_emu_static_shared_end __attribute__((weak));
+
 extern "C" {
 kvd_emu_thread* kvd_emu_current = nullptr;
 kvd_emu_block kvd_emu_grid;
@@ -368,6 +373,8 @@ void run_block() {
 
 }  // namespace
 
+const char* running_kernel_name() { return S.run ? S.run->kernel->name : nullptr; }
+
 const kvd_emu_kernel* find_kernel(const char* name) {
     auto& m = registry().kernels;
     auto it = m.find(name);
@@ -377,6 +384,7 @@ size_t kernel_count() { return registry().kernels.size(); }
 size_t max_dynamic_shared_bytes() { return kDynSharedMax; }
 
 CUresult run_kernel(const KernelRun& run) {
+    install_fault_reporter();
     const bool prof = profiling();
     double t0 = prof ? now_ms_raw() : 0;
     auto phase = [&](const char* name) {
@@ -408,6 +416,12 @@ CUresult run_kernel(const KernelRun& run) {
     }
     std::vector<unsigned char*> dyn;
     for (auto& d : dyn_shared()) dyn.push_back(static_cast<unsigned char*>(d.address()));
+    unsigned char* staticShared = nullptr;
+    size_t staticSharedBytes = 0;
+    if (&kvd_emu_static_shared_begin && &kvd_emu_static_shared_end && &kvd_emu_static_shared_end > &kvd_emu_static_shared_begin) {
+        staticShared = reinterpret_cast<unsigned char*>(&kvd_emu_static_shared_begin) + 1;  // the marker is 1 byte
+        staticSharedBytes = (size_t)(&kvd_emu_static_shared_end - &kvd_emu_static_shared_begin) - 1;
+    }
     // NaN check: snapshot what the kernel may write: each non-const fp32/fp16/bf16 pointer
     // parameter, from the pointer up to the next pointer parameter into the same allocation (an
     // arena holds several buffers of different types) or the allocation's end; skipped above
@@ -450,7 +464,9 @@ CUresult run_kernel(const KernelRun& run) {
         const uint64_t blk = order.empty() ? (stepA * i + stepB) % nblocks : order[i];
         kvd_emu_grid.idx = uint3{(unsigned)(blk % run.grid[0]), (unsigned)((blk / run.grid[0]) % run.grid[1]),
                                       (unsigned)(blk / ((uint64_t)run.grid[0] * run.grid[1]))};
-        // Dynamic shared memory starts as NaN (reads before writes show) and is followed by a guard.
+        // Shared memory starts as NaN (a read before the block wrote it shows), dynamic shared
+        // memory is followed by a guard.
+        if (staticShared) poison(staticShared, staticSharedBytes);
         for (unsigned char* d : dyn) {
             poison(d, run.sharedBytes);
             std::memset(d + run.sharedBytes, kDynGuard, kDynGuardBytes);

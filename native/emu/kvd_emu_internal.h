@@ -41,10 +41,11 @@ struct Allocation {
     size_t spanBytes;
 };
 void heap_init();
-// Fills with the poison pattern (0x7fbf words; p must be 2-byte aligned).
+// Fills with the poison pattern (0x7fbf at every even address).
 void poison(void* p, size_t bytes);
 // KVDECODE_EMU_NANCHECK (default 1): NaN written by a kernel or GEMM is an error.
 bool nan_check_enabled();
+void set_nan_check(bool on);
 // The first element of [before, after) (kind 1 fp32, 2 fp16, 3 bf16) that changed and is NaN, or -1.
 long long first_new_nan(const unsigned char* before, const unsigned char* after, size_t bytes, int kind);
 CUresult heap_alloc(size_t sizeBytes, uint64_t* out);
@@ -65,6 +66,12 @@ std::string heap_check_guards();
 void* pinned_alloc(size_t sizeBytes);
 bool pinned_free(void* p);
 bool pinned_contains(const void* p, size_t n);
+
+// ---- crash reports: a SIGSEGV on the device range prints what it means (host access to device
+// memory, a kernel touching freed memory) and is then passed on to the previous handler (the
+// JVM's, which writes hs_err, or the default action) ----
+void install_fault_reporter();
+const char* running_kernel_name();
 
 // ---- kernels (kvd_emu_fiber.cpp) ----
 const kvd_emu_kernel* find_kernel(const char* name);

@@ -71,6 +71,25 @@ extern "C" __global__ void pd_warp_sum(const float* in, float* out, int fullMask
 }
 KVD_REGISTER_KERNEL(pd_warp_sum)
 
+// Block sum through static shared memory; the defect reads the partial sums before the barrier
+// that publishes them (a missing __syncthreads between write and read).
+extern "C" __global__ void pd_block_sum(const float* in, float* out, int barrier) {
+    __shared__ float part[8];
+    const int t = threadIdx.x;
+    if ((t & 31) == 0) {
+        float s = 0;
+        for (int i = 0; i < 32; i++) s += in[blockIdx.x * blockDim.x + t + i];
+        part[t >> 5] = s;
+    }
+    if (barrier) __syncthreads();  // planted when barrier == 0
+    if (t == 0) {
+        float s = 0;
+        for (int w = 0; w < (int)blockDim.x / 32; w++) s += part[w];
+        out[blockIdx.x] = s;
+    }
+}
+KVD_REGISTER_KERNEL(pd_block_sum)
+
 static CUdeviceptr upload(const std::vector<float>& h, size_t extra = 0) {
     CUdeviceptr d = 0;
     cuMemAlloc_v2(&d, (h.size() + extra) * 4);
@@ -154,6 +173,29 @@ EMU_TEST(missing_syncthreads_in_in_place_shift_is_caught_by_the_seeds) {
     }
     kvdEmuSetSeed(saved);
     CHECK_MSG(caught == 3, "the racy shift passed under %d of 3 seeds", 3 - caught);
+}
+
+EMU_TEST(read_of_unwritten_static_shared_memory_is_caught_naming_the_kernel) {
+    const int blocks = 4, threads = 256;
+    std::vector<float> in(blocks * threads, 0.5f);
+    {
+        Ctx c;
+        CUdeviceptr din = upload(in), dout;
+        CU(cuMemAlloc_v2(&dout, blocks * 4));
+        int barrier = 1;
+        void* args[] = {&din, &dout, &barrier};
+        CU(cuLaunchKernel(c.fn("pd_block_sum"), blocks, 1, 1, threads, 1, 1, 0, nullptr, args, nullptr));
+        float out[blocks];
+        CU(cuMemcpyDtoH_v2(out, dout, sizeof out));
+        for (float v : out) CHECK(v == 128.0f);
+    }
+    Ctx c;
+    CUdeviceptr din = upload(in), dout;
+    CU(cuMemAlloc_v2(&dout, blocks * 4));
+    int barrier = 0;
+    void* args[] = {&din, &dout, &barrier};
+    CU(cuLaunchKernel(c.fn("pd_block_sum"), blocks, 1, 1, threads, 1, 1, 0, nullptr, args, nullptr));
+    CHECK_FAILS(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED, "kernel pd_block_sum");
 }
 
 EMU_TEST(shuffle_across_an_inactive_lane_is_caught_naming_the_kernel) {
