@@ -1,18 +1,21 @@
 package dev.kvdecode.kernels;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A fixed pool of worker threads for the CPU ops, created once and reused for every op of every
- * step: no thread creation per call (issue 9). {@link #parallelFor} splits [0, n) into one
- * contiguous range per thread; the calling thread runs range 0 itself, so a pool of 1 thread is
- * plain serial code. One parallelFor runs at a time (a lock); a call made from inside a worker runs
- * inline. Workers spin briefly before parking because ops follow each other within microseconds.
+ * step: no thread creation per call (issue 9). {@link #parallelFor} cuts [0, n) into up to
+ * {@code 4 * threads} contiguous chunks which the caller and the workers claim one at a time from
+ * an atomic counter. The caller claims chunks too, so a worker that the OS has not scheduled yet
+ * (the norm on a loaded 2-core machine) simply gets no work instead of stalling the op; the caller
+ * only ever waits for chunks a worker has already started. One parallelFor runs at a time (a
+ * lock); a call made from inside a worker runs inline.
  *
- * <p>The split is static and depends only on (n, threads), and every op accumulates each output
- * element in the same order whatever the split, so results do not depend on the thread count.
+ * <p>Chunks cover disjoint outputs and every op accumulates each output in a fixed order, so the
+ * results do not depend on the thread count or on who ran which chunk.
  */
 public final class CpuThreads implements AutoCloseable {
 
@@ -22,19 +25,28 @@ public final class CpuThreads implements AutoCloseable {
         void run(int start, int end);
     }
 
-    private static final int SPIN_ITERATIONS = 20_000;
+    private static final int SPIN_ITERATIONS = 2_000;
+    private static final int CHUNKS_PER_THREAD = 4;
+    private static final int MAX_CHUNKS = 0xFFFF;
     private static CpuThreads common;
 
     private final int threads;
     private final Worker[] workers;
     private final ReentrantLock lock = new ReentrantLock();
-    private final AtomicInteger remaining = new AtomicInteger();
-    private volatile long generation;
+    /**
+     * (job generation << 32) | (chunk count << 16) | next unclaimed chunk, in one word so that a
+     * worker reading a stale generation also reads that job's chunk count: with the count in a
+     * separate field, a late worker could pair the old generation with the next job's count and
+     * claim a chunk that does not exist (seen as a hang in a stress run).
+     */
+    private final AtomicLong state = new AtomicLong();
+    private final AtomicInteger completed = new AtomicInteger();
     private volatile boolean closed;
-    // Written before the volatile generation bump, read after it: published by it.
+    private long generation;
+    // Written before state publishes a new generation, stable until that job's chunks all complete.
     private RangeTask task;
     private int total;
-    private Thread waiter;
+    private volatile Thread waiter;
     private volatile Throwable failure;
 
     /** A pool of {@code threads} threads in all (the caller counts as one). */
@@ -68,8 +80,8 @@ public final class CpuThreads implements AutoCloseable {
     }
 
     /**
-     * Runs task over [0, n) split into at most {@link #threads()} contiguous ranges and returns when
-     * all are done. {@code pool} may be null: then the task runs serially on the caller.
+     * Runs task over [0, n), cut into contiguous chunks run by the pool (see the class comment), and
+     * returns when all are done. {@code pool} may be null: then the task runs serially on the caller.
      */
     public static void parallelFor(CpuThreads pool, int n, RangeTask task) {
         if (pool == null) {
@@ -89,24 +101,21 @@ public final class CpuThreads implements AutoCloseable {
         try {
             this.task = task;
             this.total = n;
-            this.waiter = Thread.currentThread();
+            int chunks = Math.min(n, Math.min(MAX_CHUNKS, threads * CHUNKS_PER_THREAD));
             this.failure = null;
-            remaining.set(workers.length);
-            generation = generation + 1;            // publishes task/total/waiter
+            this.waiter = Thread.currentThread();
+            completed.set(0);
+            long g = ++generation;
+            state.set((g << 32) | ((long) chunks << 16));   // publishes the fields above
             for (Worker w : workers) LockSupport.unpark(w);
-            Throwable mine = null;
-            try {
-                runRange(0);
-            } catch (Throwable t) {
-                mine = t;
-            }
+            runChunks(g);
             int spins = 0;
-            while (remaining.get() != 0) {
+            while (completed.get() != chunks) {
                 if (spins++ < SPIN_ITERATIONS) Thread.onSpinWait();
                 else LockSupport.park(this);
             }
             this.task = null;
-            Throwable err = mine != null ? mine : failure;
+            Throwable err = failure;
             if (err instanceof RuntimeException re) throw re;
             if (err instanceof Error e) throw e;
             if (err != null) throw new IllegalStateException(err);
@@ -115,10 +124,22 @@ public final class CpuThreads implements AutoCloseable {
         }
     }
 
-    private void runRange(int index) {
-        long start = (long) total * index / threads;
-        long end = (long) total * (index + 1) / threads;
-        if (end > start) task.run((int) start, (int) end);
+    /** Claims and runs chunks of job g until none is left (or the job is no longer current). */
+    private void runChunks(long g) {
+        while (true) {
+            long s = state.get();
+            if ((s >>> 32) != g) return;
+            int chunks = (int) (s >>> 16) & 0xFFFF, c = (int) s & 0xFFFF;
+            if (c >= chunks) return;
+            if (!state.compareAndSet(s, s + 1)) continue;
+            try {
+                long start = (long) total * c / chunks, end = (long) total * (c + 1) / chunks;
+                task.run((int) start, (int) end);
+            } catch (Throwable t) {
+                failure = t;
+            }
+            if (completed.incrementAndGet() == chunks) LockSupport.unpark(waiter);
+        }
     }
 
     @Override
@@ -142,19 +163,13 @@ public final class CpuThreads implements AutoCloseable {
             while (true) {
                 long g;
                 int spins = 0;
-                while ((g = generation) == seen) {
+                while ((g = state.get() >>> 32) == seen) {
                     if (closed) return;
                     if (spins++ < SPIN_ITERATIONS) Thread.onSpinWait();
                     else LockSupport.park(this);
                 }
                 seen = g;
-                try {
-                    runRange(index);
-                } catch (Throwable t) {
-                    failure = t;
-                }
-                Thread w = waiter;
-                if (remaining.decrementAndGet() == 0) LockSupport.unpark(w);
+                runChunks(g);
             }
         }
     }

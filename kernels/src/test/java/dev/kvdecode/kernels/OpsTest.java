@@ -354,6 +354,27 @@ class OpsTest {
             assertEquals(100 * (slot + 1) + h * HS + d, cache[((NH + h) * cap + slot) * HS + d], 0f);
     }
 
+    /**
+     * Many back-to-back small jobs with a non-idempotent task: every index must run exactly once
+     * per job and nothing may hang. (A late worker once paired a finished job's generation with the
+     * next job's chunk count and ran a phantom chunk, which double-counted and then hung.)
+     */
+    @Test
+    void parallelForSurvivesManyBackToBackJobs() {
+        assertTimeoutPreemptively(java.time.Duration.ofSeconds(120), () -> {
+            try (CpuThreads pool = new CpuThreads(2)) {
+                long[] hits = new long[16];
+                long[] expected = new long[16];
+                for (int it = 0; it < 300_000; it++) {
+                    int n = 2 + it % 13;
+                    pool.parallelFor(n, (s, e) -> { for (int i = s; i < e; i++) hits[i]++; });
+                    for (int i = 0; i < n; i++) expected[i]++;
+                }
+                assertArrayEquals(expected, hits);
+            }
+        });
+    }
+
     @Test
     void parallelForCoversEveryIndexOnceAndPropagatesFailures() {
         for (int threads = 1; threads <= 4; threads++) {
