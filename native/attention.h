@@ -17,17 +17,16 @@ __device__ inline int slot_of(int start, int j, int cap) {
 
 // Scores of logical keys [j0, j1) into sc[0 .. j1-j0): p_j = exp(s_j - m), s_j = (q . k_j) * scale.
 // qs: the query (HS floats) in shared memory. Returns m (-inf for an empty range) and sets l = sum p_j.
-// One warp per key, lanes over the head dimension (coalesced reads of the key row).
+// One thread per key, the dot product in d order: no warp traffic per key (each thread streams
+// its own key row; rows a warp reads together share L1 lines across the d loop).
 template <class T>
 __device__ float softmax_scores(const float* qs, const T* __restrict__ krow, int start, int j0, int j1, int cap,
                                 int HS, float scale, float* sc, float* scratch, float* l_out) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    for (int j = j0 + warp; j < j1; j += nwarps) {
+    for (int j = j0 + (int)threadIdx.x; j < j1; j += blockDim.x) {
         const T* k = krow + (size_t)slot_of(start, j, cap) * HS;
         float dot = 0.0f;
-        for (int d = lane; d < HS; d += 32) dot += qs[d] * kvd_to_float(k[d]);
-        dot = kvd_warp_sum(dot);
-        if (lane == 0) sc[j - j0] = dot * scale;
+        for (int d = 0; d < HS; d++) dot += qs[d] * kvd_to_float(k[d]);
+        sc[j - j0] = dot * scale;
     }
     __syncthreads();
     float m = -INFINITY;

@@ -7,27 +7,49 @@
 namespace kvd_prefill_attention {
 using namespace kvd_attention;
 
+// One warp per query row (t, h, b): a lane per key for the scores (dot product in d order), warp
+// shuffles for the max and the sum, lanes over d for the weighted values. No block barriers: a
+// warp past the last row just leaves, and each warp owns its slice of shared memory.
 template <class T>
 __device__ void prefill_attention(const float* q, const T* kc, const T* vc, T* out, int B, int T_, int NH, int HS,
                                   int cap, float scale) {
-    extern __shared__ float kvd_smem[];  // qs (HS) | sc (T)
-    __shared__ float scratch[32];
-    const int t = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
+    extern __shared__ float kvd_smem[];  // per warp: qs (HS) | sc (T)
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    const int t = blockIdx.x * nwarps + warp, h = blockIdx.y, b = blockIdx.z;
     if (t >= T_ || h >= NH || b >= B) return;
     const int C = NH * HS;
-    const size_t row = ((size_t)b * NH + h) * cap * HS;
-    float* qs = kvd_smem;
-    float* sc = kvd_smem + HS;
-    load_query(qs, q + ((size_t)b * T_ + t) * C + h * HS, HS);
-    float l;
-    softmax_scores(qs, kc + row, 0, 0, t + 1, cap, HS, scale, sc, scratch, &l);
-    for (int d = threadIdx.x; d < HS; d += blockDim.x)
-        out[((size_t)b * T_ + t) * C + h * HS + d] = kvd_from_float<T>(weighted_value(sc, vc + row, 0, 0, t + 1, cap, HS, d) / l);
+    const T* krow = kc + ((size_t)b * NH + h) * cap * HS;
+    const T* vrow = vc + ((size_t)b * NH + h) * cap * HS;
+    float* qs = kvd_smem + (size_t)warp * (HS + T_);
+    float* sc = qs + HS;
+    const float* qt = q + ((size_t)b * T_ + t) * C + h * HS;
+    for (int d = lane; d < HS; d += 32) qs[d] = qt[d];
+    __syncwarp();
+    float m = -INFINITY;
+    for (int j = lane; j <= t; j += 32) {
+        const T* k = krow + (size_t)j * HS;
+        float dot = 0.0f;
+        for (int d = 0; d < HS; d++) dot += qs[d] * kvd_to_float(k[d]);
+        sc[j] = dot * scale;
+        m = fmaxf(m, sc[j]);
+    }
+    m = kvd_warp_max(m);
+    float l = 0.0f;
+    for (int j = lane; j <= t; j += 32) {
+        const float p = expf(sc[j] - m);
+        sc[j] = p;
+        l += p;
+    }
+    l = kvd_warp_sum(l);
+    __syncwarp();  // every lane reads every p_j below
+    for (int d = lane; d < HS; d += 32)
+        out[((size_t)b * T_ + t) * C + h * HS + d] = kvd_from_float<T>(weighted_value(sc, vrow, 0, 0, t + 1, cap, HS, d) / l);
 }
 
 }  // namespace kvd_prefill_attention
 
-// One block per (t, h, b). grid (T, NH, B), block 128, dynamic shared memory (HS + T) * 4 bytes.
+// One warp per (t, h, b), W warps per block. grid (ceil(T/W), NH, B), block 32*W,
+// dynamic shared memory W * (HS + T) * 4 bytes.
 // scale = 1/sqrt(HS). Requires T <= cap.
 // q (B,T,C) f32, kc,vc (B,NH,cap,HS) T -> out (B,T,C) T
 #define KVD_PREFILL_ATTENTION(SUF, T)                                                                  \

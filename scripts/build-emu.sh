@@ -66,6 +66,11 @@ ALL_KERNELS=()
 for cu in "${CU_FILES[@]}"; do
   base="$(basename "$cu" .cu)"
   tu="$BUILD/tu_$base.cpp"
+  JOBS+=("$tu")
+  if [[ -f "$tu" ]] && ! newer_than "$tu.scanned" "$cu" "${HEADERS[@]}"; then  # unchanged since the last scan
+    for n in $(grep -oP '^KVD_REGISTER_KERNEL\(\K\w+' "$tu"); do ALL_KERNELS+=("$n"); done
+    continue
+  fi
   names=$("$CXX" -E -P "${COMMON[@]}" -DKVD_EMU_SCAN -x c++ "$cu" | tr '\n' ' ' \
           | grep -oP 'extern\s+"C"\s+__kvd_emu_global__\s+void\s+\K\w+' | sort -u || true)
   {
@@ -74,7 +79,7 @@ for cu in "${CU_FILES[@]}"; do
     for n in $names; do echo "KVD_REGISTER_KERNEL($n)"; ALL_KERNELS+=("$n"); done
   } > "$tu.new"
   if ! cmp -s "$tu.new" "$tu"; then mv "$tu.new" "$tu"; else rm "$tu.new"; fi
-  JOBS+=("$tu")
+  touch "$tu.scanned"
 done
 
 # native/emu/kernels.inc (one KVD_KERNEL(name) per kernel, written by the kernel authors) must

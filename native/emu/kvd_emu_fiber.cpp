@@ -373,6 +373,8 @@ void run_block() {
 
 }  // namespace
 
+const char* running_kernel_name() { return S.run ? S.run->kernel->name : nullptr; }
+
 const kvd_emu_kernel* find_kernel(const char* name) {
     auto& m = registry().kernels;
     auto it = m.find(name);
@@ -382,6 +384,7 @@ size_t kernel_count() { return registry().kernels.size(); }
 size_t max_dynamic_shared_bytes() { return kDynSharedMax; }
 
 CUresult run_kernel(const KernelRun& run) {
+    install_fault_reporter();
     const bool prof = profiling();
     double t0 = prof ? now_ms_raw() : 0;
     auto phase = [&](const char* name) {

@@ -14,6 +14,7 @@
 #include "kvd_emu_internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -57,8 +58,50 @@ void poison(void* p, size_t bytes) {
     if (i < bytes) b[i] = 0xbf;
 }
 
+namespace {
+struct sigaction g_previous;
+bool g_installed = false;
+
+void on_fault(int sig, siginfo_t* si, void* uc) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(si->si_addr);
+    const uintptr_t dev = reinterpret_cast<uintptr_t>(H.dev);
+    const char* kernel = running_kernel_name();
+    char buf[512];
+    int n = 0;
+    if (H.dev && a >= dev && a < dev + kArenaBytes) {
+        n = kernel ? snprintf(buf, sizeof buf, "kvdecode-emu: kernel %s accessed device address 0x%lx, which is in no "
+                              "live allocation (freed, or out of bounds)\n", kernel, (unsigned long)a)
+                   : snprintf(buf, sizeof buf, "kvdecode-emu: the host accessed device address 0x%lx: device memory is "
+                              "only accessible inside kernels (a missing cuMemcpyDtoH?)\n", (unsigned long)a);
+    }
+    if (n > 0) { ssize_t w = write(2, buf, (size_t)n); (void)w; }
+    // Pass the fault on: the JVM's handler (hs_err) or the default action.
+    if (g_previous.sa_flags & SA_SIGINFO) {
+        g_previous.sa_sigaction(sig, si, uc);
+    } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+        g_previous.sa_handler(sig);
+    } else {
+        signal(sig, SIG_DFL);  // returning re-runs the faulting access, now fatal
+    }
+}
+}  // namespace
+
+void install_fault_reporter() {
+    if (g_installed) return;
+    g_installed = true;
+    // No alternate signal stack (the JVM's handler does not expect one), so a fiber stack overflow
+    // cannot run this handler and ends the process with a plain SIGSEGV.
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_previous);
+}
+
 void heap_init() {
     if (H.fd >= 0) return;
+    install_fault_reporter();
     H.fd = memfd_create("kvdecode-emu-device", MFD_CLOEXEC);
     if (H.fd < 0 || ftruncate(H.fd, (off_t)kArenaBytes) != 0) { perror("kvdecode-emu: device memory"); abort(); }
     void* d = mmap(nullptr, kArenaBytes, PROT_NONE, MAP_SHARED | MAP_NORESERVE, H.fd, 0);

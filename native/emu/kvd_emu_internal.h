@@ -67,6 +67,12 @@ void* pinned_alloc(size_t sizeBytes);
 bool pinned_free(void* p);
 bool pinned_contains(const void* p, size_t n);
 
+// ---- crash reports: a SIGSEGV on the device range prints what it means (host access to device
+// memory, a kernel touching freed memory) and is then passed on to the previous handler (the
+// JVM's, which writes hs_err, or the default action) ----
+void install_fault_reporter();
+const char* running_kernel_name();
+
 // ---- kernels (kvd_emu_fiber.cpp) ----
 const kvd_emu_kernel* find_kernel(const char* name);
 size_t kernel_count();

@@ -126,6 +126,11 @@ extern "C" __global__ void t_write_nan(float* out) {
 }
 KVD_REGISTER_KERNEL(t_write_nan)
 
+extern "C" __global__ void t_write_at(float* p, long long offset) {
+    if (threadIdx.x == 0) p[offset] = 1.0f;
+}
+KVD_REGISTER_KERNEL(t_write_at)
+
 // ---- helpers ----
 static CUdeviceptr upload(const std::vector<float>& h) {
     CUdeviceptr d = 0;
@@ -520,6 +525,36 @@ EMU_TEST(host_read_of_device_memory_crashes) {
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %d", status);
+}
+
+// A kernel reaching into a freed allocation's pages faults; the report names the kernel.
+EMU_TEST(kernel_touching_freed_memory_crashes_naming_the_kernel) {
+    Ctx c;
+    CUdeviceptr freed, live;
+    CU(cuMemAlloc_v2(&freed, 1 << 16));
+    CU(cuMemAlloc_v2(&live, 64));
+    CU(cuMemFree_v2(freed));
+    long long offset = -(long long)((live - freed) / 4) + 16;  // inside the freed span
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(stderr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        void* args[] = {&live, &offset};
+        cuLaunchKernel(c.fn("t_write_at"), 1, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr);
+        cuCtxSynchronize();
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[4096] = {};
+    ssize_t n, got = 0;
+    while ((n = read(fds[0], buf + got, sizeof buf - 1 - got)) > 0) got += n;
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %d", status);
+    CHECK_MSG(std::strstr(buf, "kernel t_write_at accessed device address") != nullptr, "stderr: %s", buf);
 }
 
 // ---- cuBLAS ----

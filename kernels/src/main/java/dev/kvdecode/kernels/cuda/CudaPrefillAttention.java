@@ -13,7 +13,8 @@ import static dev.kvdecode.kernels.cuda.CudaKvCache.checkShape;
 public final class CudaPrefillAttention {
     private CudaPrefillAttention() {}
 
-    static final int BLOCK = 128;
+    /** Warps (query rows) per block, fewer when a row's scores need more shared memory. */
+    static final int MAX_WARPS = 4;
 
     // q (B,T,C) f32, kc,vc (B,NH,cap,HS) T (slots 0..T-1 filled) -> out (B,T,C) T
     /** Causal attention over a prompt of T <= cap tokens whose K/V kv_prefill_append wrote. */
@@ -27,8 +28,9 @@ public final class CudaPrefillAttention {
         need(name, "q", q, 4L * B * T * C);
         checkCache(name, dt, kc, vc, B, NH, HS, cap);
         need(name, "out", out, (long) dt.sizeBytes() * B * T * C);
-        int smem = CudaDecodeAttention.sharedBytes(name, HS, T);
-        k.launch(s, name, new Dim3(T, NH, B), Dim3.of(BLOCK), smem,
+        int perWarp = CudaDecodeAttention.sharedBytes(name, HS, T);
+        int warps = Math.max(1, Math.min(MAX_WARPS, CudaDecodeAttention.MAX_DYNAMIC_SHARED_BYTES / perWarp));
+        k.launch(s, name, new Dim3((T + warps - 1) / warps, NH, B), Dim3.of(32 * warps), warps * perWarp,
                 new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(HS).i32(cap)
                         .f32(CudaDecodeAttention.scale(HS)));
     }

@@ -4,12 +4,15 @@ import dev.kvdecode.kernels.Embedding;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** embed_decode_T and embed_prefill_T against Embedding.embedRow; the sum of two stored values is bit-exact. */
 class CudaEmbeddingTest {
@@ -70,5 +73,25 @@ class CudaEmbeddingTest {
                             Math.min((fromSeen ? seen[b] : 0) + t, maxT - 1), C);
             Num.assertSame(dt.kernel("embed_prefill") + (fromSeen ? " (seen)" : " (null seen)") + " seed=" + seed, refP, outP.floats(DType.F32));
         }
+    }
+
+    @Test
+    void tokenOutOfRangeGivesNaNRowInsteadOfReadingPastWte() {
+        int C = 33, V = 5, maxT = 4;
+        var dwte = dev.floats("wte", new float[V * C], DType.F32);
+        var dwpe = dev.floats("wpe", new float[maxT * C], DType.F32);
+        var dtok = dev.ints("tokens", new int[] {V, -1});
+        var dseen = dev.ints("seen", new int[] {0, 0});
+        // zeros, not NaN poison: the test must see the kernel write the NaNs
+        var out = dev.floats("out", new float[2 * C], DType.F32);
+        boolean was = dev.setEmulatorNanCheck(false);  // the NaN row is the point here
+        try {
+            CudaEmbedding.decode(dev.kernels, dev.stream, DType.F32, out.view, dwte.view, dwpe.view, dtok.view, dseen.view, 2, C, V, maxT);
+            dev.checkGuards("embed_decode_f32");
+        } finally {
+            dev.stream.synchronize();
+            dev.setEmulatorNanCheck(was);
+        }
+        for (float f : out.floats(DType.F32)) assertTrue(Float.isNaN(f), "an id outside [0, V) must give a NaN row");
     }
 }

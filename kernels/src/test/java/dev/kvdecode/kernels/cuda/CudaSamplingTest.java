@@ -73,7 +73,9 @@ class CudaSamplingTest {
         List<Arguments> out = new ArrayList<>();
         Params[] ps = {new Params(1f, 0, 1f), new Params(0.7f, 5, 1f), new Params(1.3f, 0, 0.9f),
                 new Params(1f, 40, 0.5f), new Params(0.5f, 1, 1f)};
-        for (Params p : ps) for (int V : new int[] {1, 3, 33, 127, 769, 50257}) out.add(Arguments.of(p, V));
+        for (Params p : ps) for (int V : new int[] {1, 3, 33, 127, 769}) out.add(Arguments.of(p, V));
+        // GPT-2's vocabulary once, with every filter on (each draw costs 64 sweeps over V on the emulator)
+        out.add(Arguments.of(new Params(0.8f, 50, 0.9f), 50257));
         return out.stream();
     }
 

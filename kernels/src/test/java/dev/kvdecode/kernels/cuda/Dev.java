@@ -24,12 +24,14 @@ final class Dev implements AutoCloseable {
     static final int GUARD_BYTES = 64;
     static final byte GUARD = (byte) 0xA5;
 
+    final NativeLibraries.Loaded libs;
     final GpuContext gpu;
     final CudaKernels kernels;
     final CudaStream stream;
     private final List<Buf> buffers = new ArrayList<>();
 
-    private Dev(GpuContext gpu) {
+    private Dev(NativeLibraries.Loaded libs, GpuContext gpu) {
+        this.libs = libs;
         this.gpu = gpu;
         this.kernels = CudaKernels.load(gpu);
         this.stream = gpu.createStream();
@@ -38,7 +40,7 @@ final class Dev implements AutoCloseable {
     static Dev open() {
         boolean real = "cuda".equals(System.getenv("KVDECODE_TEST_BACKEND"));
         NativeLibraries.Loaded libs = real ? NativeLibraries.loadCuda() : NativeLibraries.loadEmulator(Dev.class.getClassLoader());
-        return new Dev(GpuContext.open(libs, 0));
+        return new Dev(libs, GpuContext.open(libs, 0));
     }
 
     /** What a failure message needs to reproduce the run: the backend and the emulator's scheduling seed. */
@@ -156,6 +158,22 @@ final class Dev implements AutoCloseable {
         stream.synchronize();
         for (Buf b : buffers) b.owner.close();
         buffers.clear();
+    }
+
+    /**
+     * The emulator's NaN check (a kernel writing NaN fails its launch) on or off; returns the old
+     * setting. Only for a test whose kernel writes NaN on purpose; a real GPU has no such check.
+     */
+    boolean setEmulatorNanCheck(boolean on) {
+        if (libs.mode() != NativeLibraries.Mode.EMU) return false;
+        var fn = libs.driver().find("kvdEmuSetNanCheck").orElseThrow(() -> new IllegalStateException("the emulator has no kvdEmuSetNanCheck"));
+        var handle = java.lang.foreign.Linker.nativeLinker().downcallHandle(fn,
+                java.lang.foreign.FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+        try {
+            return (int) handle.invokeExact(on ? 1 : 0) != 0;
+        } catch (Throwable t) {
+            throw new IllegalStateException("kvdEmuSetNanCheck failed", t);
+        }
     }
 
     static float[] random(SplittableRandom rnd, int n, double lo, double hi) {
