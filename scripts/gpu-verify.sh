@@ -119,8 +119,9 @@ run() {
   # (3) compute-sanitizer on the KV-cache and attention kernels and a short end-to-end decode.
   local targets=(dev.kvdecode.kernels.cuda.CudaKvCacheTest dev.kvdecode.kernels.cuda.CudaAttentionTest
                  "dev.kvdecode.runtime.cuda.CudaSessionTest#graphReplayEqualsStepByStep")
+  local cs; cs="$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")"
   for tool in memcheck racecheck; do
-    step "sanitizer-$tool" compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 86 \
+    step "sanitizer-$tool" "$cs" --tool "$tool" --target-processes all --error-exitcode 86 \
         --print-limit 50 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips "${targets[@]}"
   done
 

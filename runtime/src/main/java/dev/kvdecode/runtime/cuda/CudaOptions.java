@@ -13,9 +13,12 @@ import dev.kvdecode.kernels.cuda.DType;
  *                   host memory; the device loop keeps fewer than this many steps in flight
  * @param lookahead  decode steps the device loop queues before it waits for the oldest one's token
  *                   (1 = wait for every step); at most ringTokens - 1
+ * @param attentionChunk keys per block of flash-decoding attention; 0 = automatic (one block per
+ *                   (sequence, head) while its scores fit 32 KiB of shared memory, else 256)
  */
-public record CudaOptions(DType dtype, boolean graphs, int ringTokens, int lookahead) {
+public record CudaOptions(DType dtype, boolean graphs, int ringTokens, int lookahead, int attentionChunk) {
     public CudaOptions {
+        if (attentionChunk < 0) throw new IllegalArgumentException("attention chunk must be >= 0, got " + attentionChunk);
         if (dtype == null) throw new IllegalArgumentException("dtype is required");
         if (ringTokens < 2) throw new IllegalArgumentException("ring must hold >= 2 tokens, got " + ringTokens);
         if (lookahead < 1 || lookahead >= ringTokens)
@@ -23,11 +26,13 @@ public record CudaOptions(DType dtype, boolean graphs, int ringTokens, int looka
     }
 
     /** fp32, graphs on, a 64-token ring, 4 steps in flight. */
-    public static CudaOptions defaults() { return new CudaOptions(DType.F32, true, 64, 4); }
+    public static CudaOptions defaults() { return new CudaOptions(DType.F32, true, 64, 4, 0); }
 
-    public CudaOptions withDtype(DType d) { return new CudaOptions(d, graphs, ringTokens, lookahead); }
+    public CudaOptions withDtype(DType d) { return new CudaOptions(d, graphs, ringTokens, lookahead, attentionChunk); }
 
-    public CudaOptions withGraphs(boolean g) { return new CudaOptions(dtype, g, ringTokens, lookahead); }
+    public CudaOptions withGraphs(boolean g) { return new CudaOptions(dtype, g, ringTokens, lookahead, attentionChunk); }
 
-    public CudaOptions withLookahead(int n) { return new CudaOptions(dtype, graphs, ringTokens, n); }
+    public CudaOptions withLookahead(int n) { return new CudaOptions(dtype, graphs, ringTokens, n, attentionChunk); }
+
+    public CudaOptions withAttentionChunk(int keys) { return new CudaOptions(dtype, graphs, ringTokens, lookahead, keys); }
 }

@@ -140,7 +140,8 @@ public final class CudaSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.rows = Math.max(B, ctx);
-        this.splitChunk = 4L * (HS + ctx) > 32 * 1024 ? 256 : 0;
+        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk()
+                : 4L * (HS + ctx) > 32 * 1024 ? 256 : 0;
         this.cublasType = switch (dt) {
             case F32 -> CublasHandle.CUDA_R_32F;
             case F16 -> CublasHandle.CUDA_R_16F;

@@ -241,6 +241,30 @@ class CudaSessionTest {
         }
     }
 
+    @Test
+    void flashDecodingSplitMatchesCpu() {
+        // Long windows use the split attention (chunks of keys + a reduce); force it on a short
+        // window with 5-key chunks (3 chunks over 13 slots, the last partial) through overflow.
+        Model m = RandomWeights.model(gpt2Odd(), 123);
+        int[][] prompts = prompts(124, 97, 3, 8);
+        for (OverflowPolicy p : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
+            SessionOptions so = new SessionOptions(2, 13, p, true);
+            try (InferenceSession c = CPU.open(m, so);
+                 CudaSession g = gpu.open(m, so, Emu.options(true).withAttentionChunk(5))) {
+                float[] a = c.prefill(prompts).clone();
+                float[] b = g.prefill(prompts);
+                for (int step = 0; step < 20; step++) {
+                    double err = relErr(b, a);
+                    int at = step;
+                    assertTrue(err <= 1e-4, () -> p + " step " + at + ": rel err " + err);
+                    int[] next = {argmax(a, 0, 97), (step * 13) % 97};
+                    a = c.step(next).clone();
+                    b = g.step(next);
+                }
+            }
+        }
+    }
+
     static int argmax(float[] x, int off, int n) {
         int best = 0;
         for (int i = 1; i < n; i++) if (x[off + i] > x[off + best]) best = i;

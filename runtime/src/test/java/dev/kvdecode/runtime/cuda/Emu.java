@@ -19,6 +19,6 @@ final class Emu {
 
     /** Small ring and lookahead so the tests wrap the ring many times in 300 tokens. */
     static CudaOptions options(boolean graphs) {
-        return new CudaOptions(DType.F32, graphs, 16, 3);
+        return new CudaOptions(DType.F32, graphs, 16, 3, 0);
     }
 }
