@@ -27,6 +27,7 @@ public class DecodeStepBench {
     @Param({"char-1024", "gpt2"})
     String preset;
 
+    /** cpu, cuda (BenchmarksMain adds cuda where a driver is present) or cuda-emu. */
     @Param({"cpu"})
     String backend;
 
