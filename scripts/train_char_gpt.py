@@ -285,7 +285,9 @@ def cmd_export(a):
     L, NH, C, P = meta["n_layer"], meta["n_head"], meta["n_embd"], meta["ctx"]
     dt = {"f32": np.float32, "f16": np.float16}[a.dtype]
     out = Path(a.model_dir); out.mkdir(parents=True, exist_ok=True)
-    tensors = {k: np.ascontiguousarray(np.asarray(v).astype(dt)) for k, v in p.items()}
+    # docs/MODEL_FORMAT.md: writers spell the embeddings wte.weight / wpe.weight.
+    export_name = lambda k: k + ".weight" if k in ("wte", "wpe") else k
+    tensors = {export_name(k): np.ascontiguousarray(np.asarray(v).astype(dt)) for k, v in p.items()}
     save_file(tensors, str(out / "model.safetensors"), metadata={"format": "pt"})
     cfg = {"model_type": "kvdecode-char-gpt", "n_layer": L, "n_head": NH, "n_embd": C, "n_positions": P,
            "vocab_size": len(chars), "layer_norm_epsilon": EPS, "activation_function": "relu",
@@ -299,7 +301,9 @@ def cmd_export(a):
         Path(a.val_file).write_text(val_text, encoding="utf-8")
 
     # The exported weights as the runtime sees them (after any fp16 rounding), in f32.
-    pe = {k: jnp.asarray(v.astype(np.float32)) for k, v in load_file(str(out / "model.safetensors")).items()}
+    pe = {k.removesuffix(".weight") if k in ("wte.weight", "wpe.weight") else k: jnp.asarray(v.astype(np.float32))
+          for k, v in load_file(str(out / "model.safetensors")).items()}
+    assert set(pe) == set(p), set(pe) ^ set(p)
     _, sum_nll, logits_fn = make_fns(L, NH, make_opt(0.0))
 
     # 1. Independent numpy forward vs JAX on the same exported weights.

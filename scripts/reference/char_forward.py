@@ -33,6 +33,9 @@ class CharGpt:
         self.chars = json.loads((model_dir / "chars.json").read_text(encoding="utf-8"))
         # Upcast whatever is stored (F16 or F32) to float32: all arithmetic is fp32.
         self.w = {k: v.astype(np.float32) for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+        for name in ("wte", "wpe"):   # MODEL_FORMAT.md allows the bare spelling; prefer .weight
+            if name + ".weight" in self.w:
+                self.w[name] = self.w.pop(name + ".weight")
         self.stoi = {c: i for i, c in enumerate(self.chars)}
         c = self.cfg
         self.L, self.H, self.C, self.P = c["n_layer"], c["n_head"], c["n_embd"], c["n_positions"]
