@@ -258,7 +258,7 @@ def cmd_train(a):
         if done % a.log_every == 0:
             el = time.time() - t_start
             print(f"step {done} loss {l:.4f} (ema {run_loss:.4f}) lr {lr:.2e} prog {prog:.3f} "
-                  f"elapsed {el:.0f}s ({el / (done - step0 if step0 else done):.2f}s/step)", flush=True)
+                  f"elapsed {el:.0f}s ({(el - elapsed0) / (done - step0):.2f}s/step this run)", flush=True)
         last = done == a.steps or prog >= 1.0
         over = a.time_budget_min and (time.time() - t_start) > a.time_budget_min * 60 + 120
         if done % a.eval_every == 0 or last or over:
