@@ -105,7 +105,9 @@ public final class Backends {
                 try {
                     yield CudaBackend.openCuda(cudaOptions);
                 } catch (NativeLibraryException | CudaException | IllegalStateException e) {
-                    notices.println("kvdecode: no usable CUDA device (" + e.getMessage() + "); using the CPU backend");
+                    String why = String.valueOf(e.getMessage());
+                    int cut = why.indexOf(" (searched");   // the full search list is for --backend cuda
+                    notices.println("kvdecode: " + (cut > 0 ? why.substring(0, cut) : why) + "; using the CPU backend");
                     yield cpu(cpuThreads);
                 }
             }

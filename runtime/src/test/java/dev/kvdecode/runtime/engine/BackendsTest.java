@@ -51,7 +51,7 @@ class BackendsTest {
         try (Backend b = Backends.create("auto", CudaOptions.defaults(), notices)) {
             if (b.name().equals("cpu")) {
                 String n = notices();
-                assertTrue(n.startsWith("kvdecode: no usable CUDA device (") && n.endsWith("); using the CPU backend" + System.lineSeparator()), n);
+                assertTrue(n.startsWith("kvdecode: ") && n.endsWith("; using the CPU backend" + System.lineSeparator()) && !n.contains("searched"), n);
                 assertEquals(1, n.lines().count(), n);
             } else {
                 assertEquals("cuda", b.name(), "auto never picks the emulator");
