@@ -8,6 +8,7 @@ import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.Backends;
 import dev.kvdecode.runtime.engine.GenerationOptions;
 import dev.kvdecode.runtime.engine.GenerationResult;
+import dev.kvdecode.runtime.engine.Generator;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.engine.StopReason;
@@ -55,7 +56,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--kv-cache", defaultValue = "on", description = "on or off (off recomputes the whole window every step; default: ${DEFAULT-VALUE})")
     String kvCache;
 
-    @Option(names = "--overflow", defaultValue = "shift", description = "when the window is full: shift, ring or stop (default: ${DEFAULT-VALUE})")
+    @Option(names = "--overflow", defaultValue = "slide",
+            description = "when the window is full: slide (re-encode the last half of the window from position 0), "
+                    + "shift, ring (the tutorial's semantics: cached K/V keep their positions, new ones clamp to the last) "
+                    + "or stop (default: ${DEFAULT-VALUE})")
     String overflow;
 
     @Option(names = "--context", description = "window (KV cache capacity) in tokens, <= the model's n_positions (default: n_positions)")
@@ -91,11 +95,12 @@ final class GenerateCommand implements Callable<Integer> {
             case "off" -> false;
             default -> throw new UsageException("--kv-cache: expected on or off, got '" + kvCache + "'");
         };
+        boolean slide = overflow.equals("slide");
         OverflowPolicy policy = switch (overflow) {
             case "shift" -> OverflowPolicy.SHIFT;
             case "ring" -> OverflowPolicy.RING;
-            case "stop" -> OverflowPolicy.STOP;
-            default -> throw new UsageException("--overflow: expected shift, ring or stop, got '" + overflow + "'");
+            case "stop", "slide" -> OverflowPolicy.STOP; // slide: the session stops, the generator re-encodes
+            default -> throw new UsageException("--overflow: expected slide, shift, ring or stop, got '" + overflow + "'");
         };
         if (prompts.isEmpty()) prompts.add("ROMEO:");
         for (String p : prompts) if (p.isEmpty()) throw new UsageException("--prompt: must not be empty");
@@ -115,7 +120,9 @@ final class GenerateCommand implements Callable<Integer> {
         for (int i = 0; i < b; i++) {
             ids[i] = m.tokenizer().encode(prompts.size() == 1 ? prompts.get(0) : prompts.get(i));
             if (ids[i].length == 0) throw new UsageException("--prompt: encodes to no tokens");
-            if (policy == OverflowPolicy.STOP && ids[i].length > ctx)
+            if (slide && ids[i].length > ctx) // slide keeps the most recent window of a long prompt
+                ids[i] = java.util.Arrays.copyOfRange(ids[i], ids[i].length - ctx, ids[i].length);
+            if (!slide && policy == OverflowPolicy.STOP && ids[i].length > ctx)
                 throw new UsageException("--prompt: " + ids[i].length + " tokens do not fit the context of " + ctx
                         + " with --overflow stop (use --overflow shift or ring, or a shorter prompt)");
         }
@@ -130,13 +137,17 @@ final class GenerateCommand implements Callable<Integer> {
             backendUsed = backend.name();
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
             if (stream) { out.print(prompts.get(0)); out.flush(); }
-            GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos);
-            result = session.generate(ids, go, (seq, token) -> {
+            GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos,
+                    slide ? Math.max(1, ctx / 2) : 0);
+            Generator.TokenListener listener = (seq, token) -> {
                 if (stream) {
                     String s = decoder.push(token);
                     if (!s.isEmpty()) { out.print(s); out.flush(); }
                 }
-            });
+            };
+            // slide re-encodes on the host between windows; the other policies run the backend's own
+            // loop (on CUDA: the device-resident loop with the captured graph).
+            result = slide ? Generator.generate(session, ids, go, listener) : session.generate(ids, go, listener);
         }
         if (stream) {
             out.println(decoder.flush());

@@ -41,6 +41,18 @@ public final class Generator {
         int[] next = new int[B];
         boolean eosActive = options.eosToken() >= 0 && !options.ignoreEos();
 
+        // slide: each sequence's most recent tokens (prompt + generated), to re-encode a full window
+        int keep = options.slideKeep();
+        int[][] recent = keep > 0 ? new int[B][] : null;
+        int[] recentLen = keep > 0 ? new int[B] : null;
+        if (keep > 0) {
+            for (int b = 0; b < B; b++) {
+                recent[b] = new int[Math.max(2 * keep, prompts[b].length)];
+                System.arraycopy(prompts[b], 0, recent[b], 0, prompts[b].length);
+                recentLen[b] = prompts[b].length;
+            }
+        }
+
         long t0 = System.nanoTime();
         float[] logits = session.prefill(prompts);
         for (int b = 0; b < B; b++) next[b] = sampler.sample(logits, b * V, rngs[b]);
@@ -51,12 +63,23 @@ public final class Generator {
         int steps = 0;
         while (active > 0) {
             long t1 = System.nanoTime();
+            if (keep > 0) for (int b = 0; b < B; b++) recentLen[b] = remember(recent, b, recentLen[b], next[b], keep);
             try {
                 logits = session.step(next);
             } catch (ContextFullException e) {
-                for (int b = 0; b < B; b++) if (reasons[b] == null) reasons[b] = StopReason.CONTEXT_FULL;
-                decodeNanos += System.nanoTime() - t1;
-                break;
+                if (keep == 0) {
+                    for (int b = 0; b < B; b++) if (reasons[b] == null) reasons[b] = StopReason.CONTEXT_FULL;
+                    decodeNanos += System.nanoTime() - t1;
+                    break;
+                }
+                // The window is full: start a new one from each sequence's last `keep` tokens (the
+                // refused token included) at positions 0..keep-1, one causal pass, then go on.
+                int[][] windows = new int[B][];
+                for (int b = 0; b < B; b++) {
+                    int n = Math.min(keep, recentLen[b]);
+                    windows[b] = Arrays.copyOfRange(recent[b], recentLen[b] - n, recentLen[b]);
+                }
+                logits = session.prefill(windows);
             }
             steps++;
             for (int b = 0; b < B; b++) if (reasons[b] == null) next[b] = sampler.sample(logits, b * V, rngs[b]);
@@ -66,6 +89,17 @@ public final class Generator {
         int[][] tokens = new int[B][];
         for (int b = 0; b < B; b++) tokens[b] = Arrays.copyOf(out[b], produced[b]);
         return new GenerationResult(tokens, reasons, prefillMs, decodeNanos / 1e6, steps);
+    }
+
+    /** Appends a token to sequence b's recent tokens, keeping at least the last `keep`; returns the new length. */
+    private static int remember(int[][] recent, int b, int len, int token, int keep) {
+        int[] r = recent[b];
+        if (len == r.length) {
+            System.arraycopy(r, len - keep, r, 0, keep);
+            len = keep;
+        }
+        r[len] = token;
+        return len + 1;
     }
 
     /** Records the sampled tokens of running sequences; returns how many still run. */

@@ -81,6 +81,32 @@ class CliTest {
         assertEquals(tokens.get(0), tokens.get(1), "greedy tokens with --kv-cache on and off");
     }
 
+    /** slide past the window: greedy tokens with and without the cache stay identical (both re-encode the same windows). */
+    @Test
+    void slideKeepsCachedEqualToRecomputedPastTheWindow() throws Exception {
+        ObjectMapper mapper = new ObjectMapper();
+        List<JsonNode> tokens = new ArrayList<>();
+        for (String cache : new String[] {"on", "off"}) {
+            Run r = run("generate", "--model", CHAR.toString(), "--prompt", "First Citizen:", "--max-new-tokens", "80",
+                    "--greedy", "--kv-cache", cache, "--context", "20", "--overflow", "slide", "--backend", "cpu", "--json");
+            assertEquals(0, r.exitCode(), r.err());
+            JsonNode o = mapper.readTree(r.out());
+            assertEquals(80, o.get("tokens").size(), "slide never stops at the window");
+            tokens.add(o.get("tokens"));
+        }
+        assertEquals(tokens.get(0), tokens.get(1));
+    }
+
+    @Test
+    void stopEndsAtTheWindow() throws Exception {
+        Run r = run("generate", "--model", CHAR.toString(), "--prompt", "First", "--max-new-tokens", "80",
+                "--greedy", "--context", "20", "--overflow", "stop", "--backend", "cpu", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode o = new ObjectMapper().readTree(r.out());
+        assertEquals("context_full", o.get("stop_reason").asText());
+        assertEquals(16, o.get("tokens").size(), "5 prompt tokens + 15 fed tokens fill 20 slots; the 16th is sampled, never fed");
+    }
+
     @Test
     void streamsPromptAndText() {
         Run r = run("generate", "--model", CHAR.toString(), "--prompt", "ROMEO:", "--max-new-tokens", "10", "--seed", "3");
@@ -105,7 +131,7 @@ class CliTest {
             "--top-p|1.5|--top-p: must be in (0, 1]",
             "--top-k|-1|--top-k: must be >= 0",
             "--kv-cache|maybe|--kv-cache: expected on or off",
-            "--overflow|wrap|--overflow: expected shift, ring or stop",
+            "--overflow|wrap|--overflow: expected slide, shift, ring or stop",
             "--backend|tpu|--backend: unknown backend 'tpu'",
             "--context|0|--context: must be in 1..32",
             "--context|33|--context: must be in 1..32",
