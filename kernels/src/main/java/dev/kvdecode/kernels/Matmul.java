@@ -23,19 +23,32 @@ public final class Matmul {
     // x (T,in), w (in,out), b (out) or null -> y (T,out); y must not alias x
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                               float[] w, float[] b, int T, int in, int out) {
+        matmul(pool, y, yOff, x, xOff, w, null, null, b, T, in, out);
+    }
+
+    // x (T,in), wh (in,out) 16-bit in format fmt, b (out) or null -> y (T,out); y must not alias x
+    /** As {@link #matmul(CpuThreads, float[], int, float[], int, float[], float[], int, int, int)}, with
+     *  each W segment widened from {@code fmt} instead of copied: same order of fp32 operations. */
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
+                              short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
+        matmul(pool, y, yOff, x, xOff, null, wh, fmt, b, T, in, out);
+    }
+
+    private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
+                               float[] w, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
         int tiles = (out + COL_TILE - 1) / COL_TILE;
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         if (p == null || tiles == 1) {
-            columns(y, yOff, x, xOff, w, b, T, in, out, 0, out);
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
             return;
         }
         // a reusable task per calling thread: a capturing lambda would allocate on every call
         MatmulTask task = MATMUL_TASK.get();
-        task.set(y, yOff, x, xOff, w, b, T, in, out);
+        task.set(y, yOff, x, xOff, w, wh, fmt, b, T, in, out);
         try {
             p.parallelFor(tiles, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0);
         }
     }
 
@@ -43,16 +56,19 @@ public final class Matmul {
 
     private static final class MatmulTask implements CpuThreads.RangeTask {
         float[] y, x, w, b;
+        short[] wh;
+        HalfFormat fmt;
         int yOff, xOff, T, in, out;
 
-        void set(float[] y, int yOff, float[] x, int xOff, float[] w, float[] b, int T, int in, int out) {
-            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.b = b;
-            this.T = T; this.in = in; this.out = out;
+        void set(float[] y, int yOff, float[] x, int xOff, float[] w, short[] wh, HalfFormat fmt, float[] b,
+                 int T, int in, int out) {
+            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.wh = wh; this.fmt = fmt;
+            this.b = b; this.T = T; this.in = in; this.out = out;
         }
 
         @Override
         public void run(int s, int e) {
-            columns(y, yOff, x, xOff, w, b, T, in, out, s * COL_TILE, Math.min(out, e * COL_TILE));
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, s * COL_TILE, Math.min(out, e * COL_TILE));
         }
     }
 
@@ -67,14 +83,16 @@ public final class Matmul {
         final float[] w0 = new float[COL_BLOCK], w1 = new float[COL_BLOCK],
                 w2 = new float[COL_BLOCK], w3 = new float[COL_BLOCK];
         final float[][] acc = new float[ROW_TILE][COL_BLOCK];
+        float[] headRow = new float[0];   // a widened 16-bit LM-head row
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     // T rows, columns [c0, c1): for each block of COL_BLOCK columns and tile of ROW_TILE rows, the
     // accumulators start at the bias and add x[t,i] * W[i, block] for i = 0, 1, ..., in-1 in order.
-    private static void columns(float[] y, int yOff, float[] x, int xOff, float[] w, float[] b,
-                                int T, int in, int out, int c0, int c1) {
+    // W is w (fp32) or, when w is null, wh in format fmt.
+    private static void columns(float[] y, int yOff, float[] x, int xOff, float[] w, short[] wh, HalfFormat fmt,
+                                float[] b, int T, int in, int out, int c0, int c1) {
         Scratch sc = SCRATCH.get();
         float[] w0 = sc.w0, w1 = sc.w1, w2 = sc.w2, w3 = sc.w3;
         float[][] acc = sc.acc;
@@ -89,22 +107,28 @@ public final class Matmul {
                 int i = 0;
                 for (; i + 4 <= in; i += 4) {
                     int wo = i * out + cb;
-                    System.arraycopy(w, wo, w0, 0, n);
-                    System.arraycopy(w, wo + out, w1, 0, n);
-                    System.arraycopy(w, wo + 2 * out, w2, 0, n);
-                    System.arraycopy(w, wo + 3 * out, w3, 0, n);
+                    load(w, wh, fmt, wo, w0, n);
+                    load(w, wh, fmt, wo + out, w1, n);
+                    load(w, wh, fmt, wo + 2 * out, w2, n);
+                    load(w, wh, fmt, wo + 3 * out, w3, n);
                     for (int r = 0; r < rows; r++) {
                         int xo = xOff + (t0 + r) * in + i;
                         axpy4(acc[r], x[xo], w0, x[xo + 1], w1, x[xo + 2], w2, x[xo + 3], w3, n);
                     }
                 }
                 for (; i < in; i++) {
-                    System.arraycopy(w, i * out + cb, w0, 0, n);
+                    load(w, wh, fmt, i * out + cb, w0, n);
                     for (int r = 0; r < rows; r++) axpy(acc[r], x[xOff + (t0 + r) * in + i], w0, n);
                 }
                 for (int r = 0; r < rows; r++) System.arraycopy(acc[r], 0, y, yOff + (t0 + r) * out + cb, n);
             }
         }
+    }
+
+    // W elements [off, off+n) of w, or of wh widened from fmt -> dst[0..n)
+    private static void load(float[] w, short[] wh, HalfFormat fmt, int off, float[] dst, int n) {
+        if (w != null) System.arraycopy(w, off, dst, 0, n);
+        else fmt.widen(wh, off, dst, n);
     }
 
     // a[0..n) += s * v[0..n): one index for both arrays, so C2 vectorizes it
@@ -132,26 +156,51 @@ public final class Matmul {
      */
     public static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
                               float[] head, float[] bias, int rows, int C, int V) {
+        lmHead(pool, logits, logitsOff, x, xOff, head, null, null, bias, rows, C, V);
+    }
+
+    // x (rows,C), headH (V,C) 16-bit in format fmt, bias (V) or null -> logits (rows,V)
+    /** As the fp32 form, each head row widened to fp32 scratch first (same dot, same bits as on the widened weights). */
+    public static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
+                              short[] headH, HalfFormat fmt, float[] bias, int rows, int C, int V) {
+        lmHead(pool, logits, logitsOff, x, xOff, null, headH, fmt, bias, rows, C, V);
+    }
+
+    private static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
+                               float[] head, short[] headH, HalfFormat fmt, float[] bias, int rows, int C, int V) {
         CpuThreads p = CpuThreads.forWork(pool, (long) rows * C * V);
         if (p == null) {
-            lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, 0, V);
+            lmHeadRange(logits, logitsOff, x, xOff, head, headH, fmt, bias, rows, C, V, 0, V);
             return;
         }
         LmHeadTask task = LM_HEAD_TASK.get();
-        task.set(logits, logitsOff, x, xOff, head, bias, rows, C, V);
+        task.set(logits, logitsOff, x, xOff, head, headH, fmt, bias, rows, C, V);
         try {
             p.parallelFor(V, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0);
         }
     }
 
-    private static void lmHeadRange(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias,
+    private static void lmHeadRange(float[] logits, int logitsOff, float[] x, int xOff, float[] head,
+                                    short[] headH, HalfFormat fmt, float[] bias,
                                     int rows, int C, int V, int v0, int v1) {
+        float[] row = null;
+        if (head == null) {
+            Scratch sc = SCRATCH.get();
+            if (sc.headRow.length < C) sc.headRow = new float[C];   // grown once per thread
+            row = sc.headRow;
+        }
         for (int v = v0; v < v1; v++) {
             int ho = v * C;
+            float[] h = head;
+            if (head == null) {
+                fmt.widen(headH, ho, row, C);
+                h = row;
+                ho = 0;
+            }
             float bv = bias == null ? 0f : bias[v];
-            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, head, ho, C) + bv;
+            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, h, ho, C) + bv;
         }
     }
 
@@ -159,15 +208,20 @@ public final class Matmul {
 
     private static final class LmHeadTask implements CpuThreads.RangeTask {
         float[] logits, x, head, bias;
+        short[] headH;
+        HalfFormat fmt;
         int logitsOff, xOff, rows, C, V;
 
-        void set(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias, int rows, int C, int V) {
+        void set(float[] logits, int logitsOff, float[] x, int xOff, float[] head, short[] headH, HalfFormat fmt,
+                 float[] bias, int rows, int C, int V) {
             this.logits = logits; this.logitsOff = logitsOff; this.x = x; this.xOff = xOff; this.head = head;
-            this.bias = bias; this.rows = rows; this.C = C; this.V = V;
+            this.headH = headH; this.fmt = fmt; this.bias = bias; this.rows = rows; this.C = C; this.V = V;
         }
 
         @Override
-        public void run(int s, int e) { lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, s, e); }
+        public void run(int s, int e) {
+            lmHeadRange(logits, logitsOff, x, xOff, head, headH, fmt, bias, rows, C, V, s, e);
+        }
     }
 
     // a (n), b (n) -> sum a*b with 8 fixed partial sums
