@@ -83,7 +83,6 @@ public final class Matmul {
         final float[] w0 = new float[COL_BLOCK], w1 = new float[COL_BLOCK],
                 w2 = new float[COL_BLOCK], w3 = new float[COL_BLOCK];
         final float[][] acc = new float[ROW_TILE][COL_BLOCK];
-        float[] headRow = new float[0];   // a widened 16-bit LM-head row
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -156,51 +155,26 @@ public final class Matmul {
      */
     public static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
                               float[] head, float[] bias, int rows, int C, int V) {
-        lmHead(pool, logits, logitsOff, x, xOff, head, null, null, bias, rows, C, V);
-    }
-
-    // x (rows,C), headH (V,C) 16-bit in format fmt, bias (V) or null -> logits (rows,V)
-    /** As the fp32 form, each head row widened to fp32 scratch first (same dot, same bits as on the widened weights). */
-    public static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
-                              short[] headH, HalfFormat fmt, float[] bias, int rows, int C, int V) {
-        lmHead(pool, logits, logitsOff, x, xOff, null, headH, fmt, bias, rows, C, V);
-    }
-
-    private static void lmHead(CpuThreads pool, float[] logits, int logitsOff, float[] x, int xOff,
-                               float[] head, short[] headH, HalfFormat fmt, float[] bias, int rows, int C, int V) {
         CpuThreads p = CpuThreads.forWork(pool, (long) rows * C * V);
         if (p == null) {
-            lmHeadRange(logits, logitsOff, x, xOff, head, headH, fmt, bias, rows, C, V, 0, V);
+            lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, 0, V);
             return;
         }
         LmHeadTask task = LM_HEAD_TASK.get();
-        task.set(logits, logitsOff, x, xOff, head, headH, fmt, bias, rows, C, V);
+        task.set(logits, logitsOff, x, xOff, head, bias, rows, C, V);
         try {
             p.parallelFor(V, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, 0, 0, 0);
         }
     }
 
-    private static void lmHeadRange(float[] logits, int logitsOff, float[] x, int xOff, float[] head,
-                                    short[] headH, HalfFormat fmt, float[] bias,
+    private static void lmHeadRange(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias,
                                     int rows, int C, int V, int v0, int v1) {
-        float[] row = null;
-        if (head == null) {
-            Scratch sc = SCRATCH.get();
-            if (sc.headRow.length < C) sc.headRow = new float[C];   // grown once per thread
-            row = sc.headRow;
-        }
         for (int v = v0; v < v1; v++) {
             int ho = v * C;
-            float[] h = head;
-            if (head == null) {
-                fmt.widen(headH, ho, row, C);
-                h = row;
-                ho = 0;
-            }
             float bv = bias == null ? 0f : bias[v];
-            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, h, ho, C) + bv;
+            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, head, ho, C) + bv;
         }
     }
 
@@ -208,20 +182,15 @@ public final class Matmul {
 
     private static final class LmHeadTask implements CpuThreads.RangeTask {
         float[] logits, x, head, bias;
-        short[] headH;
-        HalfFormat fmt;
         int logitsOff, xOff, rows, C, V;
 
-        void set(float[] logits, int logitsOff, float[] x, int xOff, float[] head, short[] headH, HalfFormat fmt,
-                 float[] bias, int rows, int C, int V) {
+        void set(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias, int rows, int C, int V) {
             this.logits = logits; this.logitsOff = logitsOff; this.x = x; this.xOff = xOff; this.head = head;
-            this.headH = headH; this.fmt = fmt; this.bias = bias; this.rows = rows; this.C = C; this.V = V;
+            this.bias = bias; this.rows = rows; this.C = C; this.V = V;
         }
 
         @Override
-        public void run(int s, int e) {
-            lmHeadRange(logits, logitsOff, x, xOff, head, headH, fmt, bias, rows, C, V, s, e);
-        }
+        public void run(int s, int e) { lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, s, e); }
     }
 
     // a (n), b (n) -> sum a*b with 8 fixed partial sums

@@ -64,7 +64,12 @@ public class DecodeOpsBench {
             }
         }
         head = random(rnd, V * C);
-        if (fmt != null) { headH = fmt.narrow(head); head = null; }
+        if (fmt != null) {   // 16-bit: stored transposed (C, V) and run through the matmul, as CpuSession does
+            float[] t = new float[V * C];
+            for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
+            headH = fmt.narrow(t);
+            head = null;
+        }
         bias3C = random(rnd, 3 * C); biasC = random(rnd, C); bias4C = random(rnd, 4 * C);
         gamma = random(rnd, C); beta = random(rnd, C);
         x = random(rnd, C); xn = random(rnd, C); qkv = random(rnd, 3 * C); att = random(rnd, C);
@@ -104,7 +109,7 @@ public class DecodeOpsBench {
     @Benchmark
     public float[] lmHead() {
         if (fmt == null) Matmul.lmHead(pool, logits, 0, xn, 0, head, null, 1, C, V);
-        else Matmul.lmHead(pool, logits, 0, xn, 0, headH, fmt, null, 1, C, V);
+        else Matmul.matmul(pool, logits, 0, xn, 0, headH, fmt, null, 1, C, V);
         return logits;
     }
 

@@ -15,7 +15,7 @@ public final class CpuBackend implements Backend {
     private final CpuThreads pool;
     private final boolean ownsPool;
     private final HalfFormat weightFormat;   // null = fp32
-    private Model halfModel;                 // the model halfWeights were narrowed from
+    private Model preparedModel;             // the model halfWeights were narrowed from
     private HalfWeights halfWeights;
 
     /** Uses the process-wide pool (one thread per available processor). */
@@ -55,9 +55,9 @@ public final class CpuBackend implements Backend {
     @Override
     public CpuSession open(Model model, SessionOptions options) {
         if (weightFormat == null) return new CpuSession(model.weights(), options, pool);
-        if (halfModel != model) {   // narrowed once per model, shared by its sessions
+        if (preparedModel != model) {   // narrowed once per model, shared by its sessions
             halfWeights = HalfWeights.of(model.weights(), weightFormat);
-            halfModel = model;
+            preparedModel = model;
         }
         return new CpuSession(model.weights(), options, pool, halfWeights);
     }

@@ -291,8 +291,21 @@ public final class CpuSession implements InferenceSession {
 
     /** logits (rows,V) at logitsOff = xn (rows,C) lmHead^T + lmHeadBias. */
     private void lmHead(float[] logits, int logitsOff, int rows) {
-        if (half == null) Matmul.lmHead(pool, logits, logitsOff, s.xn, 0, w.lmHead(), w.lmHeadBias(), rows, C, V);
-        else Matmul.lmHead(pool, logits, logitsOff, s.xn, 0, half.lmHead(), half.format(), w.lmHeadBias(), rows, C, V);
+        // 16-bit: the head is stored transposed (C, V), so the logits use the vectorized matmul
+        // kernel (C2 does not vectorize V ordered dot products); fp32 keeps the dot products, as
+        // a transposed fp32 copy would cost V*C*4 bytes of memory for ~4% (docs/PERF_NOTES_CPU.md)
+        if (half != null)
+            Matmul.matmul(pool, logits, logitsOff, s.xn, 0, half.lmHeadT(), half.format(), w.lmHeadBias(), rows, C, V);
+        else
+            Matmul.lmHead(pool, logits, logitsOff, s.xn, 0, w.lmHead(), w.lmHeadBias(), rows, C, V);
+    }
+
+    // head (V,C) -> (C,V)
+    /** The LM head transposed to the matmul's (in, out) layout. */
+    static float[] transposeHead(float[] head, int V, int C) {
+        float[] t = new float[Math.multiplyExact(V, C)];
+        for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
+        return t;
     }
 
     @Override

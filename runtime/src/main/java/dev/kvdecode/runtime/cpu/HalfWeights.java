@@ -3,6 +3,7 @@ package dev.kvdecode.runtime.cpu;
 import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.LayerWeights;
+import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
  * The matmul weights of a model in a 16-bit format for the CPU backend ({@code --dtype fp16|bf16}):
@@ -16,11 +17,11 @@ import dev.kvdecode.runtime.model.LayerWeights;
  *
  * <pre>
  * attn[l]      (C, 3C)   attnProj[l] (C, C)   fc[l] (C, 4C)   fcProj[l] (4C, C)
- * lmHead       (V, C)
+ * lmHeadT      (C, V)   the LM head transposed, so the logits use the matmul kernel (vectorized)
  * </pre>
  */
 public record HalfWeights(HalfFormat format, short[][] attn, short[][] attnProj, short[][] fc, short[][] fcProj,
-                          short[] lmHead) {
+                          short[] lmHeadT) {
 
     /** Narrows the matmul weights of {@code w} to {@code format}. */
     public static HalfWeights of(Gpt2Weights w, HalfFormat format) {
@@ -33,6 +34,8 @@ public record HalfWeights(HalfFormat format, short[][] attn, short[][] attnProj,
             fc[l] = format.narrow(lw.fcWeight());
             fcProj[l] = format.narrow(lw.fcProjWeight());
         }
-        return new HalfWeights(format, attn, attnProj, fc, fcProj, format.narrow(w.lmHead()));
+        ModelConfig cfg = w.config();
+        float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), cfg.nEmbd());
+        return new HalfWeights(format, attn, attnProj, fc, fcProj, format.narrow(headT));
     }
 }
