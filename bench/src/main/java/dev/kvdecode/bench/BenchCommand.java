@@ -47,7 +47,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--model", description = "a model directory (real weights) instead of a preset")
     Path modelDir;
 
-    @Option(names = "--dtype", defaultValue = "fp32", description = "weight/cache dtype: fp32, fp16, bf16 (CPU: fp32 only; default: ${DEFAULT-VALUE})")
+    @Option(names = "--dtype", defaultValue = "fp32", description = "weight/cache dtype: fp32, fp16, bf16 (CPU: 16-bit matmul weights, fp32 math and cache; default: ${DEFAULT-VALUE})")
     String dtype;
 
     @Option(names = "--batch", defaultValue = "1", description = "sequences decoded together (default: ${DEFAULT-VALUE})")

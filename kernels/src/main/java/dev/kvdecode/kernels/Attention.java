@@ -98,24 +98,57 @@ public final class Attention {
 
     // q (HS); keys/values: logical row j at base + slot(j)*stride, slot(j) = (start+j) mod capacity;
     // scores (count) scratch -> out (HS)
+    /**
+     * q.k uses {@link Matmul#dot} (eight fixed partial sums: independent adds the CPU overlaps;
+     * C2 does not vectorize an ordered float reduction). p.v accumulates four keys per pass over
+     * copies of their value rows in thread-local scratch, where C2 vectorizes it (see
+     * {@link Matmul}'s scratch note); the sum per element is still over j = 0, 1, ... in order.
+     */
     public static void attendOne(float[] out, int outOff, float[] q, int qOff,
                                  float[] k, int kBase, float[] v, int vBase, int stride,
                                  int start, int count, int capacity, int HS, float scale,
                                  float[] scores, int sOff) {
         for (int j = 0; j < count; j++) {
             int slot = start + j < capacity ? start + j : start + j - capacity;
-            int ko = kBase + slot * stride;
-            float s = 0f;
-            for (int d = 0; d < HS; d++) s += q[qOff + d] * k[ko + d];
-            scores[sOff + j] = s * scale;
+            scores[sOff + j] = Matmul.dot(q, qOff, k, kBase + slot * stride, HS) * scale;
         }
         Softmax.softmax(scores, sOff, count);
-        for (int d = 0; d < HS; d++) out[outOff + d] = 0f;
-        for (int j = 0; j < count; j++) {
-            int slot = start + j < capacity ? start + j : start + j - capacity;
-            int vo = vBase + slot * stride;
-            float p = scores[sOff + j];
-            for (int d = 0; d < HS; d++) out[outOff + d] += p * v[vo + d];
+        Scratch sc = scratch(HS);
+        float[] acc = sc.acc, v0 = sc.v0, v1 = sc.v1, v2 = sc.v2, v3 = sc.v3;
+        java.util.Arrays.fill(acc, 0, HS, 0f);
+        int j = 0;
+        for (; j + 4 <= count; j += 4) {
+            System.arraycopy(v, vBase + slotOf(start, j, capacity) * stride, v0, 0, HS);
+            System.arraycopy(v, vBase + slotOf(start, j + 1, capacity) * stride, v1, 0, HS);
+            System.arraycopy(v, vBase + slotOf(start, j + 2, capacity) * stride, v2, 0, HS);
+            System.arraycopy(v, vBase + slotOf(start, j + 3, capacity) * stride, v3, 0, HS);
+            float p0 = scores[sOff + j], p1 = scores[sOff + j + 1], p2 = scores[sOff + j + 2], p3 = scores[sOff + j + 3];
+            for (int d = 0; d < HS; d++) acc[d] = acc[d] + p0 * v0[d] + p1 * v1[d] + p2 * v2[d] + p3 * v3[d];
         }
+        for (; j < count; j++) {
+            System.arraycopy(v, vBase + slotOf(start, j, capacity) * stride, v0, 0, HS);
+            float p = scores[sOff + j];
+            for (int d = 0; d < HS; d++) acc[d] += p * v0[d];
+        }
+        System.arraycopy(acc, 0, out, outOff, HS);
+    }
+
+    private static int slotOf(int start, int j, int capacity) {
+        return start + j < capacity ? start + j : start + j - capacity;
+    }
+
+    /** Per-thread p.v scratch: the accumulators and four value rows, grown (once) to the head size. */
+    private static final class Scratch {
+        float[] acc = new float[0], v0 = acc, v1 = acc, v2 = acc, v3 = acc;
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private static Scratch scratch(int HS) {
+        Scratch sc = SCRATCH.get();
+        if (sc.acc.length < HS) {
+            sc.acc = new float[HS]; sc.v0 = new float[HS]; sc.v1 = new float[HS]; sc.v2 = new float[HS]; sc.v3 = new float[HS];
+        }
+        return sc;
     }
 }

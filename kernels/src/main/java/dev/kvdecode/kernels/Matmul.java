@@ -16,26 +16,39 @@ public final class Matmul {
 
     /** Columns per parallel work item (64 floats = 4 cache lines). */
     private static final int COL_TILE = 64;
-    /** Blocking: rows of x per tile, columns per block (8 x 512 floats of accumulators = 16 KB, in L1). */
+    /** Blocking: rows of x per tile, columns per block (8 x 512 floats of accumulators + 4 W segments = 24 KB, in L1). */
     private static final int ROW_TILE = 8;
     private static final int COL_BLOCK = 512;
 
     // x (T,in), w (in,out), b (out) or null -> y (T,out); y must not alias x
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                               float[] w, float[] b, int T, int in, int out) {
+        matmul(pool, y, yOff, x, xOff, w, null, null, b, T, in, out);
+    }
+
+    // x (T,in), wh (in,out) 16-bit in format fmt, b (out) or null -> y (T,out); y must not alias x
+    /** As {@link #matmul(CpuThreads, float[], int, float[], int, float[], float[], int, int, int)}, with
+     *  each W segment widened from {@code fmt} instead of copied: same order of fp32 operations. */
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
+                              short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
+        matmul(pool, y, yOff, x, xOff, null, wh, fmt, b, T, in, out);
+    }
+
+    private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
+                               float[] w, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
         int tiles = (out + COL_TILE - 1) / COL_TILE;
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         if (p == null || tiles == 1) {
-            columns(y, yOff, x, xOff, w, b, T, in, out, 0, out);
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
             return;
         }
         // a reusable task per calling thread: a capturing lambda would allocate on every call
         MatmulTask task = MATMUL_TASK.get();
-        task.set(y, yOff, x, xOff, w, b, T, in, out);
+        task.set(y, yOff, x, xOff, w, wh, fmt, b, T, in, out);
         try {
             p.parallelFor(tiles, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0);
         }
     }
 
@@ -43,28 +56,32 @@ public final class Matmul {
 
     private static final class MatmulTask implements CpuThreads.RangeTask {
         float[] y, x, w, b;
+        short[] wh;
+        HalfFormat fmt;
         int yOff, xOff, T, in, out;
 
-        void set(float[] y, int yOff, float[] x, int xOff, float[] w, float[] b, int T, int in, int out) {
-            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.b = b;
-            this.T = T; this.in = in; this.out = out;
+        void set(float[] y, int yOff, float[] x, int xOff, float[] w, short[] wh, HalfFormat fmt, float[] b,
+                 int T, int in, int out) {
+            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.wh = wh; this.fmt = fmt;
+            this.b = b; this.T = T; this.in = in; this.out = out;
         }
 
         @Override
         public void run(int s, int e) {
-            columns(y, yOff, x, xOff, w, b, T, in, out, s * COL_TILE, Math.min(out, e * COL_TILE));
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, s * COL_TILE, Math.min(out, e * COL_TILE));
         }
     }
 
     /**
-     * Scratch of one thread: a copy of the current W row segment and ROW_TILE accumulator rows.
+     * Scratch of one thread: copies of the current four W row segments and ROW_TILE accumulator rows.
      * C2 (JDK 25) does not vectorize y[yo + c] += x * w[wo + c] when y and w are both float[]
      * parameters at different offsets (they might alias), but does when both are indexed by the
      * same c from 0: so the W segment is first copied (System.arraycopy, at memory speed) and the
      * arithmetic runs on scratch arrays. Measured on this box: ~1.6 -> ~9 GMAC/s for the L1 loop.
      */
     private static final class Scratch {
-        final float[] wseg = new float[COL_BLOCK];
+        final float[] w0 = new float[COL_BLOCK], w1 = new float[COL_BLOCK],
+                w2 = new float[COL_BLOCK], w3 = new float[COL_BLOCK];
         final float[][] acc = new float[ROW_TILE][COL_BLOCK];
     }
 
@@ -72,10 +89,11 @@ public final class Matmul {
 
     // T rows, columns [c0, c1): for each block of COL_BLOCK columns and tile of ROW_TILE rows, the
     // accumulators start at the bias and add x[t,i] * W[i, block] for i = 0, 1, ..., in-1 in order.
-    private static void columns(float[] y, int yOff, float[] x, int xOff, float[] w, float[] b,
-                                int T, int in, int out, int c0, int c1) {
+    // W is w (fp32) or, when w is null, wh in format fmt.
+    private static void columns(float[] y, int yOff, float[] x, int xOff, float[] w, short[] wh, HalfFormat fmt,
+                                float[] b, int T, int in, int out, int c0, int c1) {
         Scratch sc = SCRATCH.get();
-        float[] ws = sc.wseg;
+        float[] w0 = sc.w0, w1 = sc.w1, w2 = sc.w2, w3 = sc.w3;
         float[][] acc = sc.acc;
         for (int cb = c0; cb < c1; cb += COL_BLOCK) {
             int n = Math.min(COL_BLOCK, c1 - cb);
@@ -85,18 +103,47 @@ public final class Matmul {
                     if (b == null) java.util.Arrays.fill(acc[r], 0, n, 0f);
                     else System.arraycopy(b, cb, acc[r], 0, n);
                 }
-                for (int i = 0; i < in; i++) {
-                    System.arraycopy(w, i * out + cb, ws, 0, n);
-                    for (int r = 0; r < rows; r++) axpy(acc[r], x[xOff + (t0 + r) * in + i], ws, n);
+                int i = 0;
+                for (; i + 4 <= in; i += 4) {
+                    int wo = i * out + cb;
+                    load(w, wh, fmt, wo, w0, n);
+                    load(w, wh, fmt, wo + out, w1, n);
+                    load(w, wh, fmt, wo + 2 * out, w2, n);
+                    load(w, wh, fmt, wo + 3 * out, w3, n);
+                    for (int r = 0; r < rows; r++) {
+                        int xo = xOff + (t0 + r) * in + i;
+                        axpy4(acc[r], x[xo], w0, x[xo + 1], w1, x[xo + 2], w2, x[xo + 3], w3, n);
+                    }
+                }
+                for (; i < in; i++) {
+                    load(w, wh, fmt, i * out + cb, w0, n);
+                    for (int r = 0; r < rows; r++) axpy(acc[r], x[xOff + (t0 + r) * in + i], w0, n);
                 }
                 for (int r = 0; r < rows; r++) System.arraycopy(acc[r], 0, y, yOff + (t0 + r) * out + cb, n);
             }
         }
     }
 
+    // W elements [off, off+n) of w, or of wh widened from fmt -> dst[0..n)
+    private static void load(float[] w, short[] wh, HalfFormat fmt, int off, float[] dst, int n) {
+        if (w != null) System.arraycopy(w, off, dst, 0, n);
+        else fmt.widen(wh, off, dst, n);
+    }
+
     // a[0..n) += s * v[0..n): one index for both arrays, so C2 vectorizes it
     private static void axpy(float[] a, float s, float[] v, int n) {
         for (int c = 0; c < n; c++) a[c] += s * v[c];
+    }
+
+    /**
+     * Four consecutive input rows in one pass over the accumulators: Java evaluates
+     * a + s0*v0 + s1*v1 + s2*v2 + s3*v3 left to right, so each element gets exactly the bits of
+     * four {@link #axpy} calls in order, with a quarter of the accumulator loads and stores
+     * (measured on this box: GEMV 3.1-3.6 -> 3.7-4.4 GB/s, read bandwidth ~5.1 GB/s; docs/PERF_NOTES_CPU.md).
+     */
+    private static void axpy4(float[] a, float s0, float[] v0, float s1, float[] v1,
+                              float s2, float[] v2, float s3, float[] v3, int n) {
+        for (int c = 0; c < n; c++) a[c] = a[c] + s0 * v0[c] + s1 * v1[c] + s2 * v2[c] + s3 * v3[c];
     }
 
 

@@ -51,6 +51,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
     int threads;
 
+    @Option(names = "--dtype", defaultValue = "fp32", description = "matmul weights: fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
+    String dtype;
+
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
 
@@ -71,7 +74,7 @@ final class EvalCommand implements Callable<Integer> {
         long scored = 0;
         int windows = 0;
         int v = m.config().vocabSize();
-        try (Backend backend = Backends.create(backendName, "fp32", threads);
+        try (Backend backend = Backends.create(backendName, dtype, threads);
              InferenceSession session = backend.open(m, new SessionOptions(1, p, OverflowPolicy.STOP, false))) {
             for (int start = 0; start + 1 < ids.length; start += p) {
                 int n = Math.min(p, ids.length - 1 - start);
@@ -93,6 +96,7 @@ final class EvalCommand implements Callable<Integer> {
             o.put("tokens_scored", scored);
             o.put("windows", windows);
             o.put("context", p);
+            o.put("dtype", dtype);
             o.put("mean_cross_entropy_nats", mean);
             o.put("perplexity", Math.exp(mean));
             o.put("seconds", seconds);

@@ -71,7 +71,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
     String backendName;
 
-    @Option(names = "--dtype", defaultValue = "fp32", description = "weights and cache on the GPU: fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--dtype", defaultValue = "fp32", description = "weights: fp32, fp16 or bf16 (CPU: 16-bit matmul weights widened as read, fp32 math; GPU: weights and cache; default: ${DEFAULT-VALUE})")
     String dtype;
 
     @Option(names = "--ignore-eos", description = "keep generating past the end-of-text token")

@@ -4,6 +4,7 @@ import dev.kvdecode.kernels.Activations;
 import dev.kvdecode.kernels.Attention;
 import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.Embedding;
+import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.LayerNorm;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.kernels.Residual;
@@ -18,7 +19,8 @@ import dev.kvdecode.runtime.model.ModelConfig;
 import java.util.Arrays;
 
 /**
- * GPT-2-family decoding on the CPU, fp32, for B sequences.
+ * GPT-2-family decoding on the CPU, fp32 arithmetic, for B sequences; the matmul weights are fp32 or,
+ * with {@link HalfWeights}, fp16/bf16 widened in scratch as they are read.
  *
  * <p><b>Cached</b> ({@code kvCache = true}): {@link #prefill} runs each prompt causally in one pass
  * and fills the {@link KvCache}; {@link #step} feeds one token per sequence at position
@@ -51,8 +53,18 @@ public final class CpuSession implements InferenceSession {
     private final int[][] window;          // recompute mode: (B, ctx) last tokens, oldest first
     private final int[] windowLength;      // recompute mode
     private final int[] seen;              // recompute mode: tokens seen per sequence
+    private final HalfWeights half;        // null: fp32 matmul weights
 
     public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool) {
+        this(weights, options, pool, null);
+    }
+
+    /**
+     * @param half the matmul weights in a 16-bit format (--dtype fp16|bf16), narrowed from
+     *             {@code weights}; null computes with the fp32 weights
+     */
+    public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, HalfWeights half) {
+        this.half = half;
         this.w = weights;
         this.cfg = weights.config();
         this.opt = options;
@@ -145,7 +157,7 @@ public final class CpuSession implements InferenceSession {
         blocks(T, false);
         float[] all = new float[T * V];
         LayerNorm.layerNorm(s.xn, 0, s.x, 0, w.lnfWeight(), w.lnfBias(), T, C, eps);
-        Matmul.lmHead(pool, all, 0, s.xn, 0, w.lmHead(), w.lmHeadBias(), T, C, V);
+        lmHead(all, 0, T);
         return all;
     }
 
@@ -240,7 +252,7 @@ public final class CpuSession implements InferenceSession {
             // xn = LayerNorm_1(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
             // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
-            Matmul.matmul(pool, s.qkv, 0, s.xn, 0, lw.attnWeight(), lw.attnBias(), rows, C, C3);
+            linear(s.qkv, s.xn, lw.attnWeight(), half == null ? null : half.attn()[l], lw.attnBias(), rows, C, C3);
             // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
             if (cached) {
                 for (int r = 0; r < rows; r++)
@@ -252,15 +264,15 @@ public final class CpuSession implements InferenceSession {
                 Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
             }
             // x = x + att W_proj + b_proj
-            Matmul.matmul(pool, s.proj, 0, s.att, 0, lw.attnProjWeight(), lw.attnProjBias(), rows, C, C);
+            linear(s.proj, s.att, lw.attnProjWeight(), half == null ? null : half.attnProj()[l], lw.attnProjBias(), rows, C, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
             // xn = LayerNorm_2(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
             // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
-            Matmul.matmul(pool, s.fc, 0, s.xn, 0, lw.fcWeight(), lw.fcBias(), rows, C, C4);
+            linear(s.fc, s.xn, lw.fcWeight(), half == null ? null : half.fc()[l], lw.fcBias(), rows, C, C4);
             Activations.apply(cfg.activation(), s.fc, 0, rows * C4);
             // x = x + h W_fcproj + b_fcproj
-            Matmul.matmul(pool, s.proj, 0, s.fc, 0, lw.fcProjWeight(), lw.fcProjBias(), rows, C4, C);
+            linear(s.proj, s.fc, lw.fcProjWeight(), half == null ? null : half.fcProj()[l], lw.fcProjBias(), rows, C4, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
         }
     }
@@ -268,7 +280,32 @@ public final class CpuSession implements InferenceSession {
     /** logits[b0 + i] = LayerNorm_f(x[row0 + i]) lmHead^T + lmHeadBias for i < n. */
     private void logitsOfRows(int row0, int n, int b0) {
         LayerNorm.layerNorm(s.xn, 0, s.x, row0 * C, w.lnfWeight(), w.lnfBias(), n, C, eps);
-        Matmul.lmHead(pool, s.logits, b0 * V, s.xn, 0, w.lmHead(), w.lmHeadBias(), n, C, V);
+        lmHead(s.logits, b0 * V, n);
+    }
+
+    /** y (rows,out) = x (rows,in) W + b with W fp32 ({@code wh == null}) or 16-bit as stored in {@link #half}. */
+    private void linear(float[] y, float[] x, float[] w32, short[] wh, float[] b, int rows, int in, int out) {
+        if (wh == null) Matmul.matmul(pool, y, 0, x, 0, w32, b, rows, in, out);
+        else Matmul.matmul(pool, y, 0, x, 0, wh, half.format(), b, rows, in, out);
+    }
+
+    /** logits (rows,V) at logitsOff = xn (rows,C) lmHead^T + lmHeadBias. */
+    private void lmHead(float[] logits, int logitsOff, int rows) {
+        // 16-bit: the head is stored transposed (C, V), so the logits use the vectorized matmul
+        // kernel (C2 does not vectorize V ordered dot products); fp32 keeps the dot products, as
+        // a transposed fp32 copy would cost V*C*4 bytes of memory for ~4% (docs/PERF_NOTES_CPU.md)
+        if (half != null)
+            Matmul.matmul(pool, logits, logitsOff, s.xn, 0, half.lmHeadT(), half.format(), w.lmHeadBias(), rows, C, V);
+        else
+            Matmul.lmHead(pool, logits, logitsOff, s.xn, 0, w.lmHead(), w.lmHeadBias(), rows, C, V);
+    }
+
+    // head (V,C) -> (C,V)
+    /** The LM head transposed to the matmul's (in, out) layout. */
+    static float[] transposeHead(float[] head, int V, int C) {
+        float[] t = new float[Math.multiplyExact(V, C)];
+        for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
+        return t;
     }
 
     @Override

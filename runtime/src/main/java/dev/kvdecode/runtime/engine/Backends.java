@@ -3,6 +3,7 @@ package dev.kvdecode.runtime.engine;
 import dev.kvdecode.bindings.CudaException;
 import dev.kvdecode.bindings.NativeLibraryException;
 import dev.kvdecode.runtime.cli.UsageException;
+import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.cuda.DType;
 import dev.kvdecode.runtime.cpu.CpuBackend;
 import dev.kvdecode.runtime.cuda.CudaBackend;
@@ -56,12 +57,7 @@ public final class Backends {
             case "bf16" -> DType.BF16;
             default -> throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + dtype + "'");
         };
-        Backend b = create(name, CudaOptions.defaults().withDtype(d), threads, System.err);
-        if (b instanceof CpuBackend && d != DType.F32) {
-            b.close();
-            throw new UsageException("--dtype " + dtype + ": the CPU backend computes in fp32 (use --dtype fp32)");
-        }
-        return b;
+        return create(name, CudaOptions.defaults().withDtype(d), threads, System.err);
     }
 
     /** {@link #create(String, CudaOptions, int, PrintStream)} with one CPU thread per core. */
@@ -69,9 +65,18 @@ public final class Backends {
         return create(name, cudaOptions, 0, notices);
     }
 
-    private static CpuBackend cpu(int threads) {
+    /**
+     * The CPU backend; fp16/bf16 keep the matmul weights in that format and widen them as they are
+     * read (arithmetic and the KV cache stay fp32).
+     */
+    private static CpuBackend cpu(int threads, DType dtype) {
         if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-        return threads == 0 ? new CpuBackend() : new CpuBackend(threads);
+        HalfFormat format = switch (dtype) {
+            case F32 -> null;
+            case F16 -> HalfFormat.FP16;
+            case BF16 -> HalfFormat.BF16;
+        };
+        return new CpuBackend(threads, format);
     }
 
     /**
@@ -84,7 +89,7 @@ public final class Backends {
     public static Backend create(String name, CudaOptions cudaOptions, int cpuThreads, PrintStream notices) {
         Kind kind = Kind.parse(name);
         return switch (kind) {
-            case CPU -> cpu(cpuThreads);
+            case CPU -> cpu(cpuThreads, cudaOptions.dtype());
             case CUDA -> {
                 try {
                     yield CudaBackend.openCuda(cudaOptions);
@@ -108,7 +113,7 @@ public final class Backends {
                     String why = String.valueOf(e.getMessage());
                     int cut = why.indexOf(" (searched");   // the full search list is for --backend cuda
                     notices.println("kvdecode: " + (cut > 0 ? why.substring(0, cut) : why) + "; using the CPU backend");
-                    yield cpu(cpuThreads);
+                    yield cpu(cpuThreads, cudaOptions.dtype());
                 }
             }
         };

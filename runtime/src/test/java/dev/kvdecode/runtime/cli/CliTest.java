@@ -107,6 +107,18 @@ class CliTest {
         assertEquals(16, o.get("tokens").size(), "5 prompt tokens + 15 fed tokens fill 20 slots; the 16th is sampled, never fed");
     }
 
+    /** --dtype fp16|bf16 runs on the CPU (16-bit matmul weights); the char model's greedy text barely changes. */
+    @Test
+    void cpuRunsWithSixteenBitWeights() throws Exception {
+        ObjectMapper mapper = new ObjectMapper();
+        for (String dtype : new String[] {"fp16", "bf16"}) {
+            Run r = run("generate", "--model", CHAR.toString(), "--prompt", "First Citizen:", "--max-new-tokens", "5",
+                    "--greedy", "--backend", "cpu", "--dtype", dtype, "--json");
+            assertEquals(0, r.exitCode(), dtype + ": " + r.err());
+            assertEquals(5, mapper.readTree(r.out().strip()).get("tokens").size(), dtype);
+        }
+    }
+
     @Test
     void streamsPromptAndText() {
         Run r = run("generate", "--model", CHAR.toString(), "--prompt", "ROMEO:", "--max-new-tokens", "10", "--seed", "3");
@@ -136,6 +148,7 @@ class CliTest {
             "--context|0|--context: must be in 1..32",
             "--context|33|--context: must be in 1..32",
             "--max-new-tokens|abc|Invalid value for option '--max-new-tokens'",
+            "--dtype|fp8|--dtype: expected fp32, fp16 or bf16, got 'fp8'",
     })
     void badFlags(String flag, String value, String message) {
         assertUsageError(run("generate", "--model", CHAR.toString(), flag, value), message);

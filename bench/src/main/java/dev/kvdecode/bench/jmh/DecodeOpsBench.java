@@ -1,0 +1,132 @@
+package dev.kvdecode.bench.jmh;
+
+import dev.kvdecode.kernels.Activation;
+import dev.kvdecode.kernels.Activations;
+import dev.kvdecode.kernels.Attention;
+import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.HalfFormat;
+import dev.kvdecode.kernels.LayerNorm;
+import dev.kvdecode.kernels.Matmul;
+import org.openjdk.jmh.annotations.*;
+
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The per-op split of one batch-1 GPT-2 (124M) decode step on the CPU: each benchmark is one op
+ * of one layer, and successive calls walk the 12 layers' own weights (as a step does), so the
+ * matmuls stream from memory rather than from cache. A step costs about
+ * 12 x (qkv + attnProj + fc + fcProj + attention + rest) + lmHead. {@code dtype} picks the
+ * matmul weights' format (fp32 or 16-bit widened as read); {@code threads} the pool size.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 3, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"-Xmx4g"})
+public class DecodeOpsBench {
+    static final int L = 12, C = 768, NH = 12, HS = C / NH, V = 50257;
+
+    @Param({"fp32", "fp16", "bf16"})
+    String dtype;
+
+    @Param({"1"})
+    int threads;
+
+    /** Cached entries attended over. */
+    @Param({"512"})
+    int context;
+
+    CpuThreads pool;
+    HalfFormat fmt;
+    float[][] qkvW, projW, fcW, fcProjW;
+    short[][] qkvH, projH, fcH, fcProjH;
+    float[] head, bias3C, biasC, bias4C, gamma, beta;
+    short[] headH;
+    float[] x, xn, qkv, att, fc, y, logits, scores, kCache, vCache;
+    int layer;
+
+    @Setup
+    public void setup() {
+        pool = new CpuThreads(threads);
+        fmt = switch (dtype) { case "fp16" -> HalfFormat.FP16; case "bf16" -> HalfFormat.BF16; default -> null; };
+        SplittableRandom rnd = new SplittableRandom(1);
+        qkvW = new float[L][]; projW = new float[L][]; fcW = new float[L][]; fcProjW = new float[L][];
+        qkvH = new short[L][]; projH = new short[L][]; fcH = new short[L][]; fcProjH = new short[L][];
+        for (int l = 0; l < L; l++) {
+            qkvW[l] = random(rnd, C * 3 * C); projW[l] = random(rnd, C * C);
+            fcW[l] = random(rnd, C * 4 * C); fcProjW[l] = random(rnd, 4 * C * C);
+            if (fmt != null) {   // keep only the format the step reads
+                qkvH[l] = fmt.narrow(qkvW[l]); projH[l] = fmt.narrow(projW[l]);
+                fcH[l] = fmt.narrow(fcW[l]); fcProjH[l] = fmt.narrow(fcProjW[l]);
+                qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
+            }
+        }
+        head = random(rnd, V * C);
+        if (fmt != null) {   // 16-bit: stored transposed (C, V) and run through the matmul, as CpuSession does
+            float[] t = new float[V * C];
+            for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
+            headH = fmt.narrow(t);
+            head = null;
+        }
+        bias3C = random(rnd, 3 * C); biasC = random(rnd, C); bias4C = random(rnd, 4 * C);
+        gamma = random(rnd, C); beta = random(rnd, C);
+        x = random(rnd, C); xn = random(rnd, C); qkv = random(rnd, 3 * C); att = random(rnd, C);
+        fc = random(rnd, 4 * C); y = new float[4 * C]; logits = new float[V]; scores = new float[NH * context];
+        kCache = random(rnd, NH * context * HS); vCache = random(rnd, NH * context * HS);
+    }
+
+    @TearDown
+    public void tearDown() { pool.close(); }
+
+    private static float[] random(SplittableRandom rnd, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) (rnd.nextDouble() - 0.5) * 0.1f;
+        return a;
+    }
+
+    private int nextLayer() { return layer = layer + 1 == L ? 0 : layer + 1; }
+
+    private void linear(float[][] w32, short[][] wh, float[] in, float[] b, int nIn, int nOut) {
+        int l = nextLayer();
+        if (fmt == null) Matmul.matmul(pool, y, 0, in, 0, w32[l], b, 1, nIn, nOut);
+        else Matmul.matmul(pool, y, 0, in, 0, wh[l], fmt, b, 1, nIn, nOut);
+    }
+
+    @Benchmark
+    public float[] qkv() { linear(qkvW, qkvH, xn, bias3C, C, 3 * C); return y; }
+
+    @Benchmark
+    public float[] attnProj() { linear(projW, projH, att, biasC, C, C); return y; }
+
+    @Benchmark
+    public float[] fc() { linear(fcW, fcH, xn, bias4C, C, 4 * C); return y; }
+
+    @Benchmark
+    public float[] fcProj() { linear(fcProjW, fcProjH, fc, biasC, 4 * C, C); return y; }
+
+    @Benchmark
+    public float[] lmHead() {
+        if (fmt == null) Matmul.lmHead(pool, logits, 0, xn, 0, head, null, 1, C, V);
+        else Matmul.matmul(pool, logits, 0, xn, 0, headH, fmt, null, 1, C, V);
+        return logits;
+    }
+
+    /** Single-query attention of one layer over {@code context} cached entries, all heads. */
+    @Benchmark
+    public float[] attention() {
+        Attention.decodeAttention(pool, att, 0, qkv, 0, kCache, vCache, 0, 0, context, context, NH, HS, scores);
+        return att;
+    }
+
+    /** The rest of one layer: two LayerNorms, GELU over 4C, two residual adds (here: one pass each). */
+    @Benchmark
+    public float[] rest() {
+        LayerNorm.layerNorm(xn, 0, x, 0, gamma, beta, 1, C, 1e-5f);
+        LayerNorm.layerNorm(xn, 0, x, 0, gamma, beta, 1, C, 1e-5f);
+        System.arraycopy(fc, 0, y, 0, 4 * C);
+        Activations.apply(Activation.GELU_NEW, y, 0, 4 * C);
+        return y;
+    }
+}
