@@ -1,5 +1,10 @@
 package dev.kvdecode.bench;
 
+import dev.kvdecode.bindings.CudaEvent;
+import dev.kvdecode.bindings.CudaStream;
+import dev.kvdecode.bindings.DeviceBuffer;
+import dev.kvdecode.bindings.GpuContext;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
@@ -26,6 +31,31 @@ final class MemoryBandwidth {
                 best = Math.max(best, 2.0 * sizeBytes / dt);
             }
             return best; // bytes per ns == GB/s
+        }
+    }
+
+    /**
+     * The device's copy rate in GB/s (bytes read + written), the ceiling of a memory-bound decode
+     * step: the best of five device-to-device copies of {@code sizeBytes}, timed with events.
+     */
+    static double deviceCopyGBps(GpuContext gpu, long sizeBytes) {
+        try (DeviceBuffer src = gpu.allocate(sizeBytes);
+             DeviceBuffer dst = gpu.allocate(sizeBytes);
+             CudaStream stream = gpu.createStream();
+             CudaEvent start = gpu.createEvent();
+             CudaEvent stop = gpu.createEvent()) {
+            src.fillBytesAsync(stream, (byte) 1);
+            dst.fillBytesAsync(stream, (byte) 0);
+            double best = 0;
+            for (int i = 0; i < 5; i++) {
+                start.record(stream);
+                dst.copyFromDeviceAsync(stream, src, 0, 0, sizeBytes);
+                stop.record(stream);
+                stop.synchronize();
+                double ms = stop.elapsedMsSince(start);
+                if (ms > 0) best = Math.max(best, 2.0 * sizeBytes / (ms * 1e6));
+            }
+            return best;
         }
     }
 }
