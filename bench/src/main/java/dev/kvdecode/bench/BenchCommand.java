@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.cli.UsageException;
 import dev.kvdecode.runtime.engine.Backend;
-import dev.kvdecode.runtime.engine.Backends;
+import dev.kvdecode.runtime.cli.BackendOptions;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.model.Model;
@@ -18,6 +18,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -39,17 +40,13 @@ import java.util.concurrent.Callable;
         description = "Time cached vs recomputed decoding (the KV-cache tutorial's experiment) and write a table, CSV and PNG charts.")
 public final class BenchCommand implements Callable<Integer> {
 
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
-    String backendName;
+    @Mixin BackendOptions backendOptions = new BackendOptions();
 
     @Option(names = "--preset", description = "random weights of a named shape: char-1024 (default), gpt2, gpt2-medium")
     String preset;
 
     @Option(names = "--model", description = "a model directory (real weights) instead of a preset")
     Path modelDir;
-
-    @Option(names = "--dtype", defaultValue = "fp32", description = "weight/cache dtype: fp32, fp16, bf16 (CPU: 16-bit matmul weights, fp32 math and cache; default: ${DEFAULT-VALUE})")
-    String dtype;
 
     @Option(names = "--batch", defaultValue = "1", description = "sequences decoded together (default: ${DEFAULT-VALUE})")
     int batch;
@@ -79,9 +76,6 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "bench-out", description = "folder for bench.csv, per-token.csv, bench.png, per-token.png (default: ${DEFAULT-VALUE})")
     Path outDir;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
-    int threads;
-
     @Option(names = "--json", description = "print one JSON object with every result instead of the table")
     boolean json;
 
@@ -107,7 +101,7 @@ public final class BenchCommand implements Callable<Integer> {
         Files.createDirectories(outDir);
 
         PrintStream out = System.out;
-        try (Backend backend = Backends.create(backendName, dtype, threads)) {
+        try (Backend backend = backendOptions.open()) {
             Roofline roofline = new Roofline(cfg, batch, dtypeBytes());
             // The ceiling a memory-bound step is compared with: host copy rate on the CPU, a
             // device-to-device copy on CUDA (smaller on the emulator, where it is a host memcpy).
@@ -115,9 +109,9 @@ public final class BenchCommand implements Callable<Integer> {
                     ? MemoryBandwidth.deviceCopyGBps(cuda.gpu(), backend.name().equals("cuda") ? 1L << 30 : 64L << 20)
                     : MemoryBandwidth.hostCopyGBps();
             if (!json) {
-                out.printf(Locale.ROOT, "kvdecode bench: model %s (L=%d C=%d NH=%d V=%d maxT=%d), backend %s, dtype %s, batch %d, context %d, overflow %s%n",
+                out.printf(Locale.ROOT, "kvdecode bench: model %s (L=%d C=%d NH=%d V=%d maxT=%d), backend %s, backendOptions.dtype() %s, batch %d, context %d, overflow %s%n",
                         model.name(), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.nPositions(),
-                        backend.name(), dtype, batch, ctx, overflow);
+                        backend.name(), backendOptions.dtype(), batch, ctx, overflow);
                 out.printf(Locale.ROOT, "weights %.1f MB per step; measured %s copy rate %.1f GB/s (read+write)%n",
                         roofline.weightBytes() / 1e6, backend instanceof CudaBackend ? "device" : "host", copyGBps);
             }
@@ -164,8 +158,8 @@ public final class BenchCommand implements Callable<Integer> {
         for (int s : steps) if (s < 1) throw new UsageException("--steps: token counts must be >= 1, got " + s);
         if (context != null && context < 1) throw new UsageException("--context: must be >= 1, got " + context);
         if (preset != null && modelDir != null) throw new UsageException("--preset and --model are exclusive");
-        if (!List.of("fp32", "fp16", "bf16").contains(dtype))
-            throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + dtype + "'");
+        if (!List.of("fp32", "fp16", "bf16").contains(backendOptions.dtype()))
+            throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + backendOptions.dtype() + "'");
     }
 
     private List<RunResult.Mode> parseModes() {
@@ -181,7 +175,7 @@ public final class BenchCommand implements Callable<Integer> {
         return list;
     }
 
-    private int dtypeBytes() { return dtype.equals("fp32") ? 4 : 2; }
+    private int dtypeBytes() { return backendOptions.dtype().equals("fp32") ? 4 : 2; }
 
     private Model loadModel() {
         if (modelDir != null) return ModelLoader.load(modelDir);
@@ -262,7 +256,7 @@ public final class BenchCommand implements Callable<Integer> {
         ObjectNode root = mapper.createObjectNode();
         root.put("model", model.name());
         root.put("backend", backend.name());
-        root.put("dtype", dtype);
+        root.put("dtype", backendOptions.dtype());
         root.put("batch", batch);
         root.put("context", ctx);
         root.put("overflow", overflow);

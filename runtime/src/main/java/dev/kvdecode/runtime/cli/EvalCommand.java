@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.Backend;
-import dev.kvdecode.runtime.engine.Backends;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.model.Model;
@@ -34,6 +33,7 @@ import java.util.concurrent.Callable;
         description = "Mean cross-entropy per token of a text file (teacher forcing over windows of the model's context).")
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
+    @Mixin BackendOptions backendOptions = new BackendOptions();
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--text-file", required = true, paramLabel = "FILE", description = "UTF-8 text to score")
@@ -44,15 +44,6 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--max-tokens", description = "score only the first N tokens of the text")
     Integer maxTokens;
-
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
-    String backendName;
-
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
-    int threads;
-
-    @Option(names = "--dtype", defaultValue = "fp32", description = "matmul weights: fp32, fp16 or bf16 (default: ${DEFAULT-VALUE})")
-    String dtype;
 
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
@@ -74,7 +65,7 @@ final class EvalCommand implements Callable<Integer> {
         long scored = 0;
         int windows = 0;
         int v = m.config().vocabSize();
-        try (Backend backend = Backends.create(backendName, dtype, threads);
+        try (Backend backend = backendOptions.open();
              InferenceSession session = backend.open(m, new SessionOptions(1, p, OverflowPolicy.STOP, false))) {
             for (int start = 0; start + 1 < ids.length; start += p) {
                 int n = Math.min(p, ids.length - 1 - start);
@@ -96,7 +87,7 @@ final class EvalCommand implements Callable<Integer> {
             o.put("tokens_scored", scored);
             o.put("windows", windows);
             o.put("context", p);
-            o.put("dtype", dtype);
+            o.put("dtype", backendOptions.dtype());
             o.put("mean_cross_entropy_nats", mean);
             o.put("perplexity", Math.exp(mean));
             o.put("seconds", seconds);

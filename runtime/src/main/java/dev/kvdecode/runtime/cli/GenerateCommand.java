@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.Backend;
-import dev.kvdecode.runtime.engine.Backends;
 import dev.kvdecode.runtime.engine.GenerationOptions;
 import dev.kvdecode.runtime.engine.GenerationResult;
 import dev.kvdecode.runtime.engine.Generator;
@@ -30,6 +29,7 @@ import java.util.concurrent.Callable;
         description = "Generate text from a prompt with a KV cache (or, with --kv-cache off, by recomputing the window every step).")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
+    @Mixin BackendOptions backendOptions = new BackendOptions();
     @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--prompt", description = "prompt text; repeat for a batch of different prompts (default: \"ROMEO:\")")
@@ -68,17 +68,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "decode this many sequences together (a single --prompt is repeated; default: the number of prompts)")
     Integer batch;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
-    String backendName;
-
-    @Option(names = "--dtype", defaultValue = "fp32", description = "weights: fp32, fp16 or bf16 (CPU: 16-bit matmul weights widened as read, fp32 math; GPU: weights and cache; default: ${DEFAULT-VALUE})")
-    String dtype;
-
     @Option(names = "--ignore-eos", description = "keep generating past the end-of-text token")
     boolean ignoreEos;
-
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
-    int threads;
 
     @Option(names = "--json", description = "print exactly one JSON object instead of streaming text")
     boolean json;
@@ -132,7 +123,7 @@ final class GenerateCommand implements Callable<Integer> {
         StreamDecoder decoder = m.tokenizer().streamDecoder();
         GenerationResult result;
         String backendUsed;
-        try (Backend backend = Backends.create(backendName, dtype, threads);
+        try (Backend backend = backendOptions.open();
              InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.

@@ -1,0 +1,25 @@
+package dev.kvdecode.runtime.cli;
+
+import dev.kvdecode.runtime.engine.Backend;
+import dev.kvdecode.runtime.engine.Backends;
+import picocli.CommandLine.Option;
+
+/** {@code --backend}, {@code --dtype} and {@code --threads}, shared by generate, eval and bench. */
+public final class BackendOptions {
+    @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
+    String backendName;
+
+    @Option(names = "--dtype", defaultValue = "fp32",
+            description = "weights (and, on CUDA, the KV cache): fp32, fp16 or bf16; on the CPU 16-bit matmul weights "
+                    + "are widened as they are read and arithmetic stays fp32 (default: ${DEFAULT-VALUE})")
+    String dtype;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
+    int threads;
+
+    /** Opens the chosen backend; a bad value is a {@link UsageException} naming the flag. */
+    public Backend open() { return Backends.create(backendName, dtype, threads); }
+
+    /** fp32, fp16 or bf16 as given on the command line. */
+    public String dtype() { return dtype; }
+}
