@@ -69,9 +69,13 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "50", description = "untimed tokens generated per mode before timing (default: ${DEFAULT-VALUE})")
     int warmupTokens;
 
-    @Option(names = "--max-recompute-steps", defaultValue = "2147483647",
-            description = "skip recompute runs longer than this (recompute is quadratic; default: no limit)")
-    int maxRecomputeSteps;
+    @Option(names = "--max-recompute-steps",
+            description = "skip recompute runs longer than this (recompute is quadratic; default: 1000 on the CPU "
+                    + "and the emulator, where 10,000 recomputed tokens take hours; no limit on a GPU)")
+    Integer maxRecomputeSteps;
+
+    /** The effective limit, set once the backend is known. */
+    private int recomputeLimit = Integer.MAX_VALUE;
 
     @Option(names = "--out", defaultValue = "bench-out", description = "folder for bench.csv, per-token.csv, bench.png, per-token.png (default: ${DEFAULT-VALUE})")
     Path outDir;
@@ -102,6 +106,8 @@ public final class BenchCommand implements Callable<Integer> {
 
         PrintStream out = System.out;
         try (Backend backend = backendOptions.open()) {
+            recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
+                    : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
             Roofline roofline = new Roofline(cfg, batch, dtypeBytes());
             // The ceiling a memory-bound step is compared with: host copy rate on the CPU, a
             // device-to-device copy on CUDA (smaller on the emulator, where it is a host memcpy).
@@ -130,6 +136,10 @@ public final class BenchCommand implements Callable<Integer> {
                     }
                 }
             }
+            if (!json && modeList.contains(RunResult.Mode.RECOMPUTE)
+                    && Arrays.stream(sortedSteps).anyMatch(n -> n > recomputeLimit))
+                out.printf(Locale.ROOT, "recompute runs over %d tokens skipped on %s (--max-recompute-steps)%n",
+                        recomputeLimit, backend.name());
             List<Reports.Row> rows = summarize(results, modeList, sortedSteps, roofline, copyGBps);
             List<Reports.Bucket> buckets = buckets(results, ctx);
             Reports.writeSummaryCsv(outDir.resolve("bench.csv"), rows);
@@ -147,7 +157,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private boolean runs(RunResult.Mode m, int n) {
-        return m == RunResult.Mode.CACHED || n <= maxRecomputeSteps;
+        return m == RunResult.Mode.CACHED || n <= recomputeLimit;
     }
 
     private void validate() {
@@ -156,6 +166,8 @@ public final class BenchCommand implements Callable<Integer> {
         if (warmupTokens < 0) throw new UsageException("--warmup: must be >= 0, got " + warmupTokens);
         if (steps.length == 0) throw new UsageException("--steps: give at least one token count");
         for (int s : steps) if (s < 1) throw new UsageException("--steps: token counts must be >= 1, got " + s);
+        if (maxRecomputeSteps != null && maxRecomputeSteps < 0)
+            throw new UsageException("--max-recompute-steps: must be >= 0, got " + maxRecomputeSteps);
         if (context != null && context < 1) throw new UsageException("--context: must be >= 1, got " + context);
         if (preset != null && modelDir != null) throw new UsageException("--preset and --model are exclusive");
         if (!List.of("fp32", "fp16", "bf16").contains(backendOptions.dtype()))

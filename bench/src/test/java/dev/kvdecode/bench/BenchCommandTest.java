@@ -48,6 +48,15 @@ class BenchCommandTest {
     }
 
     @Test
+    void recomputeRunsOverTheLimitAreSkipped(@TempDir Path out) throws Exception {
+        Run r = run("bench", "--backend", "cpu", "--steps", "4,8", "--warmup", "0", "--context", "32",
+                "--max-recompute-steps", "4", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("recompute runs over 4 tokens skipped"), r.out());
+        assertEquals(4, Files.readAllLines(out.resolve("bench.csv")).size(), "header + 4 (both modes) + 8 (cached only)");
+    }
+
+    @Test
     void jsonIsOneObjectAndRunsOnTheEmulator(@TempDir Path out) throws Exception {
         Run r = run("bench", "--backend", "cuda-emu", "--steps", "3", "--warmup", "1", "--context", "16",
                 "--modes", "cached", "--out", out.toString(), "--json");
@@ -64,7 +73,8 @@ class BenchCommandTest {
                 {"bench", "--steps", "0", "--out", out.toString()},
                 {"bench", "--modes", "both", "--out", out.toString()},
                 {"bench", "--preset", "gpt5", "--out", out.toString()},
-                {"bench", "--overflow", "stop", "--out", out.toString()}}) {
+                {"bench", "--overflow", "stop", "--out", out.toString()},
+                {"bench", "--max-recompute-steps", "-1", "--out", out.toString()}}) {
             Run r = run(args);
             assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
             assertEquals(1, r.err().strip().lines().count(), r.err());
