@@ -4,6 +4,7 @@ import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.model.Model;
+import dev.kvdecode.runtime.sample.Sampler;
 import me.tongfei.progressbar.ProgressBar;
 
 /** One timed generation of N tokens, greedy, from a single start token (id 0) per sequence. */
@@ -38,16 +39,8 @@ final class Experiment {
         }
     }
 
-    /** Greedy choice per sequence; the lowest index wins ties, as the sampler does. */
+    /** Greedy choice per sequence, with the sampler's tie rule (lowest index). */
     static void argmax(float[] logits, int batch, int vocab, int[] out) {
-        for (int s = 0; s < batch; s++) {
-            int best = 0;
-            float bestV = logits[s * vocab];
-            for (int j = 1; j < vocab; j++) {
-                float x = logits[s * vocab + j];
-                if (x > bestV) { bestV = x; best = j; }
-            }
-            out[s] = best;
-        }
+        for (int s = 0; s < batch; s++) out[s] = Sampler.argmax(logits, s * vocab, vocab);
     }
 }

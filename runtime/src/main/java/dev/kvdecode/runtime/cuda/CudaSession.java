@@ -287,7 +287,7 @@ public final class CudaSession implements InferenceSession {
         stream.synchronize();
         int[] next = readRing(firstIndex, 0);
         double prefillMs = (System.nanoTime() - t0) / 1e6;
-        int active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+        int active = Generator.accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
 
         int la = copt.lookahead();
         CudaEvent[] events = new CudaEvent[la];
@@ -312,7 +312,7 @@ public final class CudaSession implements InferenceSession {
                 events[consumed % la].synchronize();
                 consumed++;
                 next = readRing(firstIndex, consumed);
-                active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+                active = Generator.accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
             }
             stream.synchronize();
         } finally {
@@ -334,28 +334,10 @@ public final class CudaSession implements InferenceSession {
         return ids;
     }
 
-    /** Generator's stop rules: EOS (not reported), max tokens; returns how many still run. */
-    private static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
-                              boolean eosActive, int eos, Generator.TokenListener listener) {
-        int active = 0;
-        for (int b = 0; b < next.length; b++) {
-            if (reasons[b] != null) continue;
-            if (eosActive && next[b] == eos) {
-                reasons[b] = StopReason.EOS;
-                continue;
-            }
-            out[b][produced[b]++] = next[b];
-            if (listener != null) listener.onToken(b, next[b]);
-            if (produced[b] == max) reasons[b] = StopReason.MAX_TOKENS;
-            else active++;
-        }
-        return active;
-    }
-
-    /** rng[b] = seed ^ (golden gamma * (b + 1)), as Generator derives its per-sequence seeds. */
+    /** rng[b] = Generator.sequenceSeed(seed, b), the host loop's per-sequence seeds. */
     private void seedRng(long seed) {
         stream.synchronize();
-        for (int b = 0; b < B; b++) stageHost.setAtIndex(ValueLayout.JAVA_LONG, b, seed ^ (0x9E3779B97F4A7C15L * (b + 1)));
+        for (int b = 0; b < B; b++) stageHost.setAtIndex(ValueLayout.JAVA_LONG, b, Generator.sequenceSeed(seed, b));
         rng.buffer().copyFromHostAsync(stream, stageHost.asSlice(0, 8L * B), 0);
     }
 

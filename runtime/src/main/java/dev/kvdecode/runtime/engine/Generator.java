@@ -33,7 +33,7 @@ public final class Generator {
         SamplingParams sp = options.sampling();
         Sampler sampler = new Sampler(sp, V);
         RandomGenerator[] rngs = new RandomGenerator[B];
-        for (int b = 0; b < B; b++) rngs[b] = new SplittableRandom(sp.seed() ^ (0x9E3779B97F4A7C15L * (b + 1)));
+        for (int b = 0; b < B; b++) rngs[b] = new SplittableRandom(sequenceSeed(sp.seed(), b));
         int max = options.maxNewTokens();
         int[][] out = new int[B][max];
         int[] produced = new int[B];
@@ -91,6 +91,11 @@ public final class Generator {
         return new GenerationResult(tokens, reasons, prefillMs, decodeNanos / 1e6, steps);
     }
 
+    /** Sequence b's own seed, so its draws do not depend on the other sequences of the batch. */
+    public static long sequenceSeed(long seed, int b) {
+        return seed ^ (0x9E3779B97F4A7C15L * (b + 1));
+    }
+
     /** Appends a token to sequence b's recent tokens, keeping at least the last `keep`; returns the new length. */
     private static int remember(int[][] recent, int b, int len, int token, int keep) {
         int[] r = recent[b];
@@ -102,8 +107,12 @@ public final class Generator {
         return len + 1;
     }
 
-    /** Records the sampled tokens of running sequences; returns how many still run. */
-    private static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
+    /**
+     * The stop rules every decode loop shares (this host loop and the CUDA device loop): records
+     * the sampled tokens of running sequences, ends a sequence at its end-of-text token (not
+     * recorded) or at max tokens; returns how many still run.
+     */
+    public static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
                               boolean eosActive, int eos, TokenListener listener) {
         int active = 0;
         for (int b = 0; b < next.length; b++) {
