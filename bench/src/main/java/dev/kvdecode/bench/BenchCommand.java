@@ -54,7 +54,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", split = ",", description = "token counts to generate (default: 100,500,1000,5000,10000)")
     int[] steps = {100, 500, 1000, 5000, 10000};
 
-    @Option(names = "--modes", split = ",", description = "cached and/or recompute (default: both)")
+    @Option(names = "--modes", split = ",", description = "cached, recompute and/or loop (the session's own generate loop: "
+            + "device-resident on CUDA; default: cached,recompute)")
     String[] modes = {"cached", "recompute"};
 
     @Option(names = "--overflow", defaultValue = "shift", description = "shift or ring when the window is full (default: ${DEFAULT-VALUE})")
@@ -76,6 +77,10 @@ public final class BenchCommand implements Callable<Integer> {
 
     /** The effective limit, set once the backend is known. */
     private int recomputeLimit = Integer.MAX_VALUE;
+
+    @Option(names = "--charts", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "write bench.png and per-token.png (--no-charts: CSV only, e.g. on a JRE without java.desktop; default: ${DEFAULT-VALUE})")
+    boolean charts = true;
 
     @Option(names = "--out", defaultValue = "bench-out", description = "folder for bench.csv, per-token.csv, bench.png, per-token.png (default: ${DEFAULT-VALUE})")
     Path outDir;
@@ -115,7 +120,7 @@ public final class BenchCommand implements Callable<Integer> {
                     ? MemoryBandwidth.deviceCopyGBps(cuda.gpu(), backend.name().equals("cuda") ? 1L << 30 : 64L << 20)
                     : MemoryBandwidth.hostCopyGBps();
             if (!json) {
-                out.printf(Locale.ROOT, "kvdecode bench: model %s (L=%d C=%d NH=%d V=%d maxT=%d), backend %s, backendOptions.dtype() %s, batch %d, context %d, overflow %s%n",
+                out.printf(Locale.ROOT, "kvdecode bench: model %s (L=%d C=%d NH=%d V=%d maxT=%d), backend %s, dtype %s, batch %d, context %d, overflow %s%n",
                         model.name(), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.nPositions(),
                         backend.name(), backendOptions.dtype(), batch, ctx, overflow);
                 out.printf(Locale.ROOT, "weights %.1f MB per step; measured %s copy rate %.1f GB/s (read+write)%n",
@@ -131,7 +136,7 @@ public final class BenchCommand implements Callable<Integer> {
                     for (int n : sortedSteps) {
                         if (!runs(m, n)) continue;
                         for (int r = 0; r < reps; r++)
-                            results.add(Experiment.run(backend, model, new SessionOptions(batch, ctx, policy, m == RunResult.Mode.CACHED),
+                            results.add(Experiment.run(backend, model, new SessionOptions(batch, ctx, policy, m.usesCache()),
                                     m, n, r, bar));
                     }
                 }
@@ -145,19 +150,21 @@ public final class BenchCommand implements Callable<Integer> {
             Reports.writeSummaryCsv(outDir.resolve("bench.csv"), rows);
             Reports.writeBucketCsv(outDir.resolve("per-token.csv"), buckets);
             String title = String.format(Locale.ROOT, "%s on %s: cached vs recompute (context %d)", model.name(), backend.name(), ctx);
-            Reports.writeTimeChart(outDir.resolve("bench.png"), rows, title);
-            Reports.writeBucketChart(outDir.resolve("per-token.png"), buckets, "time per token vs context length");
+            if (charts) {
+                Reports.writeTimeChart(outDir.resolve("bench.png"), rows, title);
+                Reports.writeBucketChart(outDir.resolve("per-token.png"), buckets, "time per token vs context length");
+            }
             if (json) printJson(out, model, backend, ctx, copyGBps, rows, buckets);
             else {
                 Reports.printTable(out, rows);
-                out.println("wrote " + outDir.resolve("bench.csv") + ", per-token.csv, bench.png, per-token.png");
+                out.println("wrote " + outDir.resolve("bench.csv") + ", per-token.csv" + (charts ? ", bench.png, per-token.png" : ""));
             }
         }
         return 0;
     }
 
     private boolean runs(RunResult.Mode m, int n) {
-        return m == RunResult.Mode.CACHED || n <= recomputeLimit;
+        return m.usesCache() || n <= recomputeLimit;
     }
 
     private void validate() {
@@ -180,7 +187,8 @@ public final class BenchCommand implements Callable<Integer> {
             RunResult.Mode m = switch (s) {
                 case "cached" -> RunResult.Mode.CACHED;
                 case "recompute" -> RunResult.Mode.RECOMPUTE;
-                default -> throw new UsageException("--modes: expected cached and/or recompute, got '" + s + "'");
+                case "loop" -> RunResult.Mode.LOOP;
+                default -> throw new UsageException("--modes: expected cached, recompute or loop, got '" + s + "'");
             };
             if (!list.contains(m)) list.add(m);
         }
@@ -200,7 +208,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     private void warmUp(Backend backend, Model model, RunResult.Mode m, int ctx, OverflowPolicy policy) {
         if (warmupTokens == 0) return;
-        Experiment.run(backend, model, new SessionOptions(batch, ctx, policy, m == RunResult.Mode.CACHED),
+        Experiment.run(backend, model, new SessionOptions(batch, ctx, policy, m.usesCache()),
                 m, Math.min(warmupTokens, ctx), -1, null);
     }
 
@@ -216,7 +224,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Reports.Row> rows = new ArrayList<>();
         for (int n : sortedSteps) {
             double recomputeSeconds = Double.NaN;
-            for (RunResult.Mode m : List.of(RunResult.Mode.RECOMPUTE, RunResult.Mode.CACHED)) {
+            for (RunResult.Mode m : List.of(RunResult.Mode.RECOMPUTE, RunResult.Mode.CACHED, RunResult.Mode.LOOP)) {
                 if (!modeList.contains(m)) continue;
                 List<RunResult> reps = results.stream().filter(r -> r.mode() == m && r.steps() == n)
                         .sorted((a, b) -> Long.compare(a.totalNanos(), b.totalNanos())).toList();
@@ -225,13 +233,13 @@ public final class BenchCommand implements Callable<Integer> {
                 double bytes = 0, flops = 0, ctxSum = 0;
                 for (int len : med.contextLens()) {
                     ctxSum += len;
-                    bytes += m == RunResult.Mode.CACHED ? roofline.cachedStepBytes(len) : roofline.recomputeStepBytes(len);
-                    flops += m == RunResult.Mode.CACHED ? roofline.cachedStepFlops(len) : roofline.recomputeStepFlops(len);
+                    bytes += m.usesCache() ? roofline.cachedStepBytes(len) : roofline.recomputeStepBytes(len);
+                    flops += m.usesCache() ? roofline.cachedStepFlops(len) : roofline.recomputeStepFlops(len);
                 }
                 double secs = med.seconds();
                 double gbps = bytes / secs / 1e9;
                 if (m == RunResult.Mode.RECOMPUTE) recomputeSeconds = secs;
-                double speedup = m == RunResult.Mode.CACHED ? recomputeSeconds / secs : Double.NaN;
+                double speedup = m.usesCache() ? recomputeSeconds / secs : Double.NaN;
                 rows.add(new Reports.Row(n, m, secs, med.tokensPerSecond(batch), speedup, ctxSum / med.steps(),
                         gbps, gbps / copyGBps, flops / secs / 1e9));
             }

@@ -12,8 +12,15 @@ record RunResult(Mode mode, int steps, int rep, long totalNanos, long[] stepNano
     double tokensPerSecond(int batch) { return steps * (double) batch / seconds(); }
 
     enum Mode {
-        CACHED("cached"), RECOMPUTE("recompute");
+        /** Host loop: the logits of every step come back to the host, which picks the next token. */
+        CACHED("cached"),
+        /** Host loop without the cache: every step re-encodes the window. */
+        RECOMPUTE("recompute"),
+        /** The session's own generate(): on CUDA the device-resident loop (sampling and feedback on
+         *  the GPU, graph replay, only token ids come back); on the CPU the same loop as cached. */
+        LOOP("loop");
         final String label;
+        boolean usesCache() { return this != RECOMPUTE; }
         Mode(String label) { this.label = label; }
     }
 }
