@@ -53,6 +53,14 @@ __device__ inline float weighted_value(const float* sc, const T* __restrict__ vr
     return acc;
 }
 
+// Shared-memory layout of the decode kernels: qs (HS floats) | sc (keys), each part padded to a
+// multiple of 4 floats (16 bytes). ptxas merges the remainder iterations of the d loop into one
+// wide shared load of up to 16 bytes from 16-byte-aligned qs + d; with the padding that load stays
+// inside qs (a tight HS + keys let it read past the block's allocation, or into sc while other
+// threads write it: compute-sanitizer memcheck and racecheck on an H200 found both).
+// Host twin: CudaDecodeAttention.sharedBytes.
+__device__ inline int smem_pad4(int n) { return (n + 3) & ~3; }
+
 // Stage the query of one head in shared memory (read by every warp).
 __device__ inline void load_query(float* qs, const float* __restrict__ q, int HS) {
     for (int d = threadIdx.x; d < HS; d += blockDim.x) qs[d] = q[d];

@@ -20,7 +20,7 @@ __device__ inline void valid_range(const int* seen, int b, int cap, int policy, 
 template <class T>
 __device__ void decode_attention(const float* q, const T* kc, const T* vc, const int* seen, T* out,
                                  int B, int NH, int HS, int cap, int policy, float scale) {
-    extern __shared__ float kvd_smem[];  // qs (HS) | sc (cap)
+    extern __shared__ float kvd_smem[];  // qs (HS, padded) | sc (cap, padded)
     __shared__ float scratch[32];
     const int h = blockIdx.x, b = blockIdx.y;
     if (h >= NH || b >= B) return;
@@ -29,7 +29,7 @@ __device__ void decode_attention(const float* q, const T* kc, const T* vc, const
     valid_range(seen, b, cap, policy, &n, &start);
     const size_t row = ((size_t)b * NH + h) * cap * HS;
     float* qs = kvd_smem;
-    float* sc = kvd_smem + HS;
+    float* sc = kvd_smem + smem_pad4(HS);
     load_query(qs, q + (size_t)b * C + h * HS, HS);
     float l;
     softmax_scores(qs, kc + row, start, 0, n, cap, HS, scale, sc, scratch, &l);
@@ -41,7 +41,7 @@ __device__ void decode_attention(const float* q, const T* kc, const T* vc, const
 template <class T>
 __device__ void decode_attention_split(const float* q, const T* kc, const T* vc, const int* seen, float* part,
                                        int B, int NH, int HS, int cap, int policy, float scale, int chunk) {
-    extern __shared__ float kvd_smem[];  // qs (HS) | sc (chunk)
+    extern __shared__ float kvd_smem[];  // qs (HS, padded) | sc (chunk, padded)
     __shared__ float scratch[32];
     const int s = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
     const int S = gridDim.x;
@@ -51,7 +51,7 @@ __device__ void decode_attention_split(const float* q, const T* kc, const T* vc,
     const int j0 = min(s * chunk, n), j1 = min(j0 + chunk, n);
     const size_t row = ((size_t)b * NH + h) * cap * HS;
     float* qs = kvd_smem;
-    float* sc = kvd_smem + HS;
+    float* sc = kvd_smem + smem_pad4(HS);
     load_query(qs, q + (size_t)b * NH * HS + h * HS, HS);
     float l;
     const float m = softmax_scores(qs, kc + row, start, j0, j1, cap, HS, scale, sc, scratch, &l);

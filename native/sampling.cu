@@ -17,8 +17,11 @@ __device__ int block_argmax(const float* __restrict__ x, int V) {
     __shared__ int si[32];
     float bv = -INFINITY;
     int bi = V;  // sentinel: loses to any real index
-    for (int i = threadIdx.x; i < V; i += blockDim.x)
-        if (better(x[i], i, bv, bi)) { bv = x[i]; bi = i; }
+#pragma unroll 4
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        const float v = x[i];
+        if (better(v, i, bv, bi)) { bv = v; bi = i; }
+    }
     for (int o = 16; o > 0; o >>= 1) {
         const float ov = __shfl_xor_sync(KVD_FULL_MASK, bv, o);
         const int oi = __shfl_xor_sync(KVD_FULL_MASK, bi, o);
@@ -154,7 +157,7 @@ __device__ void sample_top_kp(const float* __restrict__ x, int V, float temperat
 
 }  // namespace kvd_sampling
 
-// Greedy decoding. grid (B), block 256.
+// Greedy decoding. grid (B), block 1024 (any multiple of 32 up to 1024).
 // logits (B,V) f32, seen (B) int -> tokens (B) int, ring (B,ringCap) int (slot seen[b] % ringCap; ring may be null)
 extern "C" __global__ void sample_argmax(const float* logits, int* tokens, int* ring, const int* seen,
                                          int B, int V, int ringCap) {

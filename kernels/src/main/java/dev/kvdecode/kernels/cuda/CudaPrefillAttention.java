@@ -28,7 +28,7 @@ public final class CudaPrefillAttention {
         need(name, "q", q, 4L * B * T * C);
         checkCache(name, dt, kc, vc, B, NH, HS, cap);
         need(name, "out", out, (long) dt.sizeBytes() * B * T * C);
-        int perWarp = CudaDecodeAttention.sharedBytes(name, HS, T);
+        int perWarp = CudaDecodeAttention.prefillSharedBytes(name, HS, T);
         int warps = Math.max(1, Math.min(MAX_WARPS, CudaDecodeAttention.MAX_DYNAMIC_SHARED_BYTES / perWarp));
         k.launch(s, name, new Dim3((T + warps - 1) / warps, NH, B), Dim3.of(32 * warps), warps * perWarp,
                 new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(HS).i32(cap)

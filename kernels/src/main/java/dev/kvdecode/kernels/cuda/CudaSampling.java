@@ -18,6 +18,9 @@ public final class CudaSampling {
     private CudaSampling() {}
 
     static final int BLOCK = 256;
+    /** Greedy scans the whole vocabulary in one block: 1024 threads (49 logits each for GPT-2's
+     *  50,257) instead of 256 (196 each: 86 us per step on an H200, the step's largest kernel). */
+    static final int ARGMAX_BLOCK = 1024;
 
     // logits (B,V) f32, seen (B) int -> tokens (B) int, ring (B,ringCap) int or null
     /** Greedy: the largest logit, lowest index on ties. */
@@ -25,7 +28,7 @@ public final class CudaSampling {
                               DeviceBuffer seen, int B, int V, int ringCap) {
         String name = "sample_argmax";
         check(name, logits, tokens, ring, seen, B, V, ringCap);
-        k.launch(s, name, Dim3.of(B), Dim3.of(BLOCK), 0,
+        k.launch(s, name, Dim3.of(B), Dim3.of(ARGMAX_BLOCK), 0,
                 new KernelArgs().ptr(logits).ptr(tokens).ptr(addressOrNull(ring)).ptr(seen).i32(B).i32(V).i32(ringCap));
     }
 
