@@ -14,7 +14,7 @@ import dev.kvdecode.kernels.cuda.DType;
  * @param lookahead  decode steps the device loop queues before it waits for the oldest one's token
  *                   (1 = wait for every step); at most ringTokens - 1
  * @param attentionChunk keys per block of flash-decoding attention; 0 = automatic (one block per
- *                   (sequence, head) while its scores fit 32 KiB of shared memory, else 256)
+ *                   (sequence, head) below a 256-token window, else 64-key blocks: CudaSession.autoChunk)
  */
 public record CudaOptions(DType dtype, boolean graphs, int ringTokens, int lookahead, int attentionChunk) {
     public CudaOptions {

@@ -140,8 +140,7 @@ public final class CudaSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.rows = Math.max(B, ctx);
-        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk()
-                : 4L * (HS + ctx) > 32 * 1024 ? 256 : 0;
+        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk() : autoChunk(ctx);
         this.cublasType = switch (dt) {
             case F32 -> CublasHandle.CUDA_R_32F;
             case F16 -> CublasHandle.CUDA_R_16F;
@@ -662,5 +661,20 @@ public final class CudaSession implements InferenceSession {
     @Override
     public String toString() {
         return "CudaSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt + copt;
+    }
+
+    /** Windows of at least this many keys use flash-decoding attention by default. */
+    static final int AUTO_SPLIT_MIN_CONTEXT = 256;
+    /** Keys per block of the automatic flash-decoding split. */
+    static final int AUTO_SPLIT_CHUNK = 64;
+
+    /**
+     * The automatic attention form: one block per (sequence, head) walks every cached key in a
+     * serial chain per output element, which on an H200 cost ~0.22 us per key per layer (gpt2 fp16,
+     * docs/PERF_NOTES.md) and used 12 of 132 SMs; from 256 keys on, 64-key blocks (16 per head at
+     * 1024) plus one reduce launch per layer. 0 = the single-block form.
+     */
+    static int autoChunk(int ctx) {
+        return ctx >= AUTO_SPLIT_MIN_CONTEXT ? AUTO_SPLIT_CHUNK : 0;
     }
 }
