@@ -14,12 +14,15 @@ public enum HalfFormat {
     // src (n) bits at srcOff -> dst (n) fp32 at 0
     /**
      * FP16 uses {@link Float#float16ToFloat}, which C2 vectorizes (F16C on x86). BF16 is a 16-bit
-     * shift and a bit cast, exact, but C2 (JDK 25) does not vectorize the cast, so on this JDK a
-     * bf16 matmul is limited by this scalar loop rather than by memory (docs/PERF_NOTES_CPU.md).
+     * shift and a bit cast, exact, but C2 (JDK 25) does not vectorize the cast, so without the
+     * Vector API ({@link Simd}) a bf16 matmul is limited by this scalar loop rather than by memory
+     * (docs/PERF_NOTES_CPU.md).
      */
     public void widen(short[] src, int srcOff, float[] dst, int n) {
         if (this == FP16) {
             for (int c = 0; c < n; c++) dst[c] = Float.float16ToFloat(src[srcOff + c]);
+        } else if (Simd.VECTOR) {
+            VectorOps.widenBf16(src, srcOff, dst, n);  // the same bits, as a vector shift
         } else {
             for (int c = 0; c < n; c++) dst[c] = Float.intBitsToFloat(src[srcOff + c] << 16);
         }

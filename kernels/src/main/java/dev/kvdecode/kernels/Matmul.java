@@ -104,6 +104,30 @@ public final class Matmul {
                     else System.arraycopy(b, cb, acc[r], 0, n);
                 }
                 int i = 0;
+                if (Simd.VECTOR && w != null) {
+                    // fp32 weights read in place (no scratch copy); same bits as the loop below
+                    for (; i + 4 <= in; i += 4) {
+                        int wo = i * out + cb;
+                        for (int r = 0; r < rows; r++) {
+                            int xo = xOff + (t0 + r) * in + i;
+                            VectorOps.axpy4(acc[r], x[xo], w, wo, x[xo + 1], w, wo + out,
+                                    x[xo + 2], w, wo + 2 * out, x[xo + 3], w, wo + 3 * out, n);
+                        }
+                    }
+                    for (; i < in; i++)
+                        for (int r = 0; r < rows; r++) VectorOps.axpy(acc[r], x[xOff + (t0 + r) * in + i], w, i * out + cb, n);
+                }
+                if (Simd.VECTOR && w == null && fmt == HalfFormat.BF16) {
+                    // bf16 weights widened in registers (same bits as widen + axpy4 below)
+                    for (; i + 4 <= in; i += 4) {
+                        int wo = i * out + cb;
+                        for (int r = 0; r < rows; r++) {
+                            int xo = xOff + (t0 + r) * in + i;
+                            VectorOps.axpy4Bf16(acc[r], x[xo], wh, wo, x[xo + 1], wo + out, x[xo + 2], wo + 2 * out,
+                                    x[xo + 3], wo + 3 * out, n);
+                        }
+                    }
+                }
                 for (; i + 4 <= in; i += 4) {
                     int wo = i * out + cb;
                     load(w, wh, fmt, wo, w0, n);
@@ -132,6 +156,7 @@ public final class Matmul {
 
     // a[0..n) += s * v[0..n): one index for both arrays, so C2 vectorizes it
     private static void axpy(float[] a, float s, float[] v, int n) {
+        if (Simd.VECTOR) { VectorOps.axpy(a, s, v, 0, n); return; }
         for (int c = 0; c < n; c++) a[c] += s * v[c];
     }
 
@@ -143,6 +168,7 @@ public final class Matmul {
      */
     private static void axpy4(float[] a, float s0, float[] v0, float s1, float[] v1,
                               float s2, float[] v2, float s3, float[] v3, int n) {
+        if (Simd.VECTOR) { VectorOps.axpy4(a, s0, v0, 0, s1, v1, 0, s2, v2, 0, s3, v3, 0, n); return; }
         for (int c = 0; c < n; c++) a[c] = a[c] + s0 * v0[c] + s1 * v1[c] + s2 * v2[c] + s3 * v3[c];
     }
 
@@ -193,8 +219,14 @@ public final class Matmul {
         public void run(int s, int e) { lmHeadRange(logits, logitsOff, x, xOff, head, bias, rows, C, V, s, e); }
     }
 
-    // a (n), b (n) -> sum a*b with 8 fixed partial sums
+    // a (n), b (n) -> sum a*b: the Vector API form when enabled (Simd), else 8 fixed partial sums
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        return Simd.VECTOR ? VectorOps.dot(a, aOff, b, bOff, n) : scalarDot(a, aOff, b, bOff, n);
+    }
+
+    // a (n), b (n) -> sum a*b with 8 fixed partial sums (C2 does not vectorize an ordered float sum;
+    // eight independent chains let the CPU overlap the adds)
+    static float scalarDot(float[] a, int aOff, float[] b, int bOff, int n) {
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         int i = 0;
         for (; i + 8 <= n; i += 8) {
