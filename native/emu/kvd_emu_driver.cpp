@@ -43,6 +43,7 @@ struct Capture {
 struct Stream {
     uint64_t lastSeq = 0;
     bool legacy = false;
+    bool nonBlocking = false;  // CU_STREAM_NON_BLOCKING: no implicit ordering with the legacy stream
     Capture* capture = nullptr;
 };
 struct Event {
@@ -84,6 +85,12 @@ struct Driver {
     std::set<GraphExec*> execs;
     std::set<Capture*> captures;
     std::deque<Pending> queue;
+    // Synchronous host-to-device copies from pageable memory whose "DMA" has not landed yet: CUDA
+    // returns once the source is staged, and the copy runs on the legacy stream, which work on a
+    // non-blocking stream does not wait for. Modelled as maximally late: applied only when the
+    // legacy stream is next synchronised with (a synchronous call, cuCtxSynchronize, the legacy
+    // stream's own sync) or before work on a stream that is ordered after it (legacy/blocking).
+    std::vector<Op> lateDma;
     uint64_t nextSeq = 1;
     CUresult sticky = CUDA_SUCCESS;
     std::chrono::steady_clock::time_point epoch = std::chrono::steady_clock::now();
@@ -326,11 +333,29 @@ CUresult drain(uint64_t upto) {
     }
     return d.sticky;
 }
-CUresult drain_all() { return drain(UINT64_MAX); }
+// Applies the late host-to-device copies, in the order they were made.
+CUresult land_late_dma() {
+    Driver& d = D();
+    std::vector<Op> late;
+    late.swap(d.lateDma);
+    for (Op& op : late) {
+        if (d.sticky != CUDA_SUCCESS) break;
+        const CUresult r = execute(op);
+        if (r != CUDA_SUCCESS) d.sticky = r;
+    }
+    return d.sticky;
+}
+// Everything queued, then the late copies: what synchronising with the legacy stream waits for.
+CUresult drain_all() {
+    const CUresult r = drain(UINT64_MAX);
+    if (r != CUDA_SUCCESS) return r;
+    return land_late_dma();
+}
 
 void reset_device_state() {
     Driver& d = D();
     d.queue.clear();
+    d.lateDma.clear();
     d.sticky = CUDA_SUCCESS;
     for (Capture* c : d.captures) delete c;
     d.captures.clear();
@@ -358,6 +383,12 @@ CUresult submit(Stream* s, Op op) {
         }
         return fail(CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "%s on the legacy default stream while another stream is being "
                     "captured (the capture is now invalidated)", op.what.c_str());
+    }
+    if (!s->nonBlocking && !d.lateDma.empty()) {
+        // the legacy stream and blocking streams are ordered after the legacy copies
+        std::vector<Op> late;
+        late.swap(d.lateDma);
+        for (Op& l : late) d.queue.push_back(Pending{d.nextSeq++, std::move(l)});
     }
     const uint64_t seq = d.nextSeq++;
     s->lastSeq = seq;
@@ -770,6 +801,13 @@ CUresult sync_copy(const char* call, uint64_t dst, bool dstDevice, uint64_t src,
     if (r != CUDA_SUCCESS) return r;
     r = drain_all();  // synchronous copies wait for all earlier work (legacy default stream)
     if (r != CUDA_SUCCESS) return r;
+    if (dstDevice && !srcDevice && !pinned_contains(reinterpret_cast<void*>(src), bytes)) {
+        // pageable source: staged now, lands late (see Driver::lateDma)
+        op.staged.assign(reinterpret_cast<const unsigned char*>(src), reinterpret_cast<const unsigned char*>(src) + bytes);
+        op.useStaged = true;
+        D().lateDma.push_back(std::move(op));
+        return CUDA_SUCCESS;
+    }
     return execute(op);
 }
 
@@ -882,6 +920,7 @@ CUresult CUDAAPI cuStreamCreate(CUstream* phStream, unsigned int Flags) {
     KVD_CTX;
     if (!phStream || (Flags & ~1u)) return CUDA_ERROR_INVALID_VALUE;
     Stream* s = new Stream();
+    s->nonBlocking = (Flags & CU_STREAM_NON_BLOCKING) != 0;
     D().streams.insert(s);
     *phStream = reinterpret_cast<CUstream>(s);
     return CUDA_SUCCESS;
@@ -919,7 +958,7 @@ CUresult CUDAAPI cuStreamSynchronize(CUstream hStream) {
         const CUresult c = forbid_during_capture("cuStreamSynchronize(legacy default stream)");
         if (c != CUDA_SUCCESS) return c;
     }
-    return drain(s->legacy ? UINT64_MAX : s->lastSeq);
+    return s->legacy ? drain_all() : drain(s->lastSeq);
 }
 
 CUresult CUDAAPI cuStreamQuery(CUstream hStream) {

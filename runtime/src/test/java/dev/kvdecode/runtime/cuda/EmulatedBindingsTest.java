@@ -67,6 +67,27 @@ class EmulatedBindingsTest {
     }
 
     @Test
+    void synchronousUploadHasLandedBeforeWorkOnOurNonBlockingStream() {
+        // Found on an H200 (docs/GPU_VERIFICATION.md): cuMemcpyHtoD from pageable memory returns
+        // once the bytes are staged, and its DMA on the legacy stream is not ordered with work on
+        // a non-blocking stream. The emulator lands such a copy as late as CUDA allows, so without
+        // copyFromHost's synchronisation the copy below would read the allocation's NaN poison.
+        GpuContext gpu = backend.gpu();
+        int n = 1024;
+        try (Arena arena = Arena.ofConfined(); CudaStream s = gpu.createStream();
+             DeviceBuffer a = gpu.allocate(4L * n); DeviceBuffer b = gpu.allocate(4L * n)) {
+            MemorySegment src = arena.allocate(4L * n), dst = arena.allocate(4L * n);
+            for (int i = 0; i < n; i++) src.setAtIndex(ValueLayout.JAVA_FLOAT, i, 0.5f * i);
+            a.copyFromHost(gpu.driver(), src);
+            b.copyFromDeviceAsync(s, a, 0, 0, 4L * n);
+            b.copyToHostAsync(s, 0, dst);
+            s.synchronize();
+            for (int i = 0; i < n; i++)
+                assertEquals(0.5f * i, dst.getAtIndex(ValueLayout.JAVA_FLOAT, i), "element " + i);
+        }
+    }
+
+    @Test
     void launcherRejectsAKernelArgumentOfTheWrongSize() {
         // Planted defect (issue 8): counters_advance(int* seen, int B, int delta) launched with a
         // long where B goes. On a device that would read B from the low half and delta from the
