@@ -6,8 +6,11 @@ greedily on the same cores and thread count by
   hf        Hugging Face transformers GPT2LMHeadModel.generate(use_cache=True) on torch CPU
   llamacpp  llama.cpp through npm node-llama-cpp@3.21.1 (its prebuilt CPU build), on GGUF
             files of the same weights written here with the `gguf` package (F32, F16, Q8_0)
-
-Jlama is not included (not set up in the time available; see docs/PERF_NOTES_CPU.md).
+  jlama     Jlama 0.8.4 (Maven Central com.github.tjake:jlama-core, its Vector API ops, no
+            jlama-native) through scripts/peers/jlama/JlamaPeer.java, fp32, on a copy of the
+            checkpoint with the names and config keys Jlama reads (see make_jlama_checkpoint);
+            built with Maven on first use; reported as unavailable (with the reason) when it
+            cannot be built or run
 
 Each peer times a 16-token prompt then N new tokens; decode tokens/s excludes the prefill.
 Before every timing the script samples /proc/stat for 1 s and waits (up to --max-waits times)
@@ -16,9 +19,14 @@ records how busy the machine was apart from the timed process, and repeats a tim
 disturbed (other load above --max-busy), keeping the best undisturbed run (or the best run,
 flagged, when none was undisturbed). On 2 shared cores any parallel job halves a figure.
 
-Usage (node-llama-cpp installed with `npm install node-llama-cpp@3.21.1` in --npm-dir):
+Both JVM peers (ours, jlama) start cold for each timing: no warm-up run in either.
+
+Usage (node-llama-cpp installed with `npm install node-llama-cpp@3.21.1` in --npm-dir; jlama
+needs `mvn` and a JDK >= 21, found through JAVA_HOME or /usr/lib/jvm):
     python3 scripts/peers/cpu_peers.py --threads 2 --new-tokens 128 --npm-dir /tmp/npm --json peers.json
-Pinned: torch 2.13 (cpu), transformers 5.18, gguf (pip, local index), node-llama-cpp 3.21.1.
+    python3 scripts/peers/cpu_peers.py --peers jlama --new-tokens 8 --reps 1     # smoke test one peer
+Pinned: torch 2.13 (cpu), transformers 5.18, gguf (pip, local index), node-llama-cpp 3.21.1,
+jlama-core 0.8.4.
 """
 import argparse
 import json
@@ -154,6 +162,88 @@ def write_gguf(d: Path, ftype: str) -> Path:
     return out
 
 
+JLAMA_DIR = ROOT / "scripts/peers/jlama"
+# Jlama's own launcher (run-cli.sh, v0.8.4) passes these, less -ea (assertions cost time) and
+# --enable-preview (jlama-core 0.8.4 is Java 20 bytecode without preview features).
+JLAMA_JVM_FLAGS = ["--add-modules=jdk.incubator.vector",
+                   "--add-opens=jdk.incubator.vector/jdk.incubator.vector=ALL-UNNAMED",
+                   "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED",
+                   "--enable-native-access=ALL-UNNAMED",
+                   "-Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0"]
+
+
+class Unavailable(Exception):
+    """A peer that cannot run on this machine; the message is the one-line reason."""
+
+
+def make_jlama_checkpoint(src: Path, d: Path):
+    """Jlama 0.8.4's GPT2Model reads the same weights under other names: tensor names without HF's
+    `transformer.` prefix (it ties the LM head to wte itself), the context length from `n_ctx`
+    (HF 5.x writes only n_positions), and a tokenizer.json (its BPE tokenizer must load, though
+    the prompt goes in as ids)."""
+    from safetensors.numpy import load_file, save_file
+    if (d / "model.safetensors").exists():
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    t = load_file(str(src / "model.safetensors"))
+    t = {k.removeprefix("transformer."): v for k, v in t.items() if k != "lm_head.weight"}
+    cfgj = json.loads((src / "config.json").read_text())
+    cfgj.setdefault("n_ctx", cfgj["n_positions"])
+    (d / "config.json").write_text(json.dumps(cfgj, indent=1))
+    shutil.copy(ROOT / "runtime/src/test/resources/gpt2-tokenizer/tokenizer.json", d / "tokenizer.json")
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(src / f, d / f)
+    # written last, under a temporary name, so an interrupted run never leaves a half checkpoint
+    save_file(t, str(d / "model.safetensors.part"), metadata={"format": "pt"})
+    os.replace(d / "model.safetensors.part", d / "model.safetensors")
+
+
+def find_jdk(min_major=21) -> Path:
+    """JAVA_HOME when it is new enough, else the newest JDK under /usr/lib/jvm."""
+    def major(home: Path) -> int:
+        if not (home / "bin/java").exists():
+            return 0
+        p = subprocess.run([str(home / "bin/java"), "-XshowSettings:properties", "-version"],
+                           capture_output=True, text=True)
+        for ln in p.stderr.splitlines():
+            if "java.specification.version =" in ln:
+                return int(ln.split("=")[1].strip().split(".")[0])
+        return 0
+    if os.environ.get("JAVA_HOME") and major(Path(os.environ["JAVA_HOME"])) >= min_major:
+        return Path(os.environ["JAVA_HOME"])
+    best = max(((major(c), c) for c in Path("/usr/lib/jvm").glob("*")), default=(0, None))
+    if best[0] < min_major:
+        raise Unavailable(f"no JDK >= {min_major} (looked at JAVA_HOME and /usr/lib/jvm)")
+    return best[1]
+
+
+def build_jlama(jdk: Path) -> list:
+    """Compiles JlamaPeer with Maven (first use, or when its sources changed) and returns the
+    java command line without its arguments. Outputs stay in scripts/peers/jlama/target/."""
+    cp_file = JLAMA_DIR / "target/classpath.txt"
+    sources = [JLAMA_DIR / "pom.xml", *(JLAMA_DIR / "src").rglob("*.java")]
+    stale = not cp_file.exists() or any(s.stat().st_mtime > cp_file.stat().st_mtime for s in sources)
+    if stale:
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise Unavailable("mvn not on PATH (needed once to fetch jlama-core 0.8.4 and compile JlamaPeer)")
+        p = subprocess.run([mvn, "-B", "-q", "-f", str(JLAMA_DIR / "pom.xml"), "compile", "dependency:build-classpath",
+                            f"-Dmdep.outputFile={cp_file}"], capture_output=True, text=True,
+                           env=dict(os.environ, JAVA_HOME=str(jdk)))
+        if p.returncode != 0:
+            err = [ln for ln in (p.stdout + p.stderr).splitlines() if "[ERROR]" in ln] or ["(no [ERROR] line)"]
+            raise Unavailable(f"maven build of scripts/peers/jlama failed: {err[0].strip()[:300]}")
+    cp = str(JLAMA_DIR / "target/classes") + os.pathsep + cp_file.read_text().strip()
+    return [str(jdk / "bin/java"), *JLAMA_JVM_FLAGS, "-cp", cp, "JlamaPeer"]
+
+
+def failure_reason(err: str) -> str:
+    """One line from a failed peer's stderr: the innermost exception when there is a Java trace."""
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
+    exc = [ln for ln in lines if not ln.startswith(("at ", "...", "WARNING")) and ("Exception" in ln or "Error" in ln)]
+    return (exc or lines or ["no output"])[-1][:300]
+
+
 NODE_SCRIPT = r"""
 import {getLlama} from "node-llama-cpp";
 const [modelPath, threads, promptJson, nNew] = process.argv.slice(2);
@@ -197,7 +287,7 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--work-dir", default="/tmp/kvdecode-peers")
     ap.add_argument("--npm-dir", default="/tmp/kvdecode-peers/npm", help="folder with node_modules/node-llama-cpp")
-    ap.add_argument("--peers", default="ours,hf,llamacpp")
+    ap.add_argument("--peers", default="ours,hf,llamacpp,jlama", help="comma list of ours,hf,llamacpp,jlama")
     ap.add_argument("--ours-dtypes", default="fp32,fp16,bf16")
     ap.add_argument("--gguf-types", default="F32,F16,Q8_0")
     ap.add_argument("--reps", type=int, default=2, help="timings per configuration (best undisturbed kept)")
@@ -232,13 +322,30 @@ def main():
             g = write_gguf(ckpt, gt)
             configs.append(("llama.cpp", gt, ["node", "run_peers.mjs", str(g), str(a.threads), json.dumps(ids),
                                               str(a.new_tokens)], None, a.npm_dir))
+    unavailable = []  # (peer, weights, one-line reason): peers that may be missing here
+    if "jlama" in peers:
+        try:
+            java = build_jlama(find_jdk())
+            jckpt = work / "gpt2-random-jlama"
+            make_jlama_checkpoint(ckpt, jckpt)
+            configs.append(("jlama", "fp32", java + [str(jckpt), str(a.threads), json.dumps(ids), str(a.new_tokens)],
+                            None, None))
+        except Unavailable as e:
+            unavailable.append(("jlama", "fp32", str(e)))
 
     results = []
     for name, dtype, cmd, env, cwd in configs:
         best = None
         for rep in range(a.reps * 3):
             before = wait_idle(a.max_busy, a.max_waits)
-            out, other = timed(cmd, env, cwd)
+            try:
+                out, other = timed(cmd, env, cwd)
+            except RuntimeError as e:
+                if name != "jlama":
+                    raise
+                if best is None:
+                    unavailable.append((name, dtype, failure_reason(str(e))))
+                break
             o = json.loads(out.strip().splitlines()[-1])
             if name == "kvdecode":
                 n = len(o["tokens"]) - 1
@@ -249,12 +356,15 @@ def main():
             r = {"peer": name, "dtype": dtype, "threads": a.threads, "decode_tokens_per_s": tps,
                  "prefill_ms": o["prefill_ms"], "decode_tokens": o["decode_tokens"], "busy_before": before,
                  "other_load_during": other, "disturbed": other > a.max_busy, "first_tokens": o["tokens"][:8]}
+            if "tensor_ops" in o:  # jlama: Panama (Vector API) or its scalar fallback
+                r["tensor_ops"] = o["tensor_ops"]
             print(json.dumps(r), flush=True)
             if best is None or (best["disturbed"], -best["decode_tokens_per_s"]) > (r["disturbed"], -tps):
                 best = r
             if not r["disturbed"] and rep + 1 >= a.reps:
                 break
-        results.append(best)
+        if best is not None:
+            results.append(best)
 
     print(f"\nGPT-2 124M shape, random weights, batch 1, greedy, {len(ids)}-token prompt, "
           f"{a.new_tokens} new tokens, {a.threads} threads; {platform.processor() or platform.machine()}, "
@@ -264,8 +374,12 @@ def main():
         flag = " (disturbed)" if r["disturbed"] else ""
         print(f"{r['peer']:18s} {r['dtype']:8s} {r['decode_tokens_per_s']:12.1f} {r['prefill_ms']:10.1f} "
               f"{r['other_load_during']:10.0%}{flag}")
+    for name, dtype, why in unavailable:
+        print(f"{name}: unavailable ({why})")
     if a.json:
-        Path(a.json).write_text(json.dumps({"results": results, "prompt_ids": ids, "argv": sys.argv}, indent=1))
+        Path(a.json).write_text(json.dumps({"results": results, "prompt_ids": ids, "argv": sys.argv,
+                                            "unavailable": [{"peer": n, "dtype": d, "reason": w}
+                                                            for n, d, w in unavailable]}, indent=1))
 
 
 if __name__ == "__main__":
