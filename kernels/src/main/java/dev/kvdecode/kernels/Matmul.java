@@ -36,21 +36,28 @@ public final class Matmul {
 
     private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                                float[] w, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
-        int tiles = (out + COL_TILE - 1) / COL_TILE;
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
+        // Few rows (decode): one contiguous run of columns per thread. The op then streams W at
+        // memory speed in long row segments (one copy per W row and thread) and needs one
+        // hand-off per thread; 64-column tiles cost ~4x the copies and hand-offs for no balance
+        // gain (a late thread's run is taken by whoever is free, see CpuThreads).
+        int tile = p == null ? out : T <= ROW_TILE ? roundUp((out + p.threads() - 1) / p.threads(), 16) : COL_TILE;
+        int tiles = (out + tile - 1) / tile;
         if (p == null || tiles == 1) {
             columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
             return;
         }
         // a reusable task per calling thread: a capturing lambda would allocate on every call
         MatmulTask task = MATMUL_TASK.get();
-        task.set(y, yOff, x, xOff, w, wh, fmt, b, T, in, out);
+        task.set(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, tile);
         try {
             p.parallelFor(tiles, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0, 0);
         }
     }
+
+    private static int roundUp(int n, int m) { return (n + m - 1) / m * m; }
 
     private static final ThreadLocal<MatmulTask> MATMUL_TASK = ThreadLocal.withInitial(MatmulTask::new);
 
@@ -58,17 +65,17 @@ public final class Matmul {
         float[] y, x, w, b;
         short[] wh;
         HalfFormat fmt;
-        int yOff, xOff, T, in, out;
+        int yOff, xOff, T, in, out, tile;
 
         void set(float[] y, int yOff, float[] x, int xOff, float[] w, short[] wh, HalfFormat fmt, float[] b,
-                 int T, int in, int out) {
+                 int T, int in, int out, int tile) {
             this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.wh = wh; this.fmt = fmt;
-            this.b = b; this.T = T; this.in = in; this.out = out;
+            this.b = b; this.T = T; this.in = in; this.out = out; this.tile = tile;
         }
 
         @Override
         public void run(int s, int e) {
-            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, s * COL_TILE, Math.min(out, e * COL_TILE));
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, s * tile, Math.min(out, e * tile));
         }
     }
 
