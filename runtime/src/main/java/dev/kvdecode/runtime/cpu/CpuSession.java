@@ -259,7 +259,7 @@ public final class CpuSession implements InferenceSession {
                     cache.append(l, s.rowSeq[r], s.rowAhead[r], s.qkv, r * C3 + C, s.qkv, r * C3 + 2 * C);
                 for (int r = 0; r < rows; r++)
                     Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys(l), cache.values(l),
-                            s.rowSeq[r], s.rowStart[r], s.rowCount[r], ctx, NH, HS, s.scores);
+                            s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, HS, s.scores);
             } else {
                 Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
             }
