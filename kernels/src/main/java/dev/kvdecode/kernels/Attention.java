@@ -2,9 +2,19 @@ package dev.kvdecode.kernels;
 
 /**
  * Scaled dot-product attention (Vaswani et al. 2017, eq. 1): softmax(q k^T / sqrt(HS)) v, per head.
- * Both the prompt (causal) form and the single-query form over the KV cache call the same
- * {@link #attendOne} on the same numbers in the same order, so the query of token t gets the
- * same bits whether its keys come from the qkv buffer of a full forward or from the cache.
+ * The prompt (causal) form, the single-query form over the CPU KV cache ({@link KvCache}'s row
+ * layout) and the single-query form over a flat cache (the CUDA cache's layout, the twin its tests
+ * compare against) all call the same {@link #attend} on the same numbers in the same order, so the
+ * query of token t gets the same bits whether its keys come from the qkv buffer of a full forward
+ * or from either cache.
+ *
+ * <p>Why the layout: C2 (JDK 25) vectorizes {@code a[p] = a[p] + s * b[p]} only when both arrays
+ * are indexed by the same expression (with different offsets they might alias, so it stays scalar;
+ * docs/PERF_NOTES_CPU.md), and it never vectorizes an ordered float reduction such as a dot
+ * product. So q.k is computed one key dimension at a time over all keys at once, from key rows
+ * that hold dimension d of every slot (keys transposed), into scores indexed by the same slot;
+ * and p.v adds whole value rows (HS floats, their own array) into the accumulators. Each score is
+ * still summed over d = 0, 1, ..., HS-1 in order, and each output over the entries oldest first.
  */
 public final class Attention {
     private Attention() {}
@@ -19,11 +29,11 @@ public final class Attention {
             return;
         }
         Task task = TASK.get();
-        task.set(false, out, outOff, qkv, qkvOff, null, null, scratch, T, C, NH, 0, 0, 0, 0, 0);
+        task.setCausal(out, outOff, qkv, qkvOff, scratch, T, C, NH);
         try {
             p.parallelFor(NH, task);
         } finally {
-            task.set(false, null, 0, null, 0, null, null, null, 0, 0, 0, 0, 0, 0, 0, 0);
+            task.clear();
         }
     }
 
@@ -32,122 +42,241 @@ public final class Attention {
         int HS = C / NH;
         float scale = (float) (1.0 / Math.sqrt(HS));
         int stride = 3 * C;
+        Scratch sc = gathered(T, HS);
         for (int h = h0; h < h1; h++) {
-            int kBase = qkvOff + C + h * HS, vBase = qkvOff + 2 * C + h * HS;
+            gather(sc, qkv, qkvOff + C + h * HS, qkvOff + 2 * C + h * HS, stride, 0, T, T, HS);
             for (int t = 0; t < T; t++) {
-                attendOne(out, outOff + t * C + h * HS, qkv, qkvOff + t * stride + h * HS,
-                        qkv, kBase, qkv, vBase, stride, 0, t + 1, T, HS, scale, scratch, h * T);
+                attend(out, outOff + t * C + h * HS, qkv, qkvOff + t * stride + h * HS,
+                        sc.keys, 0, sc.values, 0, 0, t + 1, T, HS, scale, scratch, h * T);
             }
+        }
+    }
+
+    // q (C) [head h at h*HS], keys (B*NH*HS rows of slots), values (B*NH*slots rows of HS) in
+    // KvCache's row layout, scratch (NH*count) -> out (C)
+    /**
+     * One query per head over the count cached entries of sequence b, visited oldest first:
+     * logical entry j lives in slot (start + j) mod slots. Parallel over heads.
+     */
+    public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
+                                       float[][] keys, float[][] values, int b, int start, int count,
+                                       int slots, int NH, int HS, float[] scratch) {
+        CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
+        if (p == null) {
+            rowHeads(out, outOff, q, qOff, keys, values, b, start, count, slots, NH, HS, scratch, 0, NH);
+            return;
+        }
+        Task task = TASK.get();
+        task.setRows(out, outOff, q, qOff, keys, values, scratch, NH, HS, b, start, count, slots);
+        try {
+            p.parallelFor(NH, task);
+        } finally {
+            task.clear();
+        }
+    }
+
+    private static void rowHeads(float[] out, int outOff, float[] q, int qOff, float[][] keys, float[][] values,
+                                 int b, int start, int count, int slots, int NH, int HS, float[] scratch,
+                                 int h0, int h1) {
+        float scale = (float) (1.0 / Math.sqrt(HS));
+        for (int h = h0; h < h1; h++) {
+            attend(out, outOff + h * HS, q, qOff + h * HS, keys, (b * NH + h) * HS, values, (b * NH + h) * slots,
+                    start, count, slots, HS, scale, scratch, h * count);
         }
     }
 
     // q (C) [head h at h*HS], kCache,vCache (B,NH,capacity,HS), scratch (NH*capacity) -> out (C)
     /**
-     * One query per head over the count cached entries of sequence b, visited oldest first:
-     * logical entry j lives in slot (start + j) mod capacity (start = 0 for a shifted cache).
+     * The same single query over a flat cache of shape (B, NH, capacity, HS), the CUDA cache's
+     * layout (this is the CPU twin its tests compare with): each head's entries are first gathered
+     * into the row layout, oldest first, then attended exactly as the CPU cache is.
      */
     public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
                                        float[] kCache, float[] vCache, int b, int start, int count,
                                        int capacity, int NH, int HS, float[] scratch) {
         CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
         if (p == null) {
-            decodeHeads(out, outOff, q, qOff, kCache, vCache, b, start, count, capacity, NH, HS, scratch, 0, NH);
+            flatHeads(out, outOff, q, qOff, kCache, vCache, b, start, count, capacity, NH, HS, scratch, 0, NH);
             return;
         }
         Task task = TASK.get();
-        task.set(true, out, outOff, q, qOff, kCache, vCache, scratch, 0, 0, NH, HS, b, start, count, capacity);
+        task.setFlat(out, outOff, q, qOff, kCache, vCache, scratch, NH, HS, b, start, count, capacity);
         try {
             p.parallelFor(NH, task);
         } finally {
-            task.set(true, null, 0, null, 0, null, null, null, 0, 0, 0, 0, 0, 0, 0, 0);
+            task.clear();
         }
     }
 
-    private static void decodeHeads(float[] out, int outOff, float[] q, int qOff, float[] kCache, float[] vCache,
-                                    int b, int start, int count, int capacity, int NH, int HS, float[] scratch,
-                                    int h0, int h1) {
+    private static void flatHeads(float[] out, int outOff, float[] q, int qOff, float[] kCache, float[] vCache,
+                                  int b, int start, int count, int capacity, int NH, int HS, float[] scratch,
+                                  int h0, int h1) {
         float scale = (float) (1.0 / Math.sqrt(HS));
+        Scratch sc = gathered(count, HS);
         for (int h = h0; h < h1; h++) {
             int base = (b * NH + h) * capacity * HS;
-            attendOne(out, outOff + h * HS, q, qOff + h * HS, kCache, base, vCache, base, HS,
-                    start, count, capacity, HS, scale, scratch, h * capacity);
+            gather(sc, kCache, base, vCache, base, HS, start, count, capacity, HS);
+            attend(out, outOff + h * HS, q, qOff + h * HS, sc.keys, 0, sc.values, 0, 0, count, count, HS, scale,
+                    scratch, h * capacity);
         }
+    }
+
+    // keys/values: entry j (oldest first) at base + slot(j)*stride, slot(j) = (start+j) mod capacity
+    //   -> sc.keys[d][j], sc.values[j][0..HS)
+    private static void gather(Scratch sc, float[] src, int kBase, int vBase, int stride, int start, int count,
+                               int capacity, int HS) {
+        gather(sc, src, kBase, src, vBase, stride, start, count, capacity, HS);
+    }
+
+    private static void gather(Scratch sc, float[] k, int kBase, float[] v, int vBase, int stride, int start,
+                               int count, int capacity, int HS) {
+        for (int j = 0; j < count; j++) {
+            int slot = start + j < capacity ? start + j : start + j - capacity;
+            int ko = kBase + slot * stride;
+            for (int d = 0; d < HS; d++) sc.keys[d][j] = k[ko + d];
+            System.arraycopy(v, vBase + slot * stride, sc.values[j], 0, HS);
+        }
+    }
+
+    // q (HS) at qOff; keys: row kRow0+d = dimension d of every slot; values: row vRow0+slot = that
+    // slot's HS values; entry j (oldest first) in slot (start+j) mod slots; probs (count) scratch
+    // at pOff -> out (HS) at outOff
+    /**
+     * The one attention kernel. Scores: s[slot] = (sum over d = 0..HS-1 in order of q[d] k[d][slot])
+     * * scale, four key rows per pass over the scores (Java evaluates s + q0 k0 + ... + q3 k3 left
+     * to right: the same bits as four passes). They are computed where the slots lie (one run, or
+     * two when a ring wraps), so each score's bits do not depend on its slot. Then softmax over the
+     * entries oldest first, and out[d] = sum over j oldest first of p_j v_j[d], four entries per
+     * pass, the same grouping from j = 0 for every caller.
+     */
+    static void attend(float[] out, int outOff, float[] q, int qOff, float[][] keys, int kRow0,
+                       float[][] values, int vRow0, int start, int count, int slots, int HS, float scale,
+                       float[] probs, int pOff) {
+        Scratch sc = scratch(slots, HS);
+        float[] s = sc.scores;
+        int end = start + count;
+        if (end <= slots) {
+            scores(s, q, qOff, keys, kRow0, HS, scale, start, end);
+            System.arraycopy(s, start, probs, pOff, count);
+        } else {
+            scores(s, q, qOff, keys, kRow0, HS, scale, start, slots);
+            scores(s, q, qOff, keys, kRow0, HS, scale, 0, end - slots);
+            System.arraycopy(s, start, probs, pOff, slots - start);
+            System.arraycopy(s, 0, probs, pOff + slots - start, end - slots);
+        }
+        Softmax.softmax(probs, pOff, count);
+        float[] acc = sc.acc;
+        java.util.Arrays.fill(acc, 0, HS, 0f);
+        int j = 0;
+        for (; j + 4 <= count; j += 4) {
+            float[] v0 = values[vRow0 + slotOf(start, j, slots)], v1 = values[vRow0 + slotOf(start, j + 1, slots)],
+                    v2 = values[vRow0 + slotOf(start, j + 2, slots)], v3 = values[vRow0 + slotOf(start, j + 3, slots)];
+            float p0 = probs[pOff + j], p1 = probs[pOff + j + 1], p2 = probs[pOff + j + 2], p3 = probs[pOff + j + 3];
+            for (int d = 0; d < HS; d++) acc[d] = acc[d] + p0 * v0[d] + p1 * v1[d] + p2 * v2[d] + p3 * v3[d];
+        }
+        for (; j < count; j++) {
+            float[] v0 = values[vRow0 + slotOf(start, j, slots)];
+            float p = probs[pOff + j];
+            for (int d = 0; d < HS; d++) acc[d] += p * v0[d];
+        }
+        System.arraycopy(acc, 0, out, outOff, HS);
+    }
+
+    // q (HS), keys rows kRow0.. (HS rows indexed by slot) -> s[p] for p in [p0, p1)
+    private static void scores(float[] s, float[] q, int qOff, float[][] keys, int kRow0, int HS, float scale,
+                               int p0, int p1) {
+        java.util.Arrays.fill(s, p0, p1, 0f);
+        int d = 0;
+        for (; d + 4 <= HS; d += 4) {
+            float[] k0 = keys[kRow0 + d], k1 = keys[kRow0 + d + 1], k2 = keys[kRow0 + d + 2], k3 = keys[kRow0 + d + 3];
+            float q0 = q[qOff + d], q1 = q[qOff + d + 1], q2 = q[qOff + d + 2], q3 = q[qOff + d + 3];
+            for (int p = p0; p < p1; p++) s[p] = s[p] + q0 * k0[p] + q1 * k1[p] + q2 * k2[p] + q3 * k3[p];
+        }
+        for (; d < HS; d++) {
+            float[] k0 = keys[kRow0 + d];
+            float q0 = q[qOff + d];
+            for (int p = p0; p < p1; p++) s[p] += q0 * k0[p];
+        }
+        for (int p = p0; p < p1; p++) s[p] *= scale;
+    }
+
+    private static int slotOf(int start, int j, int slots) {
+        return start + j < slots ? start + j : start + j - slots;
     }
 
     private static final ThreadLocal<Task> TASK = ThreadLocal.withInitial(Task::new);
 
     /** Reusable per calling thread, so a parallel call allocates nothing. */
     private static final class Task implements CpuThreads.RangeTask {
-        boolean decode;
-        float[] out, in, k, v, scratch;
-        int outOff, inOff, T, C, NH, HS, b, start, count, capacity;
+        static final int CAUSAL = 0, ROWS = 1, FLAT = 2;
+        int kind;
+        float[] out, in, kFlat, vFlat, scratch;
+        float[][] keys, values;
+        int outOff, inOff, T, C, NH, HS, b, start, count, slots;
 
-        void set(boolean decode, float[] out, int outOff, float[] in, int inOff, float[] k, float[] v, float[] scratch,
-                 int T, int C, int NH, int HS, int b, int start, int count, int capacity) {
-            this.decode = decode; this.out = out; this.outOff = outOff; this.in = in; this.inOff = inOff;
-            this.k = k; this.v = v; this.scratch = scratch; this.T = T; this.C = C; this.NH = NH; this.HS = HS;
-            this.b = b; this.start = start; this.count = count; this.capacity = capacity;
+        void setCausal(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch, int T, int C, int NH) {
+            this.kind = CAUSAL; this.out = out; this.outOff = outOff; this.in = qkv; this.inOff = qkvOff;
+            this.scratch = scratch; this.T = T; this.C = C; this.NH = NH;
+        }
+
+        void setRows(float[] out, int outOff, float[] q, int qOff, float[][] keys, float[][] values, float[] scratch,
+                     int NH, int HS, int b, int start, int count, int slots) {
+            this.kind = ROWS; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
+            this.keys = keys; this.values = values; this.scratch = scratch; this.NH = NH; this.HS = HS;
+            this.b = b; this.start = start; this.count = count; this.slots = slots;
+        }
+
+        void setFlat(float[] out, int outOff, float[] q, int qOff, float[] k, float[] v, float[] scratch,
+                     int NH, int HS, int b, int start, int count, int capacity) {
+            this.kind = FLAT; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
+            this.kFlat = k; this.vFlat = v; this.scratch = scratch; this.NH = NH; this.HS = HS;
+            this.b = b; this.start = start; this.count = count; this.slots = capacity;
+        }
+
+        void clear() {
+            out = in = kFlat = vFlat = scratch = null;
+            keys = values = null;
         }
 
         @Override
         public void run(int h0, int h1) {
-            if (decode) decodeHeads(out, outOff, in, inOff, k, v, b, start, count, capacity, NH, HS, scratch, h0, h1);
-            else causalHeads(out, outOff, in, inOff, scratch, T, C, NH, h0, h1);
+            switch (kind) {
+                case CAUSAL -> causalHeads(out, outOff, in, inOff, scratch, T, C, NH, h0, h1);
+                case ROWS -> rowHeads(out, outOff, in, inOff, keys, values, b, start, count, slots, NH, HS, scratch, h0, h1);
+                default -> flatHeads(out, outOff, in, inOff, kFlat, vFlat, b, start, count, slots, NH, HS, scratch, h0, h1);
+            }
         }
     }
 
-    // q (HS); keys/values: logical row j at base + slot(j)*stride, slot(j) = (start+j) mod capacity;
-    // scores (count) scratch -> out (HS)
     /**
-     * q.k uses {@link Matmul#dot} (eight fixed partial sums: independent adds the CPU overlaps;
-     * C2 does not vectorize an ordered float reduction). p.v accumulates four keys per pass over
-     * copies of their value rows in thread-local scratch, where C2 vectorizes it (see
-     * {@link Matmul}'s scratch note); the sum per element is still over j = 0, 1, ... in order.
+     * Per-thread scratch, grown (never shrunk) to the largest call: the scores by slot, the p.v
+     * accumulators, and a gathered head in the row layout (keys[d][j], values[j][d]) for the
+     * causal and flat-cache forms.
      */
-    public static void attendOne(float[] out, int outOff, float[] q, int qOff,
-                                 float[] k, int kBase, float[] v, int vBase, int stride,
-                                 int start, int count, int capacity, int HS, float scale,
-                                 float[] scores, int sOff) {
-        for (int j = 0; j < count; j++) {
-            int slot = start + j < capacity ? start + j : start + j - capacity;
-            scores[sOff + j] = Matmul.dot(q, qOff, k, kBase + slot * stride, HS) * scale;
-        }
-        Softmax.softmax(scores, sOff, count);
-        Scratch sc = scratch(HS);
-        float[] acc = sc.acc, v0 = sc.v0, v1 = sc.v1, v2 = sc.v2, v3 = sc.v3;
-        java.util.Arrays.fill(acc, 0, HS, 0f);
-        int j = 0;
-        for (; j + 4 <= count; j += 4) {
-            System.arraycopy(v, vBase + slotOf(start, j, capacity) * stride, v0, 0, HS);
-            System.arraycopy(v, vBase + slotOf(start, j + 1, capacity) * stride, v1, 0, HS);
-            System.arraycopy(v, vBase + slotOf(start, j + 2, capacity) * stride, v2, 0, HS);
-            System.arraycopy(v, vBase + slotOf(start, j + 3, capacity) * stride, v3, 0, HS);
-            float p0 = scores[sOff + j], p1 = scores[sOff + j + 1], p2 = scores[sOff + j + 2], p3 = scores[sOff + j + 3];
-            for (int d = 0; d < HS; d++) acc[d] = acc[d] + p0 * v0[d] + p1 * v1[d] + p2 * v2[d] + p3 * v3[d];
-        }
-        for (; j < count; j++) {
-            System.arraycopy(v, vBase + slotOf(start, j, capacity) * stride, v0, 0, HS);
-            float p = scores[sOff + j];
-            for (int d = 0; d < HS; d++) acc[d] += p * v0[d];
-        }
-        System.arraycopy(acc, 0, out, outOff, HS);
-    }
-
-    private static int slotOf(int start, int j, int capacity) {
-        return start + j < capacity ? start + j : start + j - capacity;
-    }
-
-    /** Per-thread p.v scratch: the accumulators and four value rows, grown (once) to the head size. */
     private static final class Scratch {
-        float[] acc = new float[0], v0 = acc, v1 = acc, v2 = acc, v3 = acc;
+        float[] scores = new float[0], acc = new float[0];
+        float[][] keys = new float[0][], values = new float[0][];
+        int rows, hs;   // gathered capacity: keys is hs x rows, values rows x hs
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    private static Scratch scratch(int HS) {
+    private static Scratch scratch(int slots, int HS) {
         Scratch sc = SCRATCH.get();
-        if (sc.acc.length < HS) {
-            sc.acc = new float[HS]; sc.v0 = new float[HS]; sc.v1 = new float[HS]; sc.v2 = new float[HS]; sc.v3 = new float[HS];
+        if (sc.scores.length < slots) sc.scores = new float[slots];
+        if (sc.acc.length < HS) sc.acc = new float[HS];
+        return sc;
+    }
+
+    /** {@link #scratch} with room to gather a head of {@code count} entries. */
+    private static Scratch gathered(int count, int HS) {
+        Scratch sc = scratch(count, HS);
+        if (sc.rows < count || sc.hs < HS) {
+            int rows = Math.max(sc.rows, count), hs = Math.max(sc.hs, HS);
+            sc.keys = new float[hs][rows];
+            sc.values = new float[rows][hs];
+            sc.rows = rows;
+            sc.hs = hs;
         }
         return sc;
     }

@@ -3,6 +3,7 @@ package dev.kvdecode.kernels;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 import static dev.kvdecode.kernels.Check.*;
@@ -309,13 +310,99 @@ class OpsTest {
         Attention.causalSelfAttention(POOL, causal, 0, qkv, 0, new float[NH * T], T, C, NH);
         float[] kc = new float[NH * T * HS], vc = new float[NH * T * HS];
         float[] one = new float[C];
+        float[][] keys = KvCache.newKeys(1, NH, HS, 2 * T), values = KvCache.newValues(1, NH, HS, 2 * T);
         for (int t = 0; t < T; t++) {
             KvCache.kvAppend(kc, 0, t, qkv, t * 3 * C + C, NH, T, HS);
             KvCache.kvAppend(vc, 0, t, qkv, t * 3 * C + 2 * C, NH, T, HS);
             Attention.decodeAttention(null, one, 0, qkv, t * 3 * C, kc, vc, 0, 0, t + 1, T, NH, HS, new float[NH * T]);
             for (int i = 0; i < C; i++)
                 assertEquals(Float.floatToIntBits(causal[t * C + i]), Float.floatToIntBits(one[i]), "t=" + t + " i=" + i);
+            // the CPU cache's row layout, entries from slot 5 on (a window at an offset)
+            KvCache.kvAppend(keys, values, 0, 5 + t, qkv, t * 3 * C + C, qkv, t * 3 * C + 2 * C, NH, HS, 2 * T);
+            Arrays.fill(one, Float.NaN);
+            Attention.decodeAttention(null, one, 0, qkv, t * 3 * C, keys, values, 0, 5, t + 1, 2 * T, NH, HS, new float[NH * T]);
+            for (int i = 0; i < C; i++)
+                assertEquals(Float.floatToIntBits(causal[t * C + i]), Float.floatToIntBits(one[i]), "rows t=" + t + " i=" + i);
         }
+    }
+
+    /** W as one array per row gives the flat matmul's bits (same order per output), serial and parallel. */
+    @Test
+    void matmulWithRowsEqualsFlatBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 12);
+        for (int T : new int[] {1, 3, 9, 33}) for (int in : new int[] {1, 3, 31, 33, 127}) for (int out : new int[] {1, 3, 33, 127, 769}) {
+            float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.5), b = random(rnd, out, 1);
+            float[][] rows = Matmul.rows(w, in, out);
+            for (CpuThreads pool : new CpuThreads[] {null, POOL}) for (float[] bias : new float[][] {b, null}) {
+                float[] flat = output(T * out), byRows = output(T * out);
+                Matmul.matmul(pool, flat, GUARD, x, 0, w, bias, T, in, out);
+                Matmul.matmul(pool, byRows, GUARD, x, 0, rows, bias, T, in, out);
+                String what = "T=" + T + " in=" + in + " out=" + out + " pool=" + (pool != null) + " bias=" + (bias != null);
+                for (int i = 0; i < T * out; i++)
+                    assertEquals(Float.floatToRawIntBits(flat[GUARD + i]), Float.floatToRawIntBits(byRows[GUARD + i]), what + " i=" + i);
+                guardsIntact(byRows, T * out, what);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> Matmul.rows(new float[6], 4, 2));
+    }
+
+    /**
+     * The CPU cache's row layout against the flat layout: the same entries, placed at the same
+     * logical positions (contiguous at an offset, as the SHIFT window, or wrapping, as a ring),
+     * give the same bits; the flat form is itself checked against fp64 above. Parallel and serial.
+     */
+    @Test
+    void decodeAttentionRowLayoutEqualsFlatBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 11);
+        int B = 2, NH = 3, C = 0;
+        for (int HS : new int[] {1, 3, 16, 33}) for (int count : new int[] {1, 3, 31, 33, 700}) for (int slots : new int[] {count, 2 * count + 1}) {
+            C = NH * HS;
+            for (int start : new int[] {0, slots / 3, slots - 1}) {
+                int b = 1;
+                float[] k = random(rnd, B * NH * count * HS, 1), v = random(rnd, B * NH * count * HS, 1);
+                float[] q = random(rnd, C, 2);
+                float[][] keys = KvCache.newKeys(B, NH, HS, slots), values = KvCache.newValues(B, NH, HS, slots);
+                for (float[] row : keys) java.util.Arrays.fill(row, Float.NaN);      // unused slots must not be read
+                for (float[] row : values) java.util.Arrays.fill(row, Float.NaN);
+                for (int j = 0; j < count; j++) {
+                    float[] kj = new float[C], vj = new float[C];
+                    for (int h = 0; h < NH; h++) {
+                        System.arraycopy(k, ((b * NH + h) * count + j) * HS, kj, h * HS, HS);
+                        System.arraycopy(v, ((b * NH + h) * count + j) * HS, vj, h * HS, HS);
+                    }
+                    KvCache.kvAppend(keys, values, b, (start + j) % slots, kj, 0, vj, 0, NH, HS, slots);
+                }
+                for (CpuThreads pool : new CpuThreads[] {null, POOL}) {
+                    float[] flat = output(C), rows = output(C);
+                    Attention.decodeAttention(pool, flat, GUARD, q, 0, k, v, b, 0, count, count, NH, HS, new float[NH * count]);
+                    Attention.decodeAttention(pool, rows, GUARD, q, 0, keys, values, b, start, count, slots, NH, HS, new float[NH * count]);
+                    String what = "HS=" + HS + " count=" + count + " slots=" + slots + " start=" + start + " pool=" + (pool != null);
+                    for (int i = 0; i < C; i++)
+                        assertEquals(Float.floatToRawIntBits(flat[GUARD + i]), Float.floatToRawIntBits(rows[GUARD + i]), what + " i=" + i);
+                    guardsIntact(rows, C, what);
+                }
+            }
+        }
+    }
+
+    @Test
+    void kvMoveMovesEntriesTowardsSlotZero() {
+        int B = 2, NH = 3, HS = 5, slots = 9, C = NH * HS;
+        float[][] keys = KvCache.newKeys(B, NH, HS, slots), values = KvCache.newValues(B, NH, HS, slots);
+        for (int slot = 0; slot < slots; slot++) {
+            float[] k = new float[C + 1], v = new float[C + 1];
+            for (int i = 0; i < C; i++) { k[1 + i] = 100 * slot + i; v[1 + i] = -(100 * slot + i); }
+            KvCache.kvAppend(keys, values, 1, slot, k, 1, v, 1, NH, HS, slots);
+        }
+        KvCache.kvMove(keys, values, 1, 5, 1, 4, NH, HS, slots);   // overlapping runs [5, 9) -> [1, 5)
+        for (int h = 0; h < NH; h++) for (int slot = 0; slot < slots; slot++) for (int d = 0; d < HS; d++) {
+            int from = slot >= 1 && slot < 5 ? slot + 4 : slot;
+            assertEquals(100 * from + h * HS + d, keys[(NH + h) * HS + d][slot], 0f, "K slot " + slot);
+            assertEquals(-(100 * from + h * HS + d), values[(NH + h) * slots + slot][d], 0f, "V slot " + slot);
+            assertEquals(0f, keys[h * HS + d][slot], 0f, "sequence 0 must be untouched");
+            assertEquals(0f, values[h * slots + slot][d], 0f, "sequence 0 must be untouched");
+        }
+        assertThrows(IllegalArgumentException.class, () -> KvCache.kvMove(keys, values, 0, 1, 2, 1, NH, HS, slots));
     }
 
     @Test

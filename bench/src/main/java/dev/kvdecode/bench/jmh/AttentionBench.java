@@ -2,6 +2,7 @@ package dev.kvdecode.bench.jmh;
 
 import dev.kvdecode.kernels.Attention;
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.KvCache;
 import org.openjdk.jmh.annotations.*;
 import org.openjdk.jmh.infra.Blackhole;
 
@@ -25,15 +26,18 @@ public class AttentionBench {
     @Param({"64", "256", "1024", "4096"})
     int context;
 
-    float[] q, kCache, vCache, qkv, out, scratch, outAll, scratchAll;
+    float[] q, qkv, out, scratch, outAll, scratchAll;
+    float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache)
     CpuThreads pool;
 
     @Setup
     public void setup() {
         SplittableRandom r = new SplittableRandom(7);
         q = rand(r, C);
-        kCache = rand(r, NH * context * HS);
-        vCache = rand(r, NH * context * HS);
+        kCache = KvCache.newKeys(1, NH, HS, context);
+        vCache = KvCache.newValues(1, NH, HS, context);
+        for (float[] row : kCache) System.arraycopy(rand(r, context), 0, row, 0, context);
+        for (float[] row : vCache) System.arraycopy(rand(r, HS), 0, row, 0, HS);
         out = new float[C];
         scratch = new float[NH * context];
         pool = CpuThreads.common();

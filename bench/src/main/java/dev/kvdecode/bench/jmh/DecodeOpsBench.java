@@ -3,6 +3,7 @@ package dev.kvdecode.bench.jmh;
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.Activations;
 import dev.kvdecode.kernels.Attention;
+import dev.kvdecode.kernels.KvCache;
 import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.LayerNorm;
@@ -44,7 +45,8 @@ public class DecodeOpsBench {
     short[][] qkvH, projH, fcH, fcProjH;
     float[] head, bias3C, biasC, bias4C, gamma, beta;
     short[] headH;
-    float[] x, xn, qkv, att, fc, y, logits, scores, kCache, vCache;
+    float[] x, xn, qkv, att, fc, y, logits, scores;
+    float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache)
     int layer;
 
     @Setup
@@ -74,7 +76,9 @@ public class DecodeOpsBench {
         gamma = random(rnd, C); beta = random(rnd, C);
         x = random(rnd, C); xn = random(rnd, C); qkv = random(rnd, 3 * C); att = random(rnd, C);
         fc = random(rnd, 4 * C); y = new float[4 * C]; logits = new float[V]; scores = new float[NH * context];
-        kCache = random(rnd, NH * context * HS); vCache = random(rnd, NH * context * HS);
+        kCache = KvCache.newKeys(1, NH, HS, context); vCache = KvCache.newValues(1, NH, HS, context);
+        for (float[] row : kCache) System.arraycopy(random(rnd, context), 0, row, 0, context);
+        for (float[] row : vCache) System.arraycopy(random(rnd, HS), 0, row, 0, HS);
     }
 
     @TearDown

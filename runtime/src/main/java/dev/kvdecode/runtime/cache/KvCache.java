@@ -3,44 +3,61 @@ package dev.kvdecode.runtime.cache;
 import dev.kvdecode.runtime.engine.ContextFullException;
 
 /**
- * The CPU KV cache: per layer, K and V of shape (B, NH, capacity, HS), allocated once at full
- * capacity (static shapes: a step never allocates or reshapes). Sequence b has seen
- * {@link #tokens(int)} tokens; the cache holds the last min(tokens, capacity) of them.
+ * The CPU KV cache: per layer, K and V of B*NH heads with {@link #slots()} slots each, in the
+ * row layout of {@link dev.kvdecode.kernels.KvCache} (keys transposed, one array per key dimension;
+ * one array per value row), allocated once (static shapes: a step never allocates or reshapes).
+ * Sequence b has seen {@link #tokens(int)} tokens; the cache holds the last min(tokens, capacity).
  *
  * <p>Writing is two-phase because a token's K/V are produced one layer at a time: the forward
  * calls {@link #append} once per layer for each new token, then {@link #commit} once per token.
  * Token number n = tokens(b) + ahead is written at:
  * <ul>
  *   <li>n &lt; capacity: slot n (every policy);</li>
- *   <li>SHIFT: every row moves left by one in place, the new entry goes in slot capacity-1;</li>
+ *   <li>SHIFT: the entries stay contiguous, oldest first, in a window [start, start + capacity)
+ *       that slides one slot to the right per token over 2 * capacity slots; when it reaches the
+ *       end, its newest capacity - 1 entries are moved back to slots 0.. and the new one follows;</li>
  *   <li>RING: slot n mod capacity, no copy; the oldest entry is then in slot (n+1) mod capacity;</li>
  *   <li>STOP: {@link ContextFullException}.</li>
  * </ul>
  * {@link #start} and {@link #length} describe the logical order (oldest first) that attention
- * walks: for SHIFT the physical order, for RING the rotation starting at the oldest slot. Both
+ * walks: for SHIFT the contiguous window, for RING the rotation starting at the oldest slot. Both
  * policies thus present the same entries in the same order, and give bit-identical results.
+ *
+ * <p>Why SHIFT slides a window instead of moving every row left by one per token (the tutorial's
+ * memmove, which gives the same entries in the same order): that move copied the whole cache,
+ * 2 * L * NH * capacity * HS floats, on every token once the window was full (8 MB for the
+ * char-1024 model, next to 12.6 MB of weights read per token) and evicted the weights from the
+ * caches. The window moves capacity - 1 entries once every capacity + 1 tokens (under one entry
+ * per token, amortised) and keeps the entries contiguous and oldest first, at the cost of twice
+ * the memory for SHIFT.
  */
 public final class KvCache {
-    private final int layers, batch, heads, headSize, capacity;
+    private final int layers, batch, heads, headSize, capacity, slots;
     private final OverflowPolicy policy;
-    private final float[][] keys, values;
+    private final float[][][] keys, values;   // [layer] -> rows, see the class comment
     private final int[] tokens;
 
     public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy) {
         if (layers < 1 || batch < 1 || heads < 1 || headSize < 1 || capacity < 1)
             throw new IllegalArgumentException("KV cache dimensions must be positive");
         if (policy == null) throw new IllegalArgumentException("overflow policy is required");
-        long perLayer = (long) batch * heads * capacity * headSize;
-        if (perLayer > Integer.MAX_VALUE - 16)
-            throw new IllegalArgumentException("KV cache layer of " + perLayer + " floats exceeds a Java array");
+        // SHIFT's window slides over twice the capacity (class comment)
+        int slots = policy == OverflowPolicy.SHIFT ? 2 * capacity : capacity;
+        if ((long) batch * heads * Math.max(slots, headSize) > Integer.MAX_VALUE - 16 || slots < capacity)
+            throw new IllegalArgumentException("KV cache of " + batch + " x " + heads + " x " + slots + " slots exceeds a Java array");
         this.layers = layers;
         this.batch = batch;
         this.heads = heads;
         this.headSize = headSize;
         this.capacity = capacity;
+        this.slots = slots;
         this.policy = policy;
-        this.keys = new float[layers][(int) perLayer];
-        this.values = new float[layers][(int) perLayer];
+        this.keys = new float[layers][][];
+        this.values = new float[layers][][];
+        for (int l = 0; l < layers; l++) {
+            keys[l] = dev.kvdecode.kernels.KvCache.newKeys(batch, heads, headSize, slots);
+            values[l] = dev.kvdecode.kernels.KvCache.newValues(batch, heads, headSize, slots);
+        }
         this.tokens = new int[batch];
     }
 
@@ -58,13 +75,20 @@ public final class KvCache {
 
     /** Slot of the oldest entry once n tokens have been written. */
     public int startAfter(int n) {
-        return policy == OverflowPolicy.RING && n > capacity ? n % capacity : 0;
+        if (n <= capacity) return 0;
+        return switch (policy) {
+            case RING -> n % capacity;
+            // after each overflow the window starts one slot later, until it starts at capacity
+            // (it then ends at 2 * capacity); the next overflow moves it back to slot 0
+            case SHIFT -> (n - capacity) % (capacity + 1);
+            case STOP -> 0;
+        };
     }
 
     /** Physical slot of logical entry j (0 = oldest) of sequence b. */
     public int slot(int b, int j) {
         int s = start(b) + j;
-        return s < capacity ? s : s - capacity;
+        return s < slots ? s : s - slots;
     }
 
     /** Throws ContextFullException if STOP and sequence b cannot take n more tokens; checked before a forward. */
@@ -92,17 +116,23 @@ public final class KvCache {
             if (ahead > 0) throw new IllegalStateException("a multi-token chunk must not overflow the KV cache");
             switch (policy) {
                 case SHIFT -> {
-                    dev.kvdecode.kernels.KvCache.kvShift(keys[layer], b, heads, capacity, headSize);
-                    dev.kvdecode.kernels.KvCache.kvShift(values[layer], b, heads, capacity, headSize);
-                    slot = capacity - 1;
+                    int start = startAfter(n);   // the window before this token: [start, start + capacity)
+                    if (start < capacity) {
+                        slot = start + capacity;
+                    } else {
+                        // the window ends at 2 * capacity: keep its newest capacity - 1 entries in
+                        // slots 0..capacity-2 and write the new one after them
+                        dev.kvdecode.kernels.KvCache.kvMove(keys[layer], values[layer], b, start + 1, 0,
+                                capacity - 1, heads, headSize, slots);
+                        slot = capacity - 1;
+                    }
                 }
                 case RING -> slot = n % capacity;
                 case STOP -> throw contextFull(capacity);
                 default -> throw new AssertionError(policy);
             }
         }
-        dev.kvdecode.kernels.KvCache.kvAppend(keys[layer], b, slot, k, kOff, heads, capacity, headSize);
-        dev.kvdecode.kernels.KvCache.kvAppend(values[layer], b, slot, v, vOff, heads, capacity, headSize);
+        dev.kvdecode.kernels.KvCache.kvAppend(keys[layer], values[layer], b, slot, k, kOff, v, vOff, heads, headSize, slots);
     }
 
     /** Single-token form of {@link #append(int, int, int, float[], int, float[], int)}. */
@@ -113,13 +143,21 @@ public final class KvCache {
     /** Marks n more tokens of sequence b as written in every layer. */
     public void commit(int b, int n) { tokens[b] += n; }
 
-    /** Layer's K buffer (B, NH, capacity, HS); read-only for callers. */
-    public float[] keys(int layer) { return keys[layer]; }
+    /** Layer's keys: B*NH*HS rows of {@link #slots()} floats (transposed); read-only for callers. */
+    public float[][] keys(int layer) { return keys[layer]; }
 
-    /** Layer's V buffer (B, NH, capacity, HS); read-only for callers. */
-    public float[] values(int layer) { return values[layer]; }
+    /** Layer's values: B*NH*slots rows of HS floats; read-only for callers. */
+    public float[][] values(int layer) { return values[layer]; }
+
+    /** Dimension d of the key of head h of sequence b in a physical slot. */
+    public float key(int layer, int b, int h, int slot, int d) { return keys[layer][(b * heads + h) * headSize + d][slot]; }
+
+    /** Dimension d of the value of head h of sequence b in a physical slot. */
+    public float value(int layer, int b, int h, int slot, int d) { return values[layer][(b * heads + h) * slots + slot][d]; }
 
     public int capacity() { return capacity; }
+    /** Physical slots per head: 2 * capacity for SHIFT (its sliding window), else capacity. */
+    public int slots() { return slots; }
     public int batch() { return batch; }
     public int heads() { return heads; }
     public int headSize() { return headSize; }

@@ -28,9 +28,8 @@ class KvCacheTest {
             float[] k = entry(l, b, n, false), v = entry(l, b, n, true);
             int slot = cache.slot(b, j);
             for (int h = 0; h < NH; h++) for (int d = 0; d < HS; d++) {
-                int idx = ((b * NH + h) * cap + slot) * HS + d;
-                assertEquals(k[h * HS + d], cache.keys(l)[idx], 0f, what + " layer " + l + " entry " + j + " (token " + n + ") K");
-                assertEquals(v[h * HS + d], cache.values(l)[idx], 0f, what + " layer " + l + " entry " + j + " (token " + n + ") V");
+                assertEquals(k[h * HS + d], cache.key(l, b, h, slot, d), 0f, what + " layer " + l + " entry " + j + " (token " + n + ") K");
+                assertEquals(v[h * HS + d], cache.value(l, b, h, slot, d), 0f, what + " layer " + l + " entry " + j + " (token " + n + ") V");
             }
         }
     }
@@ -38,11 +37,12 @@ class KvCacheTest {
     @Test
     void holdsTheLastCapacityEntriesInOrder() {
         for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
-            for (int cap : new int[] {1, 3, 5}) {
+            for (int cap : new int[] {1, 2, 3, 5, 8}) {
                 KvCache cache = new KvCache(LAYERS, B, NH, HS, cap, policy);
                 List<List<Integer>> hist = List.of(new ArrayList<>(), new ArrayList<>());
-                // sequence 1 gets 2 more tokens than sequence 0, so their fill levels differ
-                for (int step = 0; step < 3 * cap + 4; step++) {
+                // sequence 1 gets 2 more tokens than sequence 0, so their fill levels differ; SHIFT's
+                // window goes back to slot 0 every cap + 1 tokens: run it through several such moves
+                for (int step = 0; step < 5 * cap + 7; step++) {
                     for (int b = 0; b < B; b++) {
                         int feeds = (b == 1 && step == 0) ? 3 : 1;
                         for (int f = 0; f < feeds; f++) {
@@ -54,8 +54,51 @@ class KvCacheTest {
                     }
                     for (int b = 0; b < B; b++) checkContents(cache, b, hist.get(b), policy + " cap " + cap + " step " + step + " seq " + b);
                 }
-                if (policy == OverflowPolicy.SHIFT) assertEquals(0, cache.start(0));
             }
+        }
+    }
+
+    /**
+     * SHIFT against the tutorial's own mechanism, the flat cache that moves every row left by one
+     * per token ({@code kvShift}): after every token, entry j of the sliding window holds exactly
+     * the bits of slot j of the shifted cache, for thousands of tokens (many window moves).
+     */
+    @Test
+    void shiftWindowEqualsPhysicalShiftBitForBit() {
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(7);
+        for (int cap : new int[] {1, 2, 7, 64}) {
+            KvCache cache = new KvCache(1, B, NH, HS, cap, OverflowPolicy.SHIFT);
+            assertEquals(2 * cap, cache.slots());
+            float[][] refK = new float[B][NH * cap * HS], refV = new float[B][NH * cap * HS];
+            boolean moved = false;
+            for (int n = 0; n < 40 * cap + 13; n++) {
+                for (int b = 0; b < B; b++) {
+                    float[] k = new float[C], v = new float[C];
+                    for (int i = 0; i < C; i++) { k[i] = (float) rnd.nextGaussian(); v[i] = (float) rnd.nextGaussian(); }
+                    int before = cache.start(b);
+                    cache.append(0, b, k, 0, v, 0);
+                    cache.commit(b, 1);
+                    if (before == cap) moved = true;
+                    int slot = n;
+                    if (n >= cap) {
+                        dev.kvdecode.kernels.KvCache.kvShift(refK[b], 0, NH, cap, HS);
+                        dev.kvdecode.kernels.KvCache.kvShift(refV[b], 0, NH, cap, HS);
+                        slot = cap - 1;
+                    }
+                    dev.kvdecode.kernels.KvCache.kvAppend(refK[b], 0, slot, k, 0, NH, cap, HS);
+                    dev.kvdecode.kernels.KvCache.kvAppend(refV[b], 0, slot, v, 0, NH, cap, HS);
+                    int len = cache.length(b);
+                    assertEquals(Math.min(n + 1, cap), len);
+                    assertTrue(cache.start(b) + len <= cache.slots(), "the window never wraps");
+                    for (int j = 0; j < len; j++) for (int h = 0; h < NH; h++) for (int d = 0; d < HS; d++) {
+                        int idx = (h * cap + j) * HS + d;
+                        String what = "cap " + cap + " token " + n + " seq " + b + " entry " + j + " head " + h + " dim " + d;
+                        assertEquals(Float.floatToRawIntBits(refK[b][idx]), Float.floatToRawIntBits(cache.key(0, b, h, cache.slot(b, j), d)), what + " K");
+                        assertEquals(Float.floatToRawIntBits(refV[b][idx]), Float.floatToRawIntBits(cache.value(0, b, h, cache.slot(b, j), d)), what + " V");
+                    }
+                }
+            }
+            assertTrue(moved, "the window must have moved back to slot 0 at least once");
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.kvdecode.runtime.cpu;
 
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.runtime.cache.KvCache;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.ContextFullException;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -186,7 +187,10 @@ class CpuSessionTest {
             }
             // the ring did wrap (its oldest entry is not in slot 0)
             assertNotEquals(0, ring.kvCache().start(0));
-            assertEquals(0, shift.kvCache().start(0));
+            // the shift window slid through its 2 x 16 slots and moved back to slot 0 several times
+            KvCache sc = shift.kvCache();
+            assertTrue(sc.tokens(0) - 16 > 3 * 17, "shift window moves: " + sc.tokens(0));
+            assertTrue(sc.start(0) + sc.length(0) <= sc.slots());
         }
     }
 
