@@ -220,7 +220,8 @@ public final class Matmul {
                     for (int r = 0; r < rows; r++) {
                         float s0 = x[xOff + (t0 + r) * in + i];
                         float[] a = acc[r];
-                        for (int c = cb; c < ce; c++) a[c] += s0 * w0[c];
+                        if (Simd.VECTOR) VectorOps.axpy(a, cb, s0, w0, cb, ce - cb);
+                        else for (int c = cb; c < ce; c++) a[c] += s0 * w0[c];
                     }
                 }
                 for (int r = 0; r < rows; r++) System.arraycopy(acc[r], cb, y, yOff + (t0 + r) * out + cb, ce - cb);
@@ -231,6 +232,7 @@ public final class Matmul {
     // a[c0..c1) += s0*v0[c] + ... + s3*v3[c], left to right: the bits of four axpy passes
     private static void axpy4(float[] a, float s0, float[] v0, float s1, float[] v1,
                               float s2, float[] v2, float s3, float[] v3, int c0, int c1) {
+        if (Simd.VECTOR) { VectorOps.axpy4(a, c0, s0, v0, c0, s1, v1, c0, s2, v2, c0, s3, v3, c0, c1 - c0); return; }
         for (int c = c0; c < c1; c++) a[c] = a[c] + s0 * v0[c] + s1 * v1[c] + s2 * v2[c] + s3 * v3[c];
     }
 

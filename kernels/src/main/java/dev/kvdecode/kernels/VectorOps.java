@@ -30,18 +30,25 @@ final class VectorOps {
     // in that order: the bits of Matmul's scalar axpy4 (Java's a + s0*v0 + ... has no fused FMA).
     static void axpy4(float[] a, float s0, float[] w0, int o0, float s1, float[] w1, int o1,
                       float s2, float[] w2, int o2, float s3, float[] w3, int o3, int n) {
+        axpy4(a, 0, s0, w0, o0, s1, w1, o1, s2, w2, o2, s3, w3, o3, n);
+    }
+
+    // The same on a[aOff .. aOff+n)
+    static void axpy4(float[] a, int aOff, float s0, float[] w0, int o0, float s1, float[] w1, int o1,
+                      float s2, float[] w2, int o2, float s3, float[] w3, int o3, int n) {
         int c = 0;
         FloatVector v0 = FloatVector.broadcast(F, s0), v1 = FloatVector.broadcast(F, s1);
         FloatVector v2 = FloatVector.broadcast(F, s2), v3 = FloatVector.broadcast(F, s3);
         for (int bound = F.loopBound(n); c < bound; c += L) {
-            FloatVector acc = FloatVector.fromArray(F, a, c);
+            FloatVector acc = FloatVector.fromArray(F, a, aOff + c);
             acc = acc.add(FloatVector.fromArray(F, w0, o0 + c).mul(v0));
             acc = acc.add(FloatVector.fromArray(F, w1, o1 + c).mul(v1));
             acc = acc.add(FloatVector.fromArray(F, w2, o2 + c).mul(v2));
             acc = acc.add(FloatVector.fromArray(F, w3, o3 + c).mul(v3));
-            acc.intoArray(a, c);
+            acc.intoArray(a, aOff + c);
         }
-        for (; c < n; c++) a[c] = a[c] + s0 * w0[o0 + c] + s1 * w1[o1 + c] + s2 * w2[o2 + c] + s3 * w3[o3 + c];
+        for (; c < n; c++)
+            a[aOff + c] = a[aOff + c] + s0 * w0[o0 + c] + s1 * w1[o1 + c] + s2 * w2[o2 + c] + s3 * w3[o3 + c];
     }
 
     // The same for bf16 weights read as stored: each row widened in registers (exact, as widenBf16),
@@ -71,12 +78,15 @@ final class VectorOps {
     }
 
     // a[0..n) += s * w[o + c]
-    static void axpy(float[] a, float s, float[] w, int o, int n) {
+    static void axpy(float[] a, float s, float[] w, int o, int n) { axpy(a, 0, s, w, o, n); }
+
+    // a[aOff + c] += s * w[o + c] for c in [0, n)
+    static void axpy(float[] a, int aOff, float s, float[] w, int o, int n) {
         int c = 0;
         FloatVector vs = FloatVector.broadcast(F, s);
         for (int bound = F.loopBound(n); c < bound; c += L)
-            FloatVector.fromArray(F, a, c).add(FloatVector.fromArray(F, w, o + c).mul(vs)).intoArray(a, c);
-        for (; c < n; c++) a[c] += s * w[o + c];
+            FloatVector.fromArray(F, a, aOff + c).add(FloatVector.fromArray(F, w, o + c).mul(vs)).intoArray(a, aOff + c);
+        for (; c < n; c++) a[aOff + c] += s * w[o + c];
     }
 
     // sum a[aOff+i] * b[bOff+i]: two vector accumulators (independent adds to overlap), lanes

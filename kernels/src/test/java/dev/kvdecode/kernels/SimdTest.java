@@ -40,6 +40,15 @@ class SimdTest {
             for (int c = 0; c < n; c++) want[c] += s * w[o2 + c];
             VectorOps.axpy(got, s, w, o2, n);
             assertBits("axpy n=" + n, want, got);
+            // the accumulator at an offset (Matmul's row-weights path)
+            float[] wantOff = new float[n + 13], gotOff = new float[n + 13];
+            for (int c = 0; c < n + 13; c++) wantOff[c] = gotOff[c] = f(rnd);
+            for (int c = 0; c < n; c++)
+                wantOff[13 + c] = wantOff[13 + c] + s0 * w[o0 + c] + s1 * w[o1 + c] + s2 * w[o2 + c] + s3 * w[o3 + c];
+            VectorOps.axpy4(gotOff, 13, s0, w, o0, s1, w, o1, s2, w, o2, s3, w, o3, n);
+            for (int c = 0; c < n; c++) wantOff[13 + c] += s * w[o1 + c];
+            VectorOps.axpy(gotOff, 13, s, w, o1, n);
+            assertBits("axpy4/axpy at an offset n=" + n, wantOff, gotOff);
         }
     }
 
