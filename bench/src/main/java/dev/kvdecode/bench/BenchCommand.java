@@ -67,7 +67,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--reps", defaultValue = "1", description = "timed repetitions per (steps, mode); the median is reported (default: ${DEFAULT-VALUE})")
     int reps;
 
-    @Option(names = "--warmup", defaultValue = "50", description = "untimed tokens generated per mode before timing (default: ${DEFAULT-VALUE})")
+    @Option(names = "--warmup", description = "untimed tokens generated per mode before timing (default: 256 on the CPU, "
+            + "where C2 compiles the kernels during the first ~200 tokens on the same cores; 50 elsewhere)")
+    Integer warmupOption;
     int warmupTokens;
 
     @Option(names = "--max-recompute-steps",
@@ -111,6 +113,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         PrintStream out = System.out;
         try (Backend backend = backendOptions.open()) {
+            warmupTokens = warmupOption != null ? warmupOption : backend.name().equals("cpu") ? 256 : 50;
             recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
                     : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
             Roofline roofline = new Roofline(cfg, batch, dtypeBytes());
@@ -170,7 +173,7 @@ public final class BenchCommand implements Callable<Integer> {
     private void validate() {
         if (batch < 1) throw new UsageException("--batch: must be >= 1, got " + batch);
         if (reps < 1) throw new UsageException("--reps: must be >= 1, got " + reps);
-        if (warmupTokens < 0) throw new UsageException("--warmup: must be >= 0, got " + warmupTokens);
+        if (warmupOption != null && warmupOption < 0) throw new UsageException("--warmup: must be >= 0, got " + warmupOption);
         if (steps.length == 0) throw new UsageException("--steps: give at least one token count");
         for (int s : steps) if (s < 1) throw new UsageException("--steps: token counts must be >= 1, got " + s);
         if (maxRecomputeSteps != null && maxRecomputeSteps < 0)
