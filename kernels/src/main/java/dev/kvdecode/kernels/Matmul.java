@@ -123,7 +123,17 @@ public final class Matmul {
         final float[] w0 = new float[COL_BLOCK], w1 = new float[COL_BLOCK],
                 w2 = new float[COL_BLOCK], w3 = new float[COL_BLOCK];
         final float[][] acc = new float[ROW_TILE][COL_BLOCK];
+        /** One accumulator row for a whole decode-sized column run (see columns()). */
+        final float[][] accRun = new float[1][RUN_BLOCK];
     }
+
+    /**
+     * Columns per block when one row (T = 1) runs through a Vector API path that reads W in place:
+     * a thread's whole column run (1,152 for GPT-2's qkv on 2 threads) in one pass over the W rows,
+     * so each row is read as one long sequential segment instead of 2 KB pieces (16 KB of
+     * accumulator, in L1).
+     */
+    private static final int RUN_BLOCK = 4096;
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
@@ -134,9 +144,11 @@ public final class Matmul {
                                 float[] b, int T, int in, int out, int c0, int c1) {
         Scratch sc = SCRATCH.get();
         float[] w0 = sc.w0, w1 = sc.w1, w2 = sc.w2, w3 = sc.w3;
-        float[][] acc = sc.acc;
-        for (int cb = c0; cb < c1; cb += COL_BLOCK) {
-            int n = Math.min(COL_BLOCK, c1 - cb);
+        boolean run = T == 1 && Simd.VECTOR && (w != null || fmt == HalfFormat.BF16) && in % 4 == 0;
+        int block = run ? RUN_BLOCK : COL_BLOCK;
+        float[][] acc = run ? sc.accRun : sc.acc;
+        for (int cb = c0; cb < c1; cb += block) {
+            int n = Math.min(block, c1 - cb);
             for (int t0 = 0; t0 < T; t0 += ROW_TILE) {
                 int rows = Math.min(ROW_TILE, T - t0);
                 for (int r = 0; r < rows; r++) {
