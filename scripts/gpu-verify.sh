@@ -37,8 +37,9 @@ prepare() {
     for cand in /usr/lib/jvm/temurin-25* /usr/lib/jvm/*25*; do [[ -x "$cand/bin/javac" ]] && { export JAVA_HOME="$cand"; break; }; done
   fi
   echo "gpu-verify prepare: building jars and test classes (JAVA_HOME=$JAVA_HOME)" >&2
-  mvn -B -q ${MVN_FLAGS:--o} -pl bench -am package -DskipTests
-  mvn -B -q ${MVN_FLAGS:--o} -pl runtime -am package -DskipTests dependency:build-classpath -Dmdep.outputFile="$ROOT/runtime/target/gpu-verify-classpath.txt" -Dmdep.includeScope=test
+  # (a relative outputFile is per module: runtime/target/... is the runtime tests' class path)
+  mvn -B -q ${MVN_FLAGS:--o} -pl runtime,bench -am package -DskipTests \
+      dependency:build-classpath -Dmdep.outputFile=target/gpu-verify-classpath.txt -Dmdep.includeScope=test
   [[ -f "$ROOT/kernels/target/classes/dev/kvdecode/kernels/kvdecode.fatbin" ]] \
     || { echo "gpu-verify prepare: no fatbin was built (nvcc missing?): the GPU run would have no kernels" >&2; exit 1; }
   local jre_tool=""
@@ -88,6 +89,11 @@ setup() {
   CP="$DEV/test-classes/runtime:$DEV/test-classes/kernels:$ROOT/runtime/src/test/resources:$ROOT/kernels/src/test/resources:$(ls "$DEV"/lib/*.jar | tr '\n' ':')$DEV/kvdecode-cli.jar"
   JOPTS=(--enable-native-access=ALL-UNNAMED -Xss4m -cp "$CP")
   MAIN=dev.kvdecode.runtime.cuda.DeviceTestMain
+  # The checks' commands, shared by run (one after another) and all (at once):
+  # (1) every kernel vs its CPU op on the device, no test skipped; (2) + (4) CPU vs CUDA end to end,
+  # graph vs step by step, bindings on the real driver, --backend choice.
+  KERNELS=("$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.kernels.cuda)
+  END_TO_END=("$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.runtime.cuda dev.kvdecode.runtime.engine.BackendsTest)
   SANITIZER_TARGETS=(dev.kvdecode.kernels.cuda.CudaKvCacheTest dev.kvdecode.kernels.cuda.CudaAttentionTest
                      "dev.kvdecode.runtime.cuda.CudaSessionTest#graphReplayEqualsStepByStep")
   CS="$(command -v compute-sanitizer || echo "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer")"
@@ -99,6 +105,9 @@ setup() {
       [[ -f "$lib" ]] && { export KVDECODE_CUBLAS_LIB="$lib"; break; }
     done
   fi
+  # (3) compute-sanitizer TOOL on the KV-cache and attention kernels and a short end-to-end decode
+  sanitizer() { SANITIZER=("$CS" --tool "$1" --target-processes all --report-api-errors no --error-exitcode 86 \
+      --print-limit 50 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips "${SANITIZER_TARGETS[@]}"); }
   log "gpu-verify: $(date -u +%FT%TZ), commit $(cat "$DEV/commit.txt" 2>/dev/null || echo unknown), java $JAVA"
 }
 
@@ -150,13 +159,13 @@ run() {
   export KVDECODE_TEST_BACKEND=cuda
   step env env_report
   # (1) every kernel vs its CPU op, on the device; no test may be skipped.
-  step kernels "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.kernels.cuda
+  step kernels "${KERNELS[@]}"
   # (2) + (4) CPU vs CUDA end to end, graph vs step by step, bindings on the real driver, --backend choice.
-  step end-to-end "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.runtime.cuda dev.kvdecode.runtime.engine.BackendsTest
+  step end-to-end "${END_TO_END[@]}"
   # (3) compute-sanitizer on the KV-cache and attention kernels and a short end-to-end decode.
   for tool in memcheck racecheck; do
-    step "sanitizer-$tool" "$CS" --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 86 \
-        --print-limit 50 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips "${SANITIZER_TARGETS[@]}"
+    sanitizer "$tool"
+    step "sanitizer-$tool" "${SANITIZER[@]}"
   done
   summary
 }
@@ -180,11 +189,11 @@ all() {
       echo "$rc $((SECONDS - start))" > "$logs/$name.rc" ) &
   }
   log ""; log "=== phase A: kernels, end-to-end, memcheck, racecheck in parallel"
-  pstep kernels "${ALIMIT:-240}" "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.kernels.cuda
-  pstep end-to-end "${ALIMIT:-240}" "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips dev.kvdecode.runtime.cuda dev.kvdecode.runtime.engine.BackendsTest
+  pstep kernels "${ALIMIT:-240}" "${KERNELS[@]}"
+  pstep end-to-end "${ALIMIT:-240}" "${END_TO_END[@]}"
   for tool in memcheck racecheck; do
-    pstep "sanitizer-$tool" "${ALIMIT:-240}" "$CS" --tool "$tool" --target-processes all --report-api-errors no --error-exitcode 86 \
-        --print-limit 50 "$JAVA" "${JOPTS[@]}" "$MAIN" --no-skips "${SANITIZER_TARGETS[@]}"
+    sanitizer "$tool"
+    pstep "sanitizer-$tool" "${ALIMIT:-240}" "${SANITIZER[@]}"
   done
   wait
   for name in kernels end-to-end sanitizer-memcheck sanitizer-racecheck; do

@@ -144,7 +144,10 @@ public final class Matmul {
                                 float[] b, int T, int in, int out, int c0, int c1) {
         Scratch sc = SCRATCH.get();
         float[] w0 = sc.w0, w1 = sc.w1, w2 = sc.w2, w3 = sc.w3;
-        boolean run = T == 1 && Simd.VECTOR && (w != null || fmt == HalfFormat.BF16) && in % 4 == 0;
+        // W read where it is stored (fp32, or bf16 widened in registers): same bits as the scratch loops
+        boolean inPlace = Simd.VECTOR && (w != null || fmt == HalfFormat.BF16);
+        // (a bf16 remainder row, in % 4 != 0, goes through the scratch loops, sized COL_BLOCK)
+        boolean run = inPlace && T == 1 && (w != null || in % 4 == 0);
         int block = run ? RUN_BLOCK : COL_BLOCK;
         float[][] acc = run ? sc.accRun : sc.acc;
         for (int cb = c0; cb < c1; cb += block) {
@@ -156,29 +159,22 @@ public final class Matmul {
                     else System.arraycopy(b, cb, acc[r], 0, n);
                 }
                 int i = 0;
-                if (Simd.VECTOR && w != null) {
-                    // fp32 weights read in place (no scratch copy); same bits as the loop below
+                if (inPlace) {
                     for (; i + 4 <= in; i += 4) {
                         int wo = i * out + cb;
                         for (int r = 0; r < rows; r++) {
                             int xo = xOff + (t0 + r) * in + i;
-                            VectorOps.axpy4(acc[r], x[xo], w, wo, x[xo + 1], w, wo + out,
-                                    x[xo + 2], w, wo + 2 * out, x[xo + 3], w, wo + 3 * out, n);
+                            if (w != null)
+                                VectorOps.axpy4(acc[r], x[xo], w, wo, x[xo + 1], w, wo + out,
+                                        x[xo + 2], w, wo + 2 * out, x[xo + 3], w, wo + 3 * out, n);
+                            else
+                                VectorOps.axpy4Bf16(acc[r], x[xo], wh, wo, x[xo + 1], wo + out, x[xo + 2], wo + 2 * out,
+                                        x[xo + 3], wo + 3 * out, n);
                         }
                     }
-                    for (; i < in; i++)
-                        for (int r = 0; r < rows; r++) VectorOps.axpy(acc[r], x[xOff + (t0 + r) * in + i], w, i * out + cb, n);
-                }
-                if (Simd.VECTOR && w == null && fmt == HalfFormat.BF16) {
-                    // bf16 weights widened in registers (same bits as widen + axpy4 below)
-                    for (; i + 4 <= in; i += 4) {
-                        int wo = i * out + cb;
-                        for (int r = 0; r < rows; r++) {
-                            int xo = xOff + (t0 + r) * in + i;
-                            VectorOps.axpy4Bf16(acc[r], x[xo], wh, wo, x[xo + 1], wo + out, x[xo + 2], wo + 2 * out,
-                                    x[xo + 3], wo + 3 * out, n);
-                        }
-                    }
+                    if (w != null)
+                        for (; i < in; i++)
+                            for (int r = 0; r < rows; r++) VectorOps.axpy(acc[r], x[xOff + (t0 + r) * in + i], w, i * out + cb, n);
                 }
                 for (; i + 4 <= in; i += 4) {
                     int wo = i * out + cb;
