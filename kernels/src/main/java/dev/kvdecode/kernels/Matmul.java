@@ -45,7 +45,22 @@ public final class Matmul {
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                               float[][] wRows, float[] b, int T, int in, int out) {
         if (wRows.length != in) throw new IllegalArgumentException("W has " + wRows.length + " rows, expected " + in);
-        matmul(pool, y, yOff, x, xOff, null, wRows, null, null, b, T, in, out);
+        matmul(pool, y, yOff, x, xOff, null, wRows, null, null, null, b, T, in, out);
+    }
+
+    // x (T,in), w int8 (in,out) with per-block scales, b (out) or null -> y (T,out); y must not alias x
+    /**
+     * y = x W + b with W in the int8 format of {@link Q8Matrix} ({@code --dtype int8}): each
+     * element accumulates bias first, then, for i = 0, 1, ..., in-1 in order, the fp32 product
+     * (x[t,i] * scale[i, c / 32]) * q[i, c]; the same bits for any T, blocking or thread split
+     * (so cached and recomputed logits agree exactly), and the same bits with and without the
+     * Vector API.
+     */
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Q8Matrix w, float[] b, int T) {
+        int in = w.in(), out = w.out();
+        if ((long) xOff + (long) T * in > x.length || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
+            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
+        matmul(pool, y, yOff, x, xOff, null, null, null, null, w, b, T, in, out);
     }
 
     // w (in,out) -> in rows of out floats
@@ -59,30 +74,32 @@ public final class Matmul {
 
     private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                                float[] w, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
-        matmul(pool, y, yOff, x, xOff, w, null, wh, fmt, b, T, in, out);
+        matmul(pool, y, yOff, x, xOff, w, null, wh, fmt, null, b, T, in, out);
     }
 
-    private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
-                               float[] w, float[][] wRows, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
+    private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, float[] w, float[][] wRows,
+                               short[] wh, HalfFormat fmt, Q8Matrix wq, float[] b, int T, int in, int out) {
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         // Few rows (decode): one contiguous run of columns per thread. The op then streams W at
         // memory speed in long row segments (one copy per W row and thread) and needs one
         // hand-off per thread; 64-column tiles cost ~4x the copies and hand-offs for no balance
         // gain (a late thread's run is taken by whoever is free, see CpuThreads).
-        int tile = p == null ? out : T <= ROW_TILE ? roundUp((out + p.threads() - 1) / p.threads(), 16) : COL_TILE;
+        // (int8: runs start on a scale block, Q8Matrix.BLOCK = 32, a divisor of COL_TILE)
+        int tile = p == null ? out : T <= ROW_TILE ? roundUp((out + p.threads() - 1) / p.threads(), 32) : COL_TILE;
         int tiles = (out + tile - 1) / tile;
         if (p == null || tiles == 1) {
             if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, 0, out);
+            else if (wq != null) q8Columns(y, yOff, x, xOff, wq, b, T, in, out, 0, out);
             else columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
             return;
         }
         // a reusable task per calling thread: a capturing lambda would allocate on every call
         MatmulTask task = MATMUL_TASK.get();
-        task.set(y, yOff, x, xOff, w, wRows, wh, fmt, b, T, in, out, tile);
+        task.set(y, yOff, x, xOff, w, wRows, wh, fmt, wq, b, T, in, out, tile);
         try {
             p.parallelFor(tiles, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, null, null, null, 0, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, null, null, 0, 0, 0, 0);
         }
     }
 
@@ -95,12 +112,13 @@ public final class Matmul {
         float[][] wRows;
         short[] wh;
         HalfFormat fmt;
+        Q8Matrix wq;
         int yOff, xOff, T, in, out, tile;
 
         void set(float[] y, int yOff, float[] x, int xOff, float[] w, float[][] wRows, short[] wh, HalfFormat fmt,
-                 float[] b, int T, int in, int out, int tile) {
+                 Q8Matrix wq, float[] b, int T, int in, int out, int tile) {
             this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.wRows = wRows;
-            this.wh = wh; this.fmt = fmt;
+            this.wh = wh; this.fmt = fmt; this.wq = wq;
             this.b = b; this.T = T; this.in = in; this.out = out; this.tile = tile;
         }
 
@@ -108,6 +126,7 @@ public final class Matmul {
         public void run(int s, int e) {
             int c0 = s * tile, c1 = Math.min(out, e * tile);
             if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, c0, c1);
+            else if (wq != null) q8Columns(y, yOff, x, xOff, wq, b, T, in, out, c0, c1);
             else columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, c0, c1);
         }
     }
@@ -193,6 +212,69 @@ public final class Matmul {
                 }
                 for (int r = 0; r < rows; r++) System.arraycopy(acc[r], 0, y, yOff + (t0 + r) * out + cb, n);
             }
+        }
+    }
+
+    // As columns() for int8 W: columns [c0, c1), c0 on a scale block; the whole column run in one
+    // pass for T = 1 (each W row read as one sequential segment), COL_BLOCK x ROW_TILE tiles otherwise.
+    private static void q8Columns(float[] y, int yOff, float[] x, int xOff, Q8Matrix w, float[] b,
+                                  int T, int in, int out, int c0, int c1) {
+        if (c0 % Q8Matrix.BLOCK != 0) throw new IllegalStateException("column run starts at " + c0 + ", inside a scale block");
+        Scratch sc = SCRATCH.get();
+        byte[] q = w.values();
+        float[] s = w.scaleArray();
+        int nb = w.blocksPerRow();
+        int block = T == 1 ? RUN_BLOCK : COL_BLOCK;
+        float[][] acc = T == 1 ? sc.accRun : sc.acc;
+        for (int cb = c0; cb < c1; cb += block) {
+            int n = Math.min(block, c1 - cb), sb = cb / Q8Matrix.BLOCK;
+            for (int t0 = 0; t0 < T; t0 += ROW_TILE) {
+                int rows = Math.min(ROW_TILE, T - t0);
+                for (int r = 0; r < rows; r++) {
+                    if (b == null) java.util.Arrays.fill(acc[r], 0, n, 0f);
+                    else System.arraycopy(b, cb, acc[r], 0, n);
+                }
+                int i = 0;
+                for (; i + 4 <= in; i += 4) {
+                    int wo = i * out + cb, so = i * nb + sb;
+                    for (int r = 0; r < rows; r++) {
+                        int xo = xOff + (t0 + r) * in + i;
+                        if (Q8_VECTOR)
+                            VectorOps.axpy4Q8(acc[r], x[xo], x[xo + 1], x[xo + 2], x[xo + 3], q, wo, out, s, so, nb, n);
+                        else
+                            axpy4Q8(acc[r], x[xo], x[xo + 1], x[xo + 2], x[xo + 3], q, wo, out, s, so, nb, n);
+                    }
+                }
+                for (; i < in; i++)
+                    for (int r = 0; r < rows; r++)
+                        axpyQ8(acc[r], x[xOff + (t0 + r) * in + i], q, i * out + cb, s, i * nb + sb, n);
+                for (int r = 0; r < rows; r++) System.arraycopy(acc[r], 0, y, yOff + (t0 + r) * out + cb, n);
+            }
+        }
+    }
+
+    /** Whether the int8 inner loop runs on the Vector API (needs 8 to 32 fp32 lanes). */
+    static final boolean Q8_VECTOR = Simd.VECTOR && VectorOps.q8Vectorized();
+
+    // a[0..n) += for each of the 4 rows k at q[o + k*out ..], scales s[so + k*nb ..]:
+    // (x_k * scale) * q, left to right per element; blocks of 32 columns share a scale
+    static void axpy4Q8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out,
+                        float[] s, int so, int nb, int n) {
+        int o1 = o + out, o2 = o1 + out, o3 = o2 + out;
+        for (int c0 = 0, j = so; c0 < n; c0 += Q8Matrix.BLOCK, j++) {
+            float f0 = x0 * s[j], f1 = x1 * s[j + nb], f2 = x2 * s[j + 2 * nb], f3 = x3 * s[j + 3 * nb];
+            int c1 = Math.min(n, c0 + Q8Matrix.BLOCK);
+            for (int c = c0; c < c1; c++)
+                a[c] = a[c] + f0 * q[o + c] + f1 * q[o1 + c] + f2 * q[o2 + c] + f3 * q[o3 + c];
+        }
+    }
+
+    // the same for one row
+    static void axpyQ8(float[] a, float x0, byte[] q, int o, float[] s, int so, int n) {
+        for (int c0 = 0, j = so; c0 < n; c0 += Q8Matrix.BLOCK, j++) {
+            float f0 = x0 * s[j];
+            int c1 = Math.min(n, c0 + Q8Matrix.BLOCK);
+            for (int c = c0; c < c1; c++) a[c] += f0 * q[o + c];
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.kvdecode.kernels;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -24,7 +25,43 @@ final class VectorOps {
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
 
+    /** Bytes with as many lanes as F (a quarter of its width), for int8 weights; null below 8 lanes. */
+    private static final VectorSpecies<Byte> Q = L >= 8 && L <= Q8Matrix.BLOCK && Q8Matrix.BLOCK % L == 0
+            ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
+
     static int floatLanes() { return L; }
+
+    static boolean q8Vectorized() { return Q != null; }
+
+    // Matmul.axpy4Q8 with L lanes per operation: each lane multiplies then adds in the scalar
+    // loop's order (the bits of the scalar form); a partial last block runs the scalar form.
+    static void axpy4Q8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out,
+                        float[] s, int so, int nb, int n) {
+        int o1 = o + out, o2 = o1 + out, o3 = o2 + out;
+        int c0 = 0, j = so;
+        for (; c0 + Q8Matrix.BLOCK <= n; c0 += Q8Matrix.BLOCK, j++) {
+            FloatVector f0 = FloatVector.broadcast(F, x0 * s[j]), f1 = FloatVector.broadcast(F, x1 * s[j + nb]);
+            FloatVector f2 = FloatVector.broadcast(F, x2 * s[j + 2 * nb]), f3 = FloatVector.broadcast(F, x3 * s[j + 3 * nb]);
+            for (int c = c0; c < c0 + Q8Matrix.BLOCK; c += L) {
+                FloatVector acc = FloatVector.fromArray(F, a, c);
+                acc = acc.add(int8(q, o + c).mul(f0));
+                acc = acc.add(int8(q, o1 + c).mul(f1));
+                acc = acc.add(int8(q, o2 + c).mul(f2));
+                acc = acc.add(int8(q, o3 + c).mul(f3));
+                acc.intoArray(a, c);
+            }
+        }
+        if (c0 < n) {
+            float f0 = x0 * s[j], f1 = x1 * s[j + nb], f2 = x2 * s[j + 2 * nb], f3 = x3 * s[j + 3 * nb];
+            for (int c = c0; c < n; c++)
+                a[c] = a[c] + f0 * q[o + c] + f1 * q[o1 + c] + f2 * q[o2 + c] + f3 * q[o3 + c];
+        }
+    }
+
+    // L int8 values at q[off..] as fp32 lanes (exact)
+    private static FloatVector int8(byte[] q, int off) {
+        return (FloatVector) ByteVector.fromArray(Q, q, off).convertShape(VectorOperators.B2F, F, 0);
+    }
 
     // a[0..n) = a + s0*w[o0+c] + s1*w[o1+c] + s2*w[o2+c] + s3*w[o3+c], each lane multiply-then-add
     // in that order: the bits of Matmul's scalar axpy4 (Java's a + s0*v0 + ... has no fused FMA).

@@ -1,0 +1,131 @@
+package dev.kvdecode.kernels;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static dev.kvdecode.kernels.Check.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The int8 weight format (--dtype int8): quantization against its definition, and the matmul
+ * against an fp64 reference over the dequantized weights and, bit for bit, against the plain
+ * sequential loop the kernel promises (for every row count, thread count and, via the kernels'
+ * scalar-simd test run, with and without the Vector API).
+ */
+class Q8MatrixTest {
+    static final long SEED = 20261126L;
+    static final double U = Math.ulp(1f) / 2;
+    static final CpuThreads POOL = new CpuThreads(3);
+
+    @AfterAll
+    static void closePool() { POOL.close(); }
+
+    @Test
+    void eachBlockIsRoundedToItsOwnScale() {
+        SplittableRandom rnd = new SplittableRandom(SEED);
+        int in = 5, out = 75;   // 3 blocks per row, the last one 11 wide
+        float[] w = random(rnd, in * out, 0.2);
+        for (int c = 32; c < 64; c++) w[out + c] = 0f;                  // an all-zero block
+        w[2 * out + 7] = 40f;                                          // an outlier owns its block only
+        w[3 * out + 70] = -3f;                                         // negative maximum in the short block
+        Q8Matrix m = Q8Matrix.quantize(w, in, out);
+        assertEquals(3, m.blocksPerRow());
+        byte[] q = m.values();
+        float[] s = m.scaleArray();
+        for (int i = 0; i < in; i++) for (int j = 0; j < 3; j++) {
+            float amax = 0;
+            for (int c = 32 * j; c < Math.min(out, 32 * j + 32); c++) amax = Math.max(amax, Math.abs(w[i * out + c]));
+            assertEquals(amax / 127f, s[i * 3 + j], 0f, "scale of row " + i + " block " + j);
+            for (int c = 32 * j; c < Math.min(out, 32 * j + 32); c++) {
+                float v = w[i * out + c], got = m.get(i, c);
+                assertTrue(q[i * out + c] >= -127, "q = -128 at " + i + "," + c);
+                assertTrue(Math.abs(v - got) <= s[i * 3 + j] * 0.5f * (1 + 1e-6f) + Float.MIN_VALUE,
+                        "W[" + i + "," + c + "] = " + v + " stored as " + got);
+            }
+        }
+        assertEquals(0f, s[1 * 3 + 1]);
+        for (int c = 32; c < 64; c++) assertEquals(0, q[out + c]);
+        assertEquals(40f, m.get(2, 7), 0f);
+        assertEquals(-3f, m.get(3, 70), 1e-6f);
+        assertEquals(127, Math.abs(q[3 * out + 70]));
+        assertEquals(in * out + 4L * in * 3, m.bytes());
+        float[] d = m.dequantize();
+        for (int i = 0; i < in; i++) for (int c = 0; c < out; c++) assertEquals(m.get(i, c), d[i * out + c], 0f);
+    }
+
+    @Test
+    void badInputsAreRejected() {
+        assertThrows(IllegalArgumentException.class, () -> Q8Matrix.quantize(new float[6], 4, 2));
+        assertThrows(IllegalArgumentException.class, () -> Q8Matrix.quantize(new float[0], 0, 0));
+        float[] w = new float[64];
+        w[40] = Float.NaN;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Q8Matrix.quantize(w, 2, 32));
+        assertTrue(e.getMessage().contains("W[1, 8]"), e.getMessage());
+        Q8Matrix m = Q8Matrix.quantize(new float[64], 2, 32);
+        assertThrows(IllegalArgumentException.class, () -> Matmul.matmul(null, new float[31], 0, new float[2], 0, m, null, 1));
+        assertThrows(IllegalArgumentException.class, () -> Matmul.matmul(null, new float[64], 0, new float[3], 0, m, null, 2));
+    }
+
+    @Test
+    void matmulMatchesFp64OverTheDequantizedWeights() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 1);
+        for (int T : new int[] {1, 3, 9, 33}) for (int in : new int[] {1, 3, 31, 64, 257})
+            for (int out : new int[] {1, 31, 33, 64, 100, 769}) for (boolean bias : new boolean[] {true, false}) {
+                if ((long) T * in * out > 2_000_000) continue;
+                float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.5);
+                float[] b = bias ? random(rnd, out, 1) : null;
+                Q8Matrix m = Q8Matrix.quantize(w, in, out);
+                float[] y = output(T * out);
+                Matmul.matmul(POOL, y, GUARD, guarded(x), GUARD, m, b, T);
+                double[] want = new double[T * out], tol = new double[T * out];
+                for (int t = 0; t < T; t++) for (int o = 0; o < out; o++) {
+                    double s = bias ? b[o] : 0, abs = Math.abs(s);
+                    for (int i = 0; i < in; i++) {
+                        double term = (double) x[t * in + i] * m.get(i, o);
+                        s += term;
+                        abs += Math.abs(term);
+                    }
+                    want[t * out + o] = s;
+                    // one more rounding per term than fp32: (x * scale) is rounded before * q
+                    tol[t * out + o] = (in + 3) * U * abs + 1e-30;
+                }
+                String what = "int8 matmul T=" + T + " in=" + in + " out=" + out + " bias=" + bias;
+                close(y, GUARD, want, tol, what);
+                guardsIntact(y, T * out, what);
+            }
+    }
+
+    @Test
+    void matmulGivesTheSequentialLoopsBitsForAnyRowsAndThreads() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 2);
+        int T = 11, in = 258, out = 2 * 4096 + 77;   // more columns than one decode run, a short last block
+        float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
+        Q8Matrix m = Q8Matrix.quantize(w, in, out);
+        byte[] q = m.values();
+        float[] s = m.scaleArray();
+        int nb = m.blocksPerRow();
+        float[] want = new float[T * out];
+        for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
+            float a = b[c];
+            for (int i = 0; i < in; i++) a += (x[t * in + i] * s[i * nb + c / 32]) * q[i * out + c];
+            want[t * out + c] = a;
+        }
+        try (CpuThreads two = new CpuThreads(2)) {
+            for (CpuThreads pool : new CpuThreads[] {null, two, POOL}) {
+                float[] all = new float[T * out];
+                Matmul.matmul(pool, all, 0, x, 0, m, b, T);
+                float[] one = new float[out];
+                for (int t = 0; t < T; t++) {
+                    Matmul.matmul(pool, one, 0, x, t * in, m, b, 1);
+                    for (int c = 0; c < out; c++) {
+                        int bits = Float.floatToIntBits(want[t * out + c]);
+                        assertEquals(bits, Float.floatToIntBits(all[t * out + c]), "T=" + T + " row " + t + " col " + c + " pool " + pool);
+                        assertEquals(bits, Float.floatToIntBits(one[c]), "T=1 row " + t + " col " + c + " pool " + pool);
+                    }
+                }
+            }
+        }
+    }
+}
