@@ -13,6 +13,7 @@ import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.model.ModelConfig;
 import dev.kvdecode.runtime.model.ModelLoader;
 import dev.kvdecode.runtime.model.RandomWeights;
+import dev.kvdecode.runtime.cpu.CpuBackend;
 import dev.kvdecode.runtime.cuda.CudaBackend;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -116,7 +117,9 @@ public final class BenchCommand implements Callable<Integer> {
             warmupTokens = warmupOption != null ? warmupOption : backend.name().equals("cpu") ? 256 : 50;
             recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
                     : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
-            Roofline roofline = new Roofline(cfg, batch, dtypeBytes());
+            Roofline roofline = backend instanceof CpuBackend cpu
+                    ? new Roofline(cfg, batch, cpu.weightFormat().bytesPerWeight(), 4, 4)
+                    : new Roofline(cfg, batch, dtypeBytes());
             // The ceiling a memory-bound step is compared with: host copy rate on the CPU, a
             // device-to-device copy on CUDA (smaller on the emulator, where it is a host memcpy).
             double copyGBps = backend instanceof CudaBackend cuda
@@ -180,8 +183,8 @@ public final class BenchCommand implements Callable<Integer> {
             throw new UsageException("--max-recompute-steps: must be >= 0, got " + maxRecomputeSteps);
         if (context != null && context < 1) throw new UsageException("--context: must be >= 1, got " + context);
         if (preset != null && modelDir != null) throw new UsageException("--preset and --model are exclusive");
-        if (!List.of("fp32", "fp16", "bf16").contains(backendOptions.dtype()))
-            throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + backendOptions.dtype() + "'");
+        if (!List.of("fp32", "fp16", "bf16", "int8").contains(backendOptions.dtype()))
+            throw new UsageException("--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got '" + backendOptions.dtype() + "'");
     }
 
     private List<RunResult.Mode> parseModes() {

@@ -8,6 +8,7 @@ import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.LayerNorm;
 import dev.kvdecode.kernels.Matmul;
+import dev.kvdecode.kernels.Q8Matrix;
 import org.openjdk.jmh.annotations.*;
 
 import java.util.SplittableRandom;
@@ -29,7 +30,7 @@ import java.util.concurrent.TimeUnit;
 public class DecodeOpsBench {
     static final int L = 12, C = 768, NH = 12, HS = C / NH, V = 50257;
 
-    @Param({"fp32", "fp16", "bf16"})
+    @Param({"fp32", "fp16", "bf16", "int8"})
     String dtype;
 
     @Param({"1"})
@@ -45,6 +46,8 @@ public class DecodeOpsBench {
     short[][] qkvH, projH, fcH, fcProjH;
     float[] head, bias3C, biasC, bias4C, gamma, beta;
     short[] headH;
+    Q8Matrix[] qkvQ, projQ, fcQ, fcProjQ;
+    Q8Matrix headQ;
     float[] x, xn, qkv, att, fc, y, logits, scores;
     float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache)
     int layer;
@@ -56,6 +59,8 @@ public class DecodeOpsBench {
         SplittableRandom rnd = new SplittableRandom(1);
         qkvW = new float[L][]; projW = new float[L][]; fcW = new float[L][]; fcProjW = new float[L][];
         qkvH = new short[L][]; projH = new short[L][]; fcH = new short[L][]; fcProjH = new short[L][];
+        boolean int8 = dtype.equals("int8");
+        qkvQ = new Q8Matrix[L]; projQ = new Q8Matrix[L]; fcQ = new Q8Matrix[L]; fcProjQ = new Q8Matrix[L];
         for (int l = 0; l < L; l++) {
             qkvW[l] = random(rnd, C * 3 * C); projW[l] = random(rnd, C * C);
             fcW[l] = random(rnd, C * 4 * C); fcProjW[l] = random(rnd, 4 * C * C);
@@ -63,13 +68,18 @@ public class DecodeOpsBench {
                 qkvH[l] = fmt.narrow(qkvW[l]); projH[l] = fmt.narrow(projW[l]);
                 fcH[l] = fmt.narrow(fcW[l]); fcProjH[l] = fmt.narrow(fcProjW[l]);
                 qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
+            } else if (int8) {
+                qkvQ[l] = Q8Matrix.quantize(qkvW[l], C, 3 * C); projQ[l] = Q8Matrix.quantize(projW[l], C, C);
+                fcQ[l] = Q8Matrix.quantize(fcW[l], C, 4 * C); fcProjQ[l] = Q8Matrix.quantize(fcProjW[l], 4 * C, C);
+                qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
             }
         }
         head = random(rnd, V * C);
-        if (fmt != null) {   // 16-bit: stored transposed (C, V) and run through the matmul, as CpuSession does
+        if (fmt != null || int8) {   // 16-bit, int8: stored transposed (C, V) and run through the matmul, as CpuSession does
             float[] t = new float[V * C];
             for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
-            headH = fmt.narrow(t);
+            if (int8) headQ = Q8Matrix.quantize(t, C, V);
+            else headH = fmt.narrow(t);
             head = null;
         }
         bias3C = random(rnd, 3 * C); biasC = random(rnd, C); bias4C = random(rnd, 4 * C);
@@ -92,27 +102,29 @@ public class DecodeOpsBench {
 
     private int nextLayer() { return layer = layer + 1 == L ? 0 : layer + 1; }
 
-    private void linear(float[][] w32, short[][] wh, float[] in, float[] b, int nIn, int nOut) {
+    private void linear(float[][] w32, short[][] wh, Q8Matrix[] wq, float[] in, float[] b, int nIn, int nOut) {
         int l = nextLayer();
-        if (fmt == null) Matmul.matmul(pool, y, 0, in, 0, w32[l], b, 1, nIn, nOut);
+        if (wq[l] != null) Matmul.matmul(pool, y, 0, in, 0, wq[l], b, 1);
+        else if (fmt == null) Matmul.matmul(pool, y, 0, in, 0, w32[l], b, 1, nIn, nOut);
         else Matmul.matmul(pool, y, 0, in, 0, wh[l], fmt, b, 1, nIn, nOut);
     }
 
     @Benchmark
-    public float[] qkv() { linear(qkvW, qkvH, xn, bias3C, C, 3 * C); return y; }
+    public float[] qkv() { linear(qkvW, qkvH, qkvQ, xn, bias3C, C, 3 * C); return y; }
 
     @Benchmark
-    public float[] attnProj() { linear(projW, projH, att, biasC, C, C); return y; }
+    public float[] attnProj() { linear(projW, projH, projQ, att, biasC, C, C); return y; }
 
     @Benchmark
-    public float[] fc() { linear(fcW, fcH, xn, bias4C, C, 4 * C); return y; }
+    public float[] fc() { linear(fcW, fcH, fcQ, xn, bias4C, C, 4 * C); return y; }
 
     @Benchmark
-    public float[] fcProj() { linear(fcProjW, fcProjH, fc, biasC, 4 * C, C); return y; }
+    public float[] fcProj() { linear(fcProjW, fcProjH, fcProjQ, fc, biasC, 4 * C, C); return y; }
 
     @Benchmark
     public float[] lmHead() {
-        if (fmt == null) Matmul.lmHead(pool, logits, 0, xn, 0, head, null, 1, C, V);
+        if (headQ != null) Matmul.matmul(pool, logits, 0, xn, 0, headQ, null, 1);
+        else if (fmt == null) Matmul.lmHead(pool, logits, 0, xn, 0, head, null, 1, C, V);
         else Matmul.matmul(pool, logits, 0, xn, 0, headH, fmt, null, 1, C, V);
         return logits;
     }

@@ -10,8 +10,9 @@ public final class BackendOptions {
     String backendName;
 
     @Option(names = "--dtype", defaultValue = "fp32",
-            description = "weights (and, on CUDA, the KV cache): fp32, fp16 or bf16; on the CPU 16-bit matmul weights "
-                    + "are widened as they are read and arithmetic stays fp32 (default: ${DEFAULT-VALUE})")
+            description = "weights (and, on CUDA, the KV cache): fp32, fp16, bf16, or int8 (CPU only: int8 with one scale per "
+                    + "32 weights); on the CPU reduced-precision matmul weights are widened as they are read and arithmetic "
+                    + "stays fp32 (default: ${DEFAULT-VALUE})")
     String dtype;
 
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
@@ -20,6 +21,6 @@ public final class BackendOptions {
     /** Opens the chosen backend; a bad value is a {@link UsageException} naming the flag. */
     public Backend open() { return Backends.create(backendName, dtype, threads); }
 
-    /** fp32, fp16 or bf16 as given on the command line. */
+    /** fp32, fp16, bf16 or int8 as given on the command line. */
     public String dtype() { return dtype; }
 }

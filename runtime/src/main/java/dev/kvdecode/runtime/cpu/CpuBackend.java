@@ -1,7 +1,6 @@
 package dev.kvdecode.runtime.cpu;
 
 import dev.kvdecode.kernels.CpuThreads;
-import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -9,32 +8,35 @@ import dev.kvdecode.runtime.model.Model;
 
 /**
  * The pure-Java backend, the reference every other backend is checked against: fp32 arithmetic,
- * with fp32 weights (the reference) or, opt-in, fp16/bf16 matmul weights ({@link HalfWeights}).
+ * with fp32 weights (the reference) or, opt-in, fp16/bf16 ({@link HalfWeights}) or int8
+ * ({@link Q8Weights}) matmul weights.
  */
 public final class CpuBackend implements Backend {
     private final CpuThreads pool;
     private final boolean ownsPool;
-    private final HalfFormat weightFormat;   // null = fp32
-    private Model preparedModel;             // the model halfWeights were narrowed from
+    private final CpuWeightFormat weightFormat;
+    private Model preparedModel;             // the model halfWeights / q8Weights were made from
     private HalfWeights halfWeights;
+    private Q8Weights q8Weights;
 
     /** Uses the process-wide pool (one thread per available processor). */
     public CpuBackend() {
         this.pool = CpuThreads.common();
         this.ownsPool = false;
-        this.weightFormat = null;
+        this.weightFormat = CpuWeightFormat.FP32;
     }
 
     /** Uses a pool of its own with {@code threads} threads (--threads N), closed with the backend. */
     public CpuBackend(int threads) {
-        this(threads, null);
+        this(threads, CpuWeightFormat.FP32);
     }
 
     /**
      * @param threads      CPU threads, 0 = the process-wide pool (one per available processor)
-     * @param weightFormat the matmul weights' format, null for fp32
+     * @param weightFormat the matmul weights' format
      */
-    public CpuBackend(int threads, HalfFormat weightFormat) {
+    public CpuBackend(int threads, CpuWeightFormat weightFormat) {
+        if (weightFormat == null) throw new IllegalArgumentException("weight format is null");
         this.pool = threads == 0 ? CpuThreads.common() : new CpuThreads(threads);
         this.ownsPool = threads != 0;
         this.weightFormat = weightFormat;
@@ -44,7 +46,7 @@ public final class CpuBackend implements Backend {
     public CpuBackend(CpuThreads pool) {
         this.pool = pool;
         this.ownsPool = false;
-        this.weightFormat = null;
+        this.weightFormat = CpuWeightFormat.FP32;
     }
 
     @Override
@@ -54,16 +56,20 @@ public final class CpuBackend implements Backend {
 
     @Override
     public CpuSession open(Model model, SessionOptions options) {
-        if (weightFormat == null) return new CpuSession(model.weights(), options, pool);
-        if (preparedModel != model) {   // narrowed once per model, shared by its sessions
-            halfWeights = HalfWeights.of(model.weights(), weightFormat);
+        if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool);
+        if (preparedModel != model) {   // narrowed or quantized once per model, shared by its sessions
+            halfWeights = null;
+            q8Weights = null;
+            if (weightFormat == CpuWeightFormat.INT8) q8Weights = Q8Weights.of(model.weights());
+            else halfWeights = HalfWeights.of(model.weights(), weightFormat.half());
             preparedModel = model;
         }
-        return new CpuSession(model.weights(), options, pool, halfWeights);
+        return q8Weights != null ? new CpuSession(model.weights(), options, pool, q8Weights)
+                : new CpuSession(model.weights(), options, pool, halfWeights);
     }
 
-    /** The matmul weights' format, null for fp32. */
-    public HalfFormat weightFormat() { return weightFormat; }
+    /** The matmul weights' format. */
+    public CpuWeightFormat weightFormat() { return weightFormat; }
 
     @Override
     public void close() {

@@ -3,9 +3,9 @@ package dev.kvdecode.runtime.engine;
 import dev.kvdecode.bindings.CudaException;
 import dev.kvdecode.bindings.NativeLibraryException;
 import dev.kvdecode.runtime.cli.UsageException;
-import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.cuda.DType;
 import dev.kvdecode.runtime.cpu.CpuBackend;
+import dev.kvdecode.runtime.cpu.CpuWeightFormat;
 import dev.kvdecode.runtime.cuda.CudaBackend;
 import dev.kvdecode.runtime.cuda.CudaOptions;
 
@@ -44,18 +44,26 @@ public final class Backends {
         return create(name, CudaOptions.defaults(), System.err);
     }
 
-    /** The CLI's entry: {@code --backend}, {@code --dtype} (fp32, fp16, bf16). */
+    /** The CLI's entry: {@code --backend}, {@code --dtype} (fp32, fp16, bf16; int8 on the CPU). */
     public static Backend create(String name, String dtype) {
         return create(name, dtype, 0);
     }
 
     /** As {@link #create(String, String)} with {@code --threads} for the CPU (0 = one per core). */
     public static Backend create(String name, String dtype, int threads) {
+        if ("int8".equals(dtype)) {
+            Kind kind = Kind.parse(name);
+            if (kind == Kind.CUDA || kind == Kind.CUDA_EMU)
+                throw new UsageException("--dtype int8: int8 weights are CPU-only; use --backend cpu, or fp32, fp16 or bf16 with --backend "
+                        + kind.flag());
+            if (kind == Kind.AUTO) System.err.println("kvdecode: --dtype int8 runs on the CPU backend (int8 weights are CPU-only)");
+            return cpu(threads, CpuWeightFormat.INT8);
+        }
         DType d = switch (dtype) {
             case "fp32" -> DType.F32;
             case "fp16" -> DType.F16;
             case "bf16" -> DType.BF16;
-            default -> throw new UsageException("--dtype: expected fp32, fp16 or bf16, got '" + dtype + "'");
+            default -> throw new UsageException("--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got '" + dtype + "'");
         };
         return create(name, CudaOptions.defaults().withDtype(d), threads, System.err);
     }
@@ -67,15 +75,18 @@ public final class Backends {
 
     /**
      * The CPU backend; fp16/bf16 keep the matmul weights in that format and widen them as they are
-     * read (arithmetic and the KV cache stay fp32).
+     * read, int8 quantizes them with per-block scales (arithmetic and the KV cache stay fp32).
      */
     private static CpuBackend cpu(int threads, DType dtype) {
+        return cpu(threads, switch (dtype) {
+            case F32 -> CpuWeightFormat.FP32;
+            case F16 -> CpuWeightFormat.FP16;
+            case BF16 -> CpuWeightFormat.BF16;
+        });
+    }
+
+    private static CpuBackend cpu(int threads, CpuWeightFormat format) {
         if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-        HalfFormat format = switch (dtype) {
-            case F32 -> null;
-            case F16 -> HalfFormat.FP16;
-            case BF16 -> HalfFormat.BF16;
-        };
         return new CpuBackend(threads, format);
     }
 

@@ -1,0 +1,43 @@
+package dev.kvdecode.runtime.cpu;
+
+import dev.kvdecode.kernels.Q8Matrix;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.LayerWeights;
+import dev.kvdecode.runtime.model.ModelConfig;
+
+/**
+ * The matmul weights of a model in the int8 format of {@link Q8Matrix} for the CPU backend
+ * ({@code --dtype int8}, opt-in): the four linear layers of every block and the LM head, quantized
+ * once when the session's backend first sees the model. A decode step reads 1.125 bytes per weight
+ * instead of 4; embeddings, LayerNorm parameters, biases, the KV cache and arithmetic stay fp32.
+ *
+ * <pre>
+ * attn[l]   (C, 3C)   attnProj[l] (C, C)   fc[l] (C, 4C)   fcProj[l] (4C, C)
+ * lmHeadT   (C, V)    the LM head transposed, so the logits use the matmul kernel
+ * </pre>
+ */
+public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8Matrix[] fcProj, Q8Matrix lmHeadT) {
+
+    /** Quantizes the matmul weights of {@code w}. */
+    public static Q8Weights of(Gpt2Weights w) {
+        ModelConfig cfg = w.config();
+        int L = w.layers().size(), C = cfg.nEmbd();
+        Q8Matrix[] attn = new Q8Matrix[L], attnProj = new Q8Matrix[L], fc = new Q8Matrix[L], fcProj = new Q8Matrix[L];
+        for (int l = 0; l < L; l++) {
+            LayerWeights lw = w.layers().get(l);
+            attn[l] = Q8Matrix.quantize(lw.attnWeight(), C, 3 * C);
+            attnProj[l] = Q8Matrix.quantize(lw.attnProjWeight(), C, C);
+            fc[l] = Q8Matrix.quantize(lw.fcWeight(), C, 4 * C);
+            fcProj[l] = Q8Matrix.quantize(lw.fcProjWeight(), 4 * C, C);
+        }
+        float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
+        return new Q8Weights(attn, attnProj, fc, fcProj, Q8Matrix.quantize(headT, C, cfg.vocabSize()));
+    }
+
+    /** Bytes of all the int8 matrices with their scales. */
+    public long bytes() {
+        long n = lmHeadT.bytes();
+        for (Q8Matrix[] ms : new Q8Matrix[][] {attn, attnProj, fc, fcProj}) for (Q8Matrix m : ms) n += m.bytes();
+        return n;
+    }
+}
