@@ -51,14 +51,15 @@ public final class Matmul {
     // x (T,in), w int8 (in,out) with per-block scales, b (out) or null -> y (T,out); y must not alias x
     /**
      * y = x W + b with W in the int8 format of {@link Q8Matrix} ({@code --dtype int8}): each
-     * element accumulates bias first, then, for i = 0, 1, ..., in-1 in order, the fp32 product
-     * (x[t,i] * scale[i, c / 32]) * q[i, c]; the same bits for any T, blocking or thread split
-     * (so cached and recomputed logits agree exactly), and the same bits with and without the
-     * Vector API.
+     * element starts at the bias and, for each block of 32 inputs in order, adds scale[block, c]
+     * times the fp32 sum of x[t,i] * q[i,c] over the block's i in order. The same bits for any
+     * T, blocking or thread split (so cached and recomputed logits agree exactly), and the same
+     * bits with and without the Vector API.
      */
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Q8Matrix w, float[] b, int T) {
         int in = w.in(), out = w.out();
-        if ((long) xOff + (long) T * in > x.length || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
+        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
+                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
             throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
         matmul(pool, y, yOff, x, xOff, null, null, null, null, w, b, T, in, out);
     }
@@ -84,8 +85,7 @@ public final class Matmul {
         // memory speed in long row segments (one copy per W row and thread) and needs one
         // hand-off per thread; 64-column tiles cost ~4x the copies and hand-offs for no balance
         // gain (a late thread's run is taken by whoever is free, see CpuThreads).
-        // (int8: runs start on a scale block, Q8Matrix.BLOCK = 32, a divisor of COL_TILE)
-        int tile = p == null ? out : T <= ROW_TILE ? roundUp((out + p.threads() - 1) / p.threads(), 32) : COL_TILE;
+        int tile = p == null ? out : T <= ROW_TILE ? roundUp((out + p.threads() - 1) / p.threads(), 16) : COL_TILE;
         int tiles = (out + tile - 1) / tile;
         if (p == null || tiles == 1) {
             if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, 0, out);
@@ -215,39 +215,52 @@ public final class Matmul {
         }
     }
 
-    // As columns() for int8 W: columns [c0, c1), c0 on a scale block; the whole column run in one
-    // pass for T = 1 (each W row read as one sequential segment), COL_BLOCK x ROW_TILE tiles otherwise.
+    /** Columns per pass of a T = 1 int8 matmul: accumulators and block sums, 8 KB each, stay in L1. */
+    private static final int Q8_RUN_BLOCK = 2048;
+
+    /** Scratch of one thread for int8 W: ROW_TILE rows of block sums beside Scratch's accumulators. */
+    private static final ThreadLocal<float[][]> Q8_PART = ThreadLocal.withInitial(() -> new float[ROW_TILE][Q8_RUN_BLOCK]);
+
+    // As columns() for int8 W: columns [c0, c1) in passes of Q8_RUN_BLOCK (T = 1, each W row read
+    // as one sequential segment) or COL_BLOCK x ROW_TILE tiles; per block of 32 inputs the plain
+    // products go into part[], then acc += scale * part.
     private static void q8Columns(float[] y, int yOff, float[] x, int xOff, Q8Matrix w, float[] b,
                                   int T, int in, int out, int c0, int c1) {
-        if (c0 % Q8Matrix.BLOCK != 0) throw new IllegalStateException("column run starts at " + c0 + ", inside a scale block");
         Scratch sc = SCRATCH.get();
+        float[][] part = Q8_PART.get();
         byte[] q = w.values();
         float[] s = w.scaleArray();
-        int nb = w.blocksPerRow();
-        int block = T == 1 ? RUN_BLOCK : COL_BLOCK;
+        int block = T == 1 ? Q8_RUN_BLOCK : COL_BLOCK;
         float[][] acc = T == 1 ? sc.accRun : sc.acc;
         for (int cb = c0; cb < c1; cb += block) {
-            int n = Math.min(block, c1 - cb), sb = cb / Q8Matrix.BLOCK;
+            int n = Math.min(block, c1 - cb);
             for (int t0 = 0; t0 < T; t0 += ROW_TILE) {
                 int rows = Math.min(ROW_TILE, T - t0);
                 for (int r = 0; r < rows; r++) {
                     if (b == null) java.util.Arrays.fill(acc[r], 0, n, 0f);
                     else System.arraycopy(b, cb, acc[r], 0, n);
                 }
-                int i = 0;
-                for (; i + 4 <= in; i += 4) {
-                    int wo = i * out + cb, so = i * nb + sb;
+                for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
+                    int i1 = Math.min(in, i0 + Q8Matrix.BLOCK), so = (i0 / Q8Matrix.BLOCK) * out + cb;
                     for (int r = 0; r < rows; r++) {
-                        int xo = xOff + (t0 + r) * in + i;
-                        if (Q8_VECTOR)
-                            VectorOps.axpy4Q8(acc[r], x[xo], x[xo + 1], x[xo + 2], x[xo + 3], q, wo, out, s, so, nb, n);
-                        else
-                            axpy4Q8(acc[r], x[xo], x[xo + 1], x[xo + 2], x[xo + 3], q, wo, out, s, so, nb, n);
+                        float[] p = part[r];
+                        java.util.Arrays.fill(p, 0, n, 0f);
+                        int xo = xOff + (t0 + r) * in;
+                        int i = i0;
+                        for (; i + 4 <= i1; i += 4) {
+                            int wo = i * out + cb;
+                            if (Q8_VECTOR) VectorOps.axpy4I8(p, x[xo + i], x[xo + i + 1], x[xo + i + 2], x[xo + i + 3], q, wo, out, n);
+                            else axpy4I8(p, x[xo + i], x[xo + i + 1], x[xo + i + 2], x[xo + i + 3], q, wo, out, n);
+                        }
+                        for (; i < i1; i++) {
+                            float xi = x[xo + i];
+                            int wo = i * out + cb;
+                            for (int c = 0; c < n; c++) p[c] += xi * q[wo + c];
+                        }
+                        if (Simd.VECTOR) VectorOps.addScaled(acc[r], p, s, so, n);
+                        else for (int c = 0; c < n; c++) acc[r][c] += s[so + c] * p[c];
                     }
                 }
-                for (; i < in; i++)
-                    for (int r = 0; r < rows; r++)
-                        axpyQ8(acc[r], x[xOff + (t0 + r) * in + i], q, i * out + cb, s, i * nb + sb, n);
                 for (int r = 0; r < rows; r++) System.arraycopy(acc[r], 0, y, yOff + (t0 + r) * out + cb, n);
             }
         }
@@ -256,26 +269,10 @@ public final class Matmul {
     /** Whether the int8 inner loop runs on the Vector API (needs 8 to 32 fp32 lanes). */
     static final boolean Q8_VECTOR = Simd.VECTOR && VectorOps.q8Vectorized();
 
-    // a[0..n) += for each of the 4 rows k at q[o + k*out ..], scales s[so + k*nb ..]:
-    // (x_k * scale) * q, left to right per element; blocks of 32 columns share a scale
-    static void axpy4Q8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out,
-                        float[] s, int so, int nb, int n) {
+    // a[0..n) += x0*q[o+c] + x1*q[o+out+c] + x2*q[o+2out+c] + x3*q[o+3out+c], left to right
+    static void axpy4I8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out, int n) {
         int o1 = o + out, o2 = o1 + out, o3 = o2 + out;
-        for (int c0 = 0, j = so; c0 < n; c0 += Q8Matrix.BLOCK, j++) {
-            float f0 = x0 * s[j], f1 = x1 * s[j + nb], f2 = x2 * s[j + 2 * nb], f3 = x3 * s[j + 3 * nb];
-            int c1 = Math.min(n, c0 + Q8Matrix.BLOCK);
-            for (int c = c0; c < c1; c++)
-                a[c] = a[c] + f0 * q[o + c] + f1 * q[o1 + c] + f2 * q[o2 + c] + f3 * q[o3 + c];
-        }
-    }
-
-    // the same for one row
-    static void axpyQ8(float[] a, float x0, byte[] q, int o, float[] s, int so, int n) {
-        for (int c0 = 0, j = so; c0 < n; c0 += Q8Matrix.BLOCK, j++) {
-            float f0 = x0 * s[j];
-            int c1 = Math.min(n, c0 + Q8Matrix.BLOCK);
-            for (int c = c0; c < c1; c++) a[c] += f0 * q[o + c];
-        }
+        for (int c = 0; c < n; c++) a[c] = a[c] + x0 * q[o + c] + x1 * q[o1 + c] + x2 * q[o2 + c] + x3 * q[o3 + c];
     }
 
     /** Accumulator rows of one thread for {@link #rowColumns}, indexed by absolute column, grown to out once. */

@@ -1,11 +1,15 @@
 package dev.kvdecode.kernels;
 
 /**
- * A weight matrix W (in, out) in the Conv1D layout, stored as int8 with one fp32 scale per block
- * of {@link #BLOCK} consecutive elements of a row (the CPU's opt-in {@code --dtype int8}, issue 9):
- * W[i, c] ~= scales[i * blocksPerRow + c / BLOCK] * q[i * out + c]. The blocks are 32 contiguous
- * weights, the granularity of llama.cpp's Q8_0 (whose blocks run along its own contiguous
- * dimension), so the two formats round comparably; a row's last block may be shorter.
+ * A weight matrix W (in, out) in the Conv1D layout, stored as int8 with one fp32 scale per
+ * {@link #BLOCK} consecutive inputs of an output column (the CPU's opt-in {@code --dtype int8},
+ * issue 9): W[i, c] ~= scales[(i / BLOCK) * out + c] * q[i * out + c]. A block is 32 weights along
+ * the reduction dimension, exactly llama.cpp's Q8_0 (where that dimension is the contiguous one),
+ * so the two formats round alike; the last block of a column is shorter when in % 32 != 0.
+ *
+ * <p>Blocks along the inputs let the matmul sum 32 rows of plain int8 x fp32 products before it
+ * applies one scale per column, so the inner loop carries no scale at all (measured, one core:
+ * ~9 GMAC/s against ~5.5 with one scale per 32 columns of a row; docs/PERF_NOTES_CPU.md).
  *
  * <p>Quantization is symmetric: scale = max |w| / 127 over the block, q = round(w / scale) in
  * [-127, 127] (-128 unused), a zero block gets scale 0. A decode step reads 1 + 4/32 = 1.125 bytes
@@ -17,40 +21,38 @@ public final class Q8Matrix {
 
     private final byte[] q;
     private final float[] scales;
-    private final int in, out, blocksPerRow;
+    private final int in, out;
 
     private Q8Matrix(byte[] q, float[] scales, int in, int out) {
         this.q = q;
         this.scales = scales;
         this.in = in;
         this.out = out;
-        this.blocksPerRow = blocks(out);
     }
 
-    private static int blocks(int out) { return (out + BLOCK - 1) / BLOCK; }
+    private static int blocks(int in) { return (in + BLOCK - 1) / BLOCK; }
 
     // w (in, out) fp32 -> int8 + per-block scales
     /** Quantizes W (in, out); throws if {@code w} does not hold in x out floats or holds a non-finite value. */
     public static Q8Matrix quantize(float[] w, int in, int out) {
         if (in < 1 || out < 1 || (long) in * out != w.length)
             throw new IllegalArgumentException("W has " + w.length + " floats, expected " + in + " x " + out);
-        int nb = blocks(out);
+        for (int k = 0; k < w.length; k++)
+            if (!Float.isFinite(w[k]))
+                throw new IllegalArgumentException("W[" + k / out + ", " + k % out + "] = " + w[k] + " cannot be quantized");
+        int nb = blocks(in);
         byte[] q = new byte[w.length];
-        float[] scales = new float[Math.multiplyExact(in, nb)];
-        for (int i = 0; i < in; i++) {
-            for (int j = 0; j < nb; j++) {
-                int c0 = i * out + j * BLOCK, c1 = i * out + Math.min(out, (j + 1) * BLOCK);
+        float[] scales = new float[Math.multiplyExact(nb, out)];
+        for (int b = 0; b < nb; b++) {
+            int i0 = b * BLOCK, i1 = Math.min(in, i0 + BLOCK);
+            for (int c = 0; c < out; c++) {
                 float amax = 0f;
-                for (int c = c0; c < c1; c++) {
-                    if (!Float.isFinite(w[c]))
-                        throw new IllegalArgumentException("W[" + i + ", " + (c - i * out) + "] = " + w[c] + " cannot be quantized");
-                    amax = Math.max(amax, Math.abs(w[c]));
-                }
+                for (int i = i0; i < i1; i++) amax = Math.max(amax, Math.abs(w[i * out + c]));
                 float scale = amax / 127f;
-                scales[i * nb + j] = scale;
+                scales[b * out + c] = scale;
                 if (scale == 0f) continue;
-                for (int c = c0; c < c1; c++)
-                    q[c] = (byte) Math.max(-127, Math.min(127, Math.round(w[c] / scale)));
+                for (int i = i0; i < i1; i++)
+                    q[i * out + c] = (byte) Math.max(-127, Math.min(127, Math.round(w[i * out + c] / scale)));
             }
         }
         return new Q8Matrix(q, scales, in, out);
@@ -60,11 +62,12 @@ public final class Q8Matrix {
 
     public int out() { return out; }
 
-    public int blocksPerRow() { return blocksPerRow; }
+    /** Scale blocks per column, ceil(in / 32). */
+    public int blocks() { return blocks(in); }
 
     /** The stored value of W[i, c] as fp32 (scale x q). */
     public float get(int i, int c) {
-        return scales[i * blocksPerRow + c / BLOCK] * q[i * out + c];
+        return scales[(i / BLOCK) * out + c] * q[i * out + c];
     }
 
     /** The whole matrix dequantized, (in, out) fp32. */

@@ -26,36 +26,38 @@ final class VectorOps {
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
 
     /** Bytes with as many lanes as F (a quarter of its width), for int8 weights; null below 8 lanes. */
-    private static final VectorSpecies<Byte> Q = L >= 8 && L <= Q8Matrix.BLOCK && Q8Matrix.BLOCK % L == 0
+    private static final VectorSpecies<Byte> Q = L >= 8 && L <= 32
             ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
 
     static int floatLanes() { return L; }
 
     static boolean q8Vectorized() { return Q != null; }
 
-    // Matmul.axpy4Q8 with L lanes per operation: each lane multiplies then adds in the scalar
-    // loop's order (the bits of the scalar form); a partial last block runs the scalar form.
-    static void axpy4Q8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out,
-                        float[] s, int so, int nb, int n) {
+    // Matmul.axpy4I8 with L lanes per operation: each lane multiplies then adds in the scalar
+    // loop's order, so the bits are the scalar form's.
+    static void axpy4I8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out, int n) {
         int o1 = o + out, o2 = o1 + out, o3 = o2 + out;
-        int c0 = 0, j = so;
-        for (; c0 + Q8Matrix.BLOCK <= n; c0 += Q8Matrix.BLOCK, j++) {
-            FloatVector f0 = FloatVector.broadcast(F, x0 * s[j]), f1 = FloatVector.broadcast(F, x1 * s[j + nb]);
-            FloatVector f2 = FloatVector.broadcast(F, x2 * s[j + 2 * nb]), f3 = FloatVector.broadcast(F, x3 * s[j + 3 * nb]);
-            for (int c = c0; c < c0 + Q8Matrix.BLOCK; c += L) {
-                FloatVector acc = FloatVector.fromArray(F, a, c);
-                acc = acc.add(int8(q, o + c).mul(f0));
-                acc = acc.add(int8(q, o1 + c).mul(f1));
-                acc = acc.add(int8(q, o2 + c).mul(f2));
-                acc = acc.add(int8(q, o3 + c).mul(f3));
-                acc.intoArray(a, c);
-            }
+        FloatVector v0 = FloatVector.broadcast(F, x0), v1 = FloatVector.broadcast(F, x1);
+        FloatVector v2 = FloatVector.broadcast(F, x2), v3 = FloatVector.broadcast(F, x3);
+        int c = 0;
+        for (int bound = F.loopBound(n); c < bound; c += L) {
+            FloatVector acc = FloatVector.fromArray(F, a, c);
+            acc = acc.add(int8(q, o + c).mul(v0));
+            acc = acc.add(int8(q, o1 + c).mul(v1));
+            acc = acc.add(int8(q, o2 + c).mul(v2));
+            acc = acc.add(int8(q, o3 + c).mul(v3));
+            acc.intoArray(a, c);
         }
-        if (c0 < n) {
-            float f0 = x0 * s[j], f1 = x1 * s[j + nb], f2 = x2 * s[j + 2 * nb], f3 = x3 * s[j + 3 * nb];
-            for (int c = c0; c < n; c++)
-                a[c] = a[c] + f0 * q[o + c] + f1 * q[o1 + c] + f2 * q[o2 + c] + f3 * q[o3 + c];
-        }
+        for (; c < n; c++) a[c] = a[c] + x0 * q[o + c] + x1 * q[o1 + c] + x2 * q[o2 + c] + x3 * q[o3 + c];
+    }
+
+    // a[c] += s[so + c] * p[c] for c in [0, n): multiply, then add (the scalar form's bits)
+    static void addScaled(float[] a, float[] p, float[] s, int so, int n) {
+        int c = 0;
+        for (int bound = F.loopBound(n); c < bound; c += L)
+            FloatVector.fromArray(F, a, c).add(FloatVector.fromArray(F, s, so + c).mul(FloatVector.fromArray(F, p, c)))
+                    .intoArray(a, c);
+        for (; c < n; c++) a[c] += s[so + c] * p[c];
     }
 
     // L int8 values at q[off..] as fp32 lanes (exact)

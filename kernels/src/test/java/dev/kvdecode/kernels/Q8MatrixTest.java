@@ -25,32 +25,34 @@ class Q8MatrixTest {
     @Test
     void eachBlockIsRoundedToItsOwnScale() {
         SplittableRandom rnd = new SplittableRandom(SEED);
-        int in = 5, out = 75;   // 3 blocks per row, the last one 11 wide
+        int in = 75, out = 5;   // 3 blocks per column, the last one 11 rows
         float[] w = random(rnd, in * out, 0.2);
-        for (int c = 32; c < 64; c++) w[out + c] = 0f;                  // an all-zero block
-        w[2 * out + 7] = 40f;                                          // an outlier owns its block only
-        w[3 * out + 70] = -3f;                                         // negative maximum in the short block
+        for (int i = 32; i < 64; i++) w[i * out + 1] = 0f;             // an all-zero block
+        w[7 * out + 2] = 40f;                                          // an outlier owns its block only
+        w[70 * out + 3] = -3f;                                         // negative maximum in the short block
         Q8Matrix m = Q8Matrix.quantize(w, in, out);
-        assertEquals(3, m.blocksPerRow());
+        assertEquals(3, m.blocks());
         byte[] q = m.values();
         float[] s = m.scaleArray();
-        for (int i = 0; i < in; i++) for (int j = 0; j < 3; j++) {
+        for (int j = 0; j < 3; j++) for (int c = 0; c < out; c++) {
             float amax = 0;
-            for (int c = 32 * j; c < Math.min(out, 32 * j + 32); c++) amax = Math.max(amax, Math.abs(w[i * out + c]));
-            assertEquals(amax / 127f, s[i * 3 + j], 0f, "scale of row " + i + " block " + j);
-            for (int c = 32 * j; c < Math.min(out, 32 * j + 32); c++) {
+            for (int i = 32 * j; i < Math.min(in, 32 * j + 32); i++) amax = Math.max(amax, Math.abs(w[i * out + c]));
+            float scale = s[j * out + c];
+            assertEquals(amax / 127f, scale, 0f, "scale of block " + j + " column " + c);
+            for (int i = 32 * j; i < Math.min(in, 32 * j + 32); i++) {
                 float v = w[i * out + c], got = m.get(i, c);
                 assertTrue(q[i * out + c] >= -127, "q = -128 at " + i + "," + c);
-                assertTrue(Math.abs(v - got) <= s[i * 3 + j] * 0.5f * (1 + 1e-6f) + Float.MIN_VALUE,
+                assertTrue(Math.abs(v - got) <= scale * 0.5f * (1 + 1e-6f) + Float.MIN_VALUE,
                         "W[" + i + "," + c + "] = " + v + " stored as " + got);
             }
         }
-        assertEquals(0f, s[1 * 3 + 1]);
-        for (int c = 32; c < 64; c++) assertEquals(0, q[out + c]);
-        assertEquals(40f, m.get(2, 7), 0f);
-        assertEquals(-3f, m.get(3, 70), 1e-6f);
-        assertEquals(127, Math.abs(q[3 * out + 70]));
-        assertEquals(in * out + 4L * in * 3, m.bytes());
+        assertEquals(0f, s[out + 1]);
+        for (int i = 32; i < 64; i++) assertEquals(0, q[i * out + 1]);
+        assertEquals(40f, m.get(7, 2), 0f);
+        assertTrue(s[2] > 0.3f && s[out + 2] < 0.01f, "the outlier's scale stays in its block");
+        assertEquals(-3f, m.get(70, 3), 1e-6f);
+        assertEquals(127, Math.abs(q[70 * out + 3]));
+        assertEquals(in * out + 4L * 3 * out, m.bytes());
         float[] d = m.dequantize();
         for (int i = 0; i < in; i++) for (int c = 0; c < out; c++) assertEquals(m.get(i, c), d[i * out + c], 0f);
     }
@@ -88,7 +90,7 @@ class Q8MatrixTest {
                         abs += Math.abs(term);
                     }
                     want[t * out + o] = s;
-                    // one more rounding per term than fp32: (x * scale) is rounded before * q
+                    // fp32 block sums, each rounded once more when scaled
                     tol[t * out + o] = (in + 3) * U * abs + 1e-30;
                 }
                 String what = "int8 matmul T=" + T + " in=" + in + " out=" + out + " bias=" + bias;
@@ -100,16 +102,19 @@ class Q8MatrixTest {
     @Test
     void matmulGivesTheSequentialLoopsBitsForAnyRowsAndThreads() {
         SplittableRandom rnd = new SplittableRandom(SEED + 2);
-        int T = 11, in = 258, out = 2 * 4096 + 77;   // more columns than one decode run, a short last block
+        int T = 11, in = 258, out = 2 * 2048 + 77;   // more columns than one decode pass, a short last block of rows
         float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
         Q8Matrix m = Q8Matrix.quantize(w, in, out);
         byte[] q = m.values();
         float[] s = m.scaleArray();
-        int nb = m.blocksPerRow();
         float[] want = new float[T * out];
         for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
             float a = b[c];
-            for (int i = 0; i < in; i++) a += (x[t * in + i] * s[i * nb + c / 32]) * q[i * out + c];
+            for (int i0 = 0; i0 < in; i0 += 32) {
+                float p = 0f;
+                for (int i = i0; i < Math.min(in, i0 + 32); i++) p += x[t * in + i] * q[i * out + c];
+                a += s[(i0 / 32) * out + c] * p;
+            }
             want[t * out + c] = a;
         }
         try (CpuThreads two = new CpuThreads(2)) {

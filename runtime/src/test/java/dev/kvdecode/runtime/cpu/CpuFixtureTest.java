@@ -117,14 +117,14 @@ class CpuFixtureTest {
     }
 
     /**
-     * int8 matmul weights (--dtype int8, one scale per 32 weights) against the fp64 reference with
+     * int8 matmul weights (--dtype int8, one scale per 32 inputs of a column) against the fp64 reference with
      * the original weights: the error is the quantization's effect on the logits. Measured (printed
-     * below): gpt2-tiny 1.5e-2, char-tiny 1.4e-2 of the largest logit; the bound leaves ~2.7x margin,
+     * below): gpt2-tiny 1.9e-2, char-tiny 1.9e-2 of the largest logit; the bound leaves ~2.7x margin,
      * while a wrong scale block or a dropped row is off by far more. Cached and recomputed logits
      * stay bit-identical.
      */
     @ParameterizedTest
-    @CsvSource({"gpt2-tiny, 4e-2", "char-tiny, 4e-2"})
+    @CsvSource({"gpt2-tiny, 5e-2", "char-tiny, 5e-2"})
     void int8WeightsStayCloseToNumpyAndCachedEqualsRecomputed(String fixture, double bound) throws Exception {
         Path dir = FixtureLogits.dir(fixture);
         Gpt2Weights w = ModelLoader.loadWeights(dir);
