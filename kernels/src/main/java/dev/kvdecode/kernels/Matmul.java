@@ -45,7 +45,7 @@ public final class Matmul {
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                               float[][] wRows, float[] b, int T, int in, int out) {
         if (wRows.length != in) throw new IllegalArgumentException("W has " + wRows.length + " rows, expected " + in);
-        matmul(pool, y, yOff, x, xOff, null, wRows, null, null, null, b, T, in, out);
+        matmul(pool, y, yOff, x, xOff, null, wRows, null, null, b, T, in, out);
     }
 
     // x (T,in), w int8 (in,out) with per-block scales, b (out) or null -> y (T,out); y must not alias x
@@ -61,7 +61,21 @@ public final class Matmul {
         if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
                 || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
             throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
-        matmul(pool, y, yOff, x, xOff, null, null, null, null, w, b, T, in, out);
+        panelMatmul(pool, y, yOff, x, xOff, null, w, b, T, in, out);
+    }
+
+    // x (T,in), w bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
+    /**
+     * y = x W + b with W a packed bf16 copy ({@link Bf16Matrix}): the bits of the flat bf16
+     * matmul (bias, then x[t,i] * W[i,c] for i = 0, 1, ... in order, fp32), for any T or thread
+     * split, with and without the Vector API.
+     */
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Bf16Matrix w, float[] b, int T) {
+        int in = w.in(), out = w.out();
+        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
+                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
+            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
+        panelMatmul(pool, y, yOff, x, xOff, w, null, b, T, in, out);
     }
 
     // w (in,out) -> in rows of out floats
@@ -75,11 +89,11 @@ public final class Matmul {
 
     private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                                float[] w, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
-        matmul(pool, y, yOff, x, xOff, w, null, wh, fmt, null, b, T, in, out);
+        matmul(pool, y, yOff, x, xOff, w, null, wh, fmt, b, T, in, out);
     }
 
     private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, float[] w, float[][] wRows,
-                               short[] wh, HalfFormat fmt, Q8Matrix wq, float[] b, int T, int in, int out) {
+                               short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         // Few rows (decode): one contiguous run of columns per thread. The op then streams W at
         // memory speed in long row segments (one copy per W row and thread) and needs one
@@ -89,17 +103,16 @@ public final class Matmul {
         int tiles = (out + tile - 1) / tile;
         if (p == null || tiles == 1) {
             if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, 0, out);
-            else if (wq != null) q8Columns(y, yOff, x, xOff, wq, b, T, in, out, 0, out);
             else columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
             return;
         }
         // a reusable task per calling thread: a capturing lambda would allocate on every call
         MatmulTask task = MATMUL_TASK.get();
-        task.set(y, yOff, x, xOff, w, wRows, wh, fmt, wq, b, T, in, out, tile);
+        task.set(y, yOff, x, xOff, w, wRows, wh, fmt, b, T, in, out, tile);
         try {
             p.parallelFor(tiles, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, null, null, null, null, 0, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, null, 0, 0, 0, 0);
         }
     }
 
@@ -112,13 +125,12 @@ public final class Matmul {
         float[][] wRows;
         short[] wh;
         HalfFormat fmt;
-        Q8Matrix wq;
         int yOff, xOff, T, in, out, tile;
 
         void set(float[] y, int yOff, float[] x, int xOff, float[] w, float[][] wRows, short[] wh, HalfFormat fmt,
-                 Q8Matrix wq, float[] b, int T, int in, int out, int tile) {
+                 float[] b, int T, int in, int out, int tile) {
             this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.wRows = wRows;
-            this.wh = wh; this.fmt = fmt; this.wq = wq;
+            this.wh = wh; this.fmt = fmt;
             this.b = b; this.T = T; this.in = in; this.out = out; this.tile = tile;
         }
 
@@ -126,7 +138,6 @@ public final class Matmul {
         public void run(int s, int e) {
             int c0 = s * tile, c1 = Math.min(out, e * tile);
             if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, c0, c1);
-            else if (wq != null) q8Columns(y, yOff, x, xOff, wq, b, T, in, out, c0, c1);
             else columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, c0, c1);
         }
     }
@@ -215,64 +226,105 @@ public final class Matmul {
         }
     }
 
-    /** Columns per pass of a T = 1 int8 matmul: accumulators and block sums, 8 KB each, stay in L1. */
-    private static final int Q8_RUN_BLOCK = 2048;
+    // ---- packed panels (Bf16Matrix, Q8Matrix) ----
 
-    /** Scratch of one thread for int8 W: ROW_TILE rows of block sums beside Scratch's accumulators. */
-    private static final ThreadLocal<float[][]> Q8_PART = ThreadLocal.withInitial(() -> new float[ROW_TILE][Q8_RUN_BLOCK]);
+    /** Whether the panel kernels run on the Vector API (256-bit float vectors available). */
+    static final boolean PANEL_VECTOR = Simd.VECTOR && VectorOps.panelsVectorized();
 
-    // As columns() for int8 W: columns [c0, c1) in passes of Q8_RUN_BLOCK (T = 1, each W row read
-    // as one sequential segment) or COL_BLOCK x ROW_TILE tiles; per block of 32 inputs the plain
-    // products go into part[], then acc += scale * part.
-    private static void q8Columns(float[] y, int yOff, float[] x, int xOff, Q8Matrix w, float[] b,
-                                  int T, int in, int out, int c0, int c1) {
-        Scratch sc = SCRATCH.get();
-        float[][] part = Q8_PART.get();
-        byte[] q = w.values();
-        float[] s = w.scaleArray();
-        int block = T == 1 ? Q8_RUN_BLOCK : COL_BLOCK;
-        float[][] acc = T == 1 ? sc.accRun : sc.acc;
-        for (int cb = c0; cb < c1; cb += block) {
-            int n = Math.min(block, c1 - cb);
-            for (int t0 = 0; t0 < T; t0 += ROW_TILE) {
-                int rows = Math.min(ROW_TILE, T - t0);
-                for (int r = 0; r < rows; r++) {
-                    if (b == null) java.util.Arrays.fill(acc[r], 0, n, 0f);
-                    else System.arraycopy(b, cb, acc[r], 0, n);
+    // Panels split over the pool: for few rows one contiguous run of panels per thread (the
+    // fewest hand-offs), else one panel per work item.
+    private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Bf16Matrix wb, Q8Matrix wq,
+                                    float[] b, int T, int in, int out) {
+        CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
+        int np = Panels.count(out);
+        if (p == null || np == 1) {
+            panels(y, yOff, x, xOff, wb, wq, b, T, 0, np);
+            return;
+        }
+        int units = T <= ROW_TILE ? Math.min(np, p.threads()) : np;
+        PanelTask task = PANEL_TASK.get();
+        task.set(y, yOff, x, xOff, wb, wq, b, T, np, units);
+        try {
+            p.parallelFor(units, task);
+        } finally {
+            task.set(null, 0, null, 0, null, null, null, 0, 0, 0);
+        }
+    }
+
+    private static final ThreadLocal<PanelTask> PANEL_TASK = ThreadLocal.withInitial(PanelTask::new);
+
+    private static final class PanelTask implements CpuThreads.RangeTask {
+        float[] y, x, b;
+        Bf16Matrix wb;
+        Q8Matrix wq;
+        int yOff, xOff, T, np, units;
+
+        void set(float[] y, int yOff, float[] x, int xOff, Bf16Matrix wb, Q8Matrix wq, float[] b, int T, int np, int units) {
+            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.wb = wb; this.wq = wq; this.b = b;
+            this.T = T; this.np = np; this.units = units;
+        }
+
+        @Override
+        public void run(int s, int e) {
+            panels(y, yOff, x, xOff, wb, wq, b, T, (int) ((long) np * s / units), (int) ((long) np * e / units));
+        }
+    }
+
+    /** Scratch of one thread for the scalar panel loops: accumulators and int8 block sums. */
+    private static final ThreadLocal<float[][]> PANEL_SCRATCH =
+            ThreadLocal.withInitial(() -> new float[2][Panels.WIDTH]);
+
+    // panels [p0, p1) of W (bf16 wb or int8 wq), every row t < T
+    private static void panels(float[] y, int yOff, float[] x, int xOff, Bf16Matrix wb, Q8Matrix wq, float[] b,
+                               int T, int p0, int p1) {
+        int in = wb != null ? wb.in() : wq.in(), out = wb != null ? wb.out() : wq.out();
+        for (int p = p0; p < p1; p++) {
+            int c0 = p * Panels.WIDTH, wp = Panels.width(p, out), base = Panels.base(p, in);
+            for (int t = 0; t < T; t++) {
+                int xo = xOff + t * in, yo = yOff + t * out + c0;
+                if (PANEL_VECTOR && wp == Panels.WIDTH) {
+                    if (wb != null) VectorOps.panelBf16(y, yo, x, xo, wb.packed(), base, in, b, c0);
+                    else VectorOps.panelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, b, c0);
+                } else if (wb != null) {
+                    scalarPanelBf16(y, yo, x, xo, wb.packed(), base, in, wp, b, c0);
+                } else {
+                    scalarPanelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, wp, b, c0);
                 }
-                for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
-                    int i1 = Math.min(in, i0 + Q8Matrix.BLOCK), so = (i0 / Q8Matrix.BLOCK) * out + cb;
-                    for (int r = 0; r < rows; r++) {
-                        float[] p = part[r];
-                        java.util.Arrays.fill(p, 0, n, 0f);
-                        int xo = xOff + (t0 + r) * in;
-                        int i = i0;
-                        for (; i + 4 <= i1; i += 4) {
-                            int wo = i * out + cb;
-                            if (Q8_VECTOR) VectorOps.axpy4I8(p, x[xo + i], x[xo + i + 1], x[xo + i + 2], x[xo + i + 3], q, wo, out, n);
-                            else axpy4I8(p, x[xo + i], x[xo + i + 1], x[xo + i + 2], x[xo + i + 3], q, wo, out, n);
-                        }
-                        for (; i < i1; i++) {
-                            float xi = x[xo + i];
-                            int wo = i * out + cb;
-                            for (int c = 0; c < n; c++) p[c] += xi * q[wo + c];
-                        }
-                        if (Simd.VECTOR) VectorOps.addScaled(acc[r], p, s, so, n);
-                        else for (int c = 0; c < n; c++) acc[r][c] += s[so + c] * p[c];
-                    }
-                }
-                for (int r = 0; r < rows; r++) System.arraycopy(acc[r], 0, y, yOff + (t0 + r) * out + cb, n);
             }
         }
     }
 
-    /** Whether the int8 inner loop runs on the Vector API (needs 8 to 32 fp32 lanes). */
-    static final boolean Q8_VECTOR = Simd.VECTOR && VectorOps.q8Vectorized();
+    // y[yo .. yo+wp) = b[c0 ..] + sum over i in order of x[xo+i] * W (panel rows of wp at base)
+    private static void scalarPanelBf16(float[] y, int yo, float[] x, int xo, short[] h, int base, int in, int wp,
+                                        float[] b, int c0) {
+        float[] acc = PANEL_SCRATCH.get()[0];
+        if (b == null) java.util.Arrays.fill(acc, 0, wp, 0f);
+        else System.arraycopy(b, c0, acc, 0, wp);
+        for (int i = 0, o = base; i < in; i++, o += wp) {
+            float xi = x[xo + i];
+            for (int c = 0; c < wp; c++) acc[c] += xi * Float.intBitsToFloat(h[o + c] << 16);
+        }
+        System.arraycopy(acc, 0, y, yo, wp);
+    }
 
-    // a[0..n) += x0*q[o+c] + x1*q[o+out+c] + x2*q[o+2out+c] + x3*q[o+3out+c], left to right
-    static void axpy4I8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out, int n) {
-        int o1 = o + out, o2 = o1 + out, o3 = o2 + out;
-        for (int c = 0; c < n; c++) a[c] = a[c] + x0 * q[o + c] + x1 * q[o1 + c] + x2 * q[o2 + c] + x3 * q[o3 + c];
+    // the same for int8: per block of 32 rows, part = sum x * q in order, then acc += scale * part
+    private static void scalarPanelQ8(float[] y, int yo, float[] x, int xo, byte[] q, float[] s, int base, int in,
+                                      int out, int wp, float[] b, int c0) {
+        float[][] sc = PANEL_SCRATCH.get();
+        float[] acc = sc[0], part = sc[1];
+        if (b == null) java.util.Arrays.fill(acc, 0, wp, 0f);
+        else System.arraycopy(b, c0, acc, 0, wp);
+        for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
+            int i1 = Math.min(in, i0 + Q8Matrix.BLOCK);
+            java.util.Arrays.fill(part, 0, wp, 0f);
+            for (int i = i0, o = base + i0 * wp; i < i1; i++, o += wp) {
+                float xi = x[xo + i];
+                for (int c = 0; c < wp; c++) part[c] += xi * q[o + c];
+            }
+            int so = (i0 / Q8Matrix.BLOCK) * out + c0;
+            for (int c = 0; c < wp; c++) acc[c] += s[so + c] * part[c];
+        }
+        System.arraycopy(acc, 0, y, yo, wp);
     }
 
     /** Accumulator rows of one thread for {@link #rowColumns}, indexed by absolute column, grown to out once. */

@@ -11,6 +11,9 @@ package dev.kvdecode.kernels;
  * applies one scale per column, so the inner loop carries no scale at all (measured, one core:
  * ~9 GMAC/s against ~5.5 with one scale per 32 columns of a row; docs/PERF_NOTES_CPU.md).
  *
+ * <p>The int8 values are stored packed in column panels ({@link Panels}); the scales column by
+ * column, block after block.
+ *
  * <p>Quantization is symmetric: scale = max |w| / 127 over the block, q = round(w / scale) in
  * [-127, 127] (-128 unused), a zero block gets scale 0. A decode step reads 1 + 4/32 = 1.125 bytes
  * per weight, 28% of fp32.
@@ -35,8 +38,7 @@ public final class Q8Matrix {
     // w (in, out) fp32 -> int8 + per-block scales
     /** Quantizes W (in, out); throws if {@code w} does not hold in x out floats or holds a non-finite value. */
     public static Q8Matrix quantize(float[] w, int in, int out) {
-        if (in < 1 || out < 1 || (long) in * out != w.length)
-            throw new IllegalArgumentException("W has " + w.length + " floats, expected " + in + " x " + out);
+        Panels.checkShape(in, out, w.length);
         for (int k = 0; k < w.length; k++)
             if (!Float.isFinite(w[k]))
                 throw new IllegalArgumentException("W[" + k / out + ", " + k % out + "] = " + w[k] + " cannot be quantized");
@@ -52,7 +54,7 @@ public final class Q8Matrix {
                 scales[b * out + c] = scale;
                 if (scale == 0f) continue;
                 for (int i = i0; i < i1; i++)
-                    q[i * out + c] = (byte) Math.max(-127, Math.min(127, Math.round(w[i * out + c] / scale)));
+                    q[Panels.index(i, c, in, out)] = (byte) Math.max(-127, Math.min(127, Math.round(w[i * out + c] / scale)));
             }
         }
         return new Q8Matrix(q, scales, in, out);
@@ -67,8 +69,14 @@ public final class Q8Matrix {
 
     /** The stored value of W[i, c] as fp32 (scale x q). */
     public float get(int i, int c) {
-        return scales[(i / BLOCK) * out + c] * q[i * out + c];
+        return scale(i / BLOCK, c) * q(i, c);
     }
+
+    /** The int8 value stored for W[i, c]. */
+    public byte q(int i, int c) { return q[Panels.index(i, c, in, out)]; }
+
+    /** The scale of block b (inputs 32b .. 32b + 31) of column c. */
+    public float scale(int b, int c) { return scales[b * out + c]; }
 
     /** The whole matrix dequantized, (in, out) fp32. */
     public float[] dequantize() {
@@ -80,7 +88,7 @@ public final class Q8Matrix {
     /** Bytes a pass over the matrix reads (values and scales). */
     public long bytes() { return q.length + 4L * scales.length; }
 
-    byte[] values() { return q; }
+    byte[] packed() { return q; }
 
     float[] scaleArray() { return scales; }
 }

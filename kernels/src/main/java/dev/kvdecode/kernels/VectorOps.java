@@ -25,45 +25,98 @@ final class VectorOps {
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
 
-    /** Bytes with as many lanes as F (a quarter of its width), for int8 weights; null below 8 lanes. */
-    private static final VectorSpecies<Byte> Q = L >= 8 && L <= 32
-            ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
-
     static int floatLanes() { return L; }
 
-    static boolean q8Vectorized() { return Q != null; }
+    // ---- packed panels: 64 columns = eight 256-bit vectors, accumulators in registers ----
 
-    // Matmul.axpy4I8 with L lanes per operation: each lane multiplies then adds in the scalar
-    // loop's order, so the bits are the scalar form's.
-    static void axpy4I8(float[] a, float x0, float x1, float x2, float x3, byte[] q, int o, int out, int n) {
-        int o1 = o + out, o2 = o1 + out, o3 = o2 + out;
-        FloatVector v0 = FloatVector.broadcast(F, x0), v1 = FloatVector.broadcast(F, x1);
-        FloatVector v2 = FloatVector.broadcast(F, x2), v3 = FloatVector.broadcast(F, x3);
-        int c = 0;
-        for (int bound = F.loopBound(n); c < bound; c += L) {
-            FloatVector acc = FloatVector.fromArray(F, a, c);
-            acc = acc.add(int8(q, o + c).mul(v0));
-            acc = acc.add(int8(q, o1 + c).mul(v1));
-            acc = acc.add(int8(q, o2 + c).mul(v2));
-            acc = acc.add(int8(q, o3 + c).mul(v3));
-            acc.intoArray(a, c);
+    private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Short> S8 = ShortVector.SPECIES_128;
+    private static final VectorSpecies<Integer> I8 = IntVector.SPECIES_256;
+    private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+
+    /** The panel kernels need real 256-bit float vectors (AVX2 or wider); otherwise the scalar loops run. */
+    static boolean panelsVectorized() { return F.vectorBitSize() >= 256; }
+
+    // Matmul's scalar bf16 panel loop, 64 columns: y[yo + c] = b[c0 + c] (or 0) + x[xo+i] * W[i, c]
+    // for i = 0, 1, ... in order (multiply, then add: the same bits)
+    static void panelBf16(float[] y, int yo, float[] x, int xo, short[] h, int base, int in, float[] b, int c0) {
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        if (b == null) {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
+        } else {
+            a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
+            a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
+            a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
+            a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
         }
-        for (; c < n; c++) a[c] = a[c] + x0 * q[o + c] + x1 * q[o1 + c] + x2 * q[o2 + c] + x3 * q[o3 + c];
+        for (int i = 0, o = base; i < in; i++, o += 64) {
+            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+            a0 = a0.add(bf16x8(h, o).mul(xv));
+            a1 = a1.add(bf16x8(h, o + 8).mul(xv));
+            a2 = a2.add(bf16x8(h, o + 16).mul(xv));
+            a3 = a3.add(bf16x8(h, o + 24).mul(xv));
+            a4 = a4.add(bf16x8(h, o + 32).mul(xv));
+            a5 = a5.add(bf16x8(h, o + 40).mul(xv));
+            a6 = a6.add(bf16x8(h, o + 48).mul(xv));
+            a7 = a7.add(bf16x8(h, o + 56).mul(xv));
+        }
+        a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
+        a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
-    // a[c] += s[so + c] * p[c] for c in [0, n): multiply, then add (the scalar form's bits)
-    static void addScaled(float[] a, float[] p, float[] s, int so, int n) {
-        int c = 0;
-        for (int bound = F.loopBound(n); c < bound; c += L)
-            FloatVector.fromArray(F, a, c).add(FloatVector.fromArray(F, s, so + c).mul(FloatVector.fromArray(F, p, c)))
-                    .intoArray(a, c);
-        for (; c < n; c++) a[c] += s[so + c] * p[c];
+    // Matmul's scalar int8 panel loop, 64 columns: per block of 32 rows the plain products are
+    // summed from 0 in row order, then acc = acc + scale * sum (the same bits)
+    static void panelQ8(float[] y, int yo, float[] x, int xo, byte[] q, float[] s, int base, int in, int out,
+                        float[] b, int c0) {
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        if (b == null) {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
+        } else {
+            a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
+            a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
+            a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
+            a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
+        }
+        for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
+            int i1 = Math.min(in, i0 + Q8Matrix.BLOCK);
+            FloatVector p0, p1, p2, p3, p4, p5, p6, p7;
+            p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = FloatVector.zero(F8);
+            for (int i = i0, o = base + i0 * 64; i < i1; i++, o += 64) {
+                FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+                p0 = p0.add(int8x8(q, o).mul(xv));
+                p1 = p1.add(int8x8(q, o + 8).mul(xv));
+                p2 = p2.add(int8x8(q, o + 16).mul(xv));
+                p3 = p3.add(int8x8(q, o + 24).mul(xv));
+                p4 = p4.add(int8x8(q, o + 32).mul(xv));
+                p5 = p5.add(int8x8(q, o + 40).mul(xv));
+                p6 = p6.add(int8x8(q, o + 48).mul(xv));
+                p7 = p7.add(int8x8(q, o + 56).mul(xv));
+            }
+            int so = (i0 / Q8Matrix.BLOCK) * out + c0;
+            a0 = a0.add(FloatVector.fromArray(F8, s, so).mul(p0));
+            a1 = a1.add(FloatVector.fromArray(F8, s, so + 8).mul(p1));
+            a2 = a2.add(FloatVector.fromArray(F8, s, so + 16).mul(p2));
+            a3 = a3.add(FloatVector.fromArray(F8, s, so + 24).mul(p3));
+            a4 = a4.add(FloatVector.fromArray(F8, s, so + 32).mul(p4));
+            a5 = a5.add(FloatVector.fromArray(F8, s, so + 40).mul(p5));
+            a6 = a6.add(FloatVector.fromArray(F8, s, so + 48).mul(p6));
+            a7 = a7.add(FloatVector.fromArray(F8, s, so + 56).mul(p7));
+        }
+        a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
+        a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
-    // L int8 values at q[off..] as fp32 lanes (exact)
-    private static FloatVector int8(byte[] q, int off) {
-        return (FloatVector) ByteVector.fromArray(Q, q, off).convertShape(VectorOperators.B2F, F, 0);
+    // 8 bf16 values at h[off..] as fp32 (exact)
+    private static FloatVector bf16x8(short[] h, int off) {
+        IntVector bits = (IntVector) ShortVector.fromArray(S8, h, off).convertShape(VectorOperators.S2I, I8, 0);
+        return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
+
+    // 8 int8 values at q[off..] as fp32 (exact)
+    private static FloatVector int8x8(byte[] q, int off) {
+        return (FloatVector) ByteVector.fromArray(B8, q, off).convertShape(VectorOperators.B2F, F8, 0);
+    }
+
 
     // a[0..n) = a + s0*w[o0+c] + s1*w[o1+c] + s2*w[o2+c] + s3*w[o3+c], each lane multiply-then-add
     // in that order: the bits of Matmul's scalar axpy4 (Java's a + s0*v0 + ... has no fused FMA).

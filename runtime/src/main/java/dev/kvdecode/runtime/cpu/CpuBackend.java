@@ -8,16 +8,15 @@ import dev.kvdecode.runtime.model.Model;
 
 /**
  * The pure-Java backend, the reference every other backend is checked against: fp32 arithmetic,
- * with fp32 weights (the reference) or, opt-in, fp16/bf16 ({@link HalfWeights}) or int8
- * ({@link Q8Weights}) matmul weights.
+ * with fp32 weights (the reference) or, opt-in, fp16/bf16 ({@link HalfWeights}, {@link Bf16Weights})
+ * or int8 ({@link Q8Weights}) matmul weights.
  */
 public final class CpuBackend implements Backend {
     private final CpuThreads pool;
     private final boolean ownsPool;
     private final CpuWeightFormat weightFormat;
-    private Model preparedModel;             // the model halfWeights / q8Weights were made from
-    private HalfWeights halfWeights;
-    private Q8Weights q8Weights;
+    private Model preparedModel;             // the model reduced was made from
+    private MatmulWeights reduced;
 
     /** Uses the process-wide pool (one thread per available processor). */
     public CpuBackend() {
@@ -58,14 +57,15 @@ public final class CpuBackend implements Backend {
     public CpuSession open(Model model, SessionOptions options) {
         if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool);
         if (preparedModel != model) {   // narrowed or quantized once per model, shared by its sessions
-            halfWeights = null;
-            q8Weights = null;
-            if (weightFormat == CpuWeightFormat.INT8) q8Weights = Q8Weights.of(model.weights());
-            else halfWeights = HalfWeights.of(model.weights(), weightFormat.half());
+            reduced = switch (weightFormat) {
+                case FP16 -> HalfWeights.of(model.weights(), weightFormat.half());
+                case BF16 -> Bf16Weights.of(model.weights());
+                case INT8 -> Q8Weights.of(model.weights());
+                case FP32 -> throw new AssertionError();
+            };
             preparedModel = model;
         }
-        return q8Weights != null ? new CpuSession(model.weights(), options, pool, q8Weights)
-                : new CpuSession(model.weights(), options, pool, halfWeights);
+        return new CpuSession(model.weights(), options, pool, reduced);
     }
 
     /** The matmul weights' format. */

@@ -4,10 +4,8 @@ import dev.kvdecode.kernels.Activations;
 import dev.kvdecode.kernels.Attention;
 import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.Embedding;
-import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.LayerNorm;
 import dev.kvdecode.kernels.Matmul;
-import dev.kvdecode.kernels.Q8Matrix;
 import dev.kvdecode.kernels.Residual;
 import dev.kvdecode.runtime.cache.KvCache;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
@@ -20,8 +18,8 @@ import dev.kvdecode.runtime.model.ModelConfig;
 import java.util.Arrays;
 
 /**
- * GPT-2-family decoding on the CPU, fp32 arithmetic, for B sequences; the matmul weights are fp32,
- * fp16/bf16 ({@link HalfWeights}) widened as they are read, or int8 with per-block scales ({@link Q8Weights}).
+ * GPT-2-family decoding on the CPU, fp32 arithmetic, for B sequences; the matmul weights are fp32 or
+ * a reduced-precision copy ({@link MatmulWeights}: fp16, bf16, int8 with per-block scales).
  *
  * <p><b>Cached</b> ({@code kvCache = true}): {@link #prefill} runs each prompt causally in one pass
  * and fills the {@link KvCache}; {@link #step} feeds one token per sequence at position
@@ -54,8 +52,7 @@ public final class CpuSession implements InferenceSession {
     private final int[][] window;          // recompute mode: (B, ctx) last tokens, oldest first
     private final int[] windowLength;      // recompute mode
     private final int[] seen;              // recompute mode: tokens seen per sequence
-    private final HalfWeights half;        // null: fp32 (or int8) matmul weights
-    private final Q8Weights q8;            // null: fp32 (or 16-bit) matmul weights
+    private final MatmulWeights reduced;   // null: the fp32 matmul weights
     private final float[][][] rowWeights;  // fp32 matmul weights as rows, [4 * layer + k], or null (ROW_WEIGHTS_MAX_BYTES)
 
     /**
@@ -68,29 +65,15 @@ public final class CpuSession implements InferenceSession {
     static final long ROW_WEIGHTS_MAX_BYTES = 64L << 20;
 
     public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool) {
-        this(weights, options, pool, null, null);
+        this(weights, options, pool, null);
     }
 
     /**
-     * @param half the matmul weights in a 16-bit format (--dtype fp16|bf16), narrowed from
-     *             {@code weights}; null computes with the fp32 weights
+     * @param reduced the matmul weights in a reduced-precision format (--dtype fp16|bf16|int8), made
+     *                from {@code weights}; null computes with the fp32 weights
      */
-    public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, HalfWeights half) {
-        this(weights, options, pool, half, null);
-    }
-
-    /**
-     * @param q8 the matmul weights in int8 (--dtype int8), quantized from {@code weights}; null
-     *           computes with the fp32 weights (or {@code half})
-     */
-    public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, Q8Weights q8) {
-        this(weights, options, pool, null, q8);
-    }
-
-    private CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, HalfWeights half, Q8Weights q8) {
-        if (half != null && q8 != null) throw new IllegalArgumentException("both 16-bit and int8 matmul weights given");
-        this.half = half;
-        this.q8 = q8;
+    public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, MatmulWeights reduced) {
+        this.reduced = reduced;
         this.w = weights;
         this.cfg = weights.config();
         this.opt = options;
@@ -110,7 +93,7 @@ public final class CpuSession implements InferenceSession {
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.s = new DecodeState(B, ctx, C, NH, V);
         long matmulBytes = 4L * L * 12 * C * C;
-        if (half == null && q8 == null && matmulBytes <= ROW_WEIGHTS_MAX_BYTES) {
+        if (reduced == null && matmulBytes <= ROW_WEIGHTS_MAX_BYTES) {
             this.rowWeights = new float[4 * L][][];
             for (int l = 0; l < L; l++) {
                 LayerWeights lw = weights.layers().get(l);
@@ -291,7 +274,7 @@ public final class CpuSession implements InferenceSession {
             // xn = LayerNorm_1(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
             // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
-            linear(s.qkv, s.xn, lw.attnWeight(), half == null ? null : half.attn()[l], rowsOf(l, 0), q8 == null ? null : q8.attn()[l], lw.attnBias(), rows, C, C3);
+            linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnWeight(), lw.attnBias(), rows, C, C3);
             // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
             if (cached) {
                 for (int r = 0; r < rows; r++)
@@ -303,15 +286,15 @@ public final class CpuSession implements InferenceSession {
                 Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
             }
             // x = x + att W_proj + b_proj
-            linear(s.proj, s.att, lw.attnProjWeight(), half == null ? null : half.attnProj()[l], rowsOf(l, 1), q8 == null ? null : q8.attnProj()[l], lw.attnProjBias(), rows, C, C);
+            linear(l, MatmulWeights.ATTN_PROJ, s.proj, s.att, lw.attnProjWeight(), lw.attnProjBias(), rows, C, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
             // xn = LayerNorm_2(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
             // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
-            linear(s.fc, s.xn, lw.fcWeight(), half == null ? null : half.fc()[l], rowsOf(l, 2), q8 == null ? null : q8.fc()[l], lw.fcBias(), rows, C, C4);
+            linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcWeight(), lw.fcBias(), rows, C, C4);
             Activations.apply(cfg.activation(), s.fc, 0, rows * C4);
             // x = x + h W_fcproj + b_fcproj
-            linear(s.proj, s.fc, lw.fcProjWeight(), half == null ? null : half.fcProj()[l], rowsOf(l, 3), q8 == null ? null : q8.fcProj()[l], lw.fcProjBias(), rows, C4, C);
+            linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjWeight(), lw.fcProjBias(), rows, C4, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
         }
     }
@@ -322,30 +305,24 @@ public final class CpuSession implements InferenceSession {
         lmHead(s.logits, b0 * V, n);
     }
 
-    /** Matrix k (0 attn, 1 attnProj, 2 fc, 3 fcProj) of layer l as rows, or null. */
-    private float[][] rowsOf(int l, int k) { return rowWeights == null ? null : rowWeights[4 * l + k]; }
-
     /**
-     * y (rows,out) = x (rows,in) W + b with W int8 ({@code wq}), 16-bit as stored in {@link #half}
-     * ({@code wh}), fp32 as rows ({@code wr}), else fp32 {@code w32}; the fp32 forms give the same bits.
+     * y (rows,out) = x (rows,in) W + b for matrix k of layer l: the reduced-precision copy when
+     * there is one, else the fp32 weights as rows (small models) or as stored ({@code w32}); the
+     * two fp32 forms give the same bits.
      */
-    private void linear(float[] y, float[] x, float[] w32, short[] wh, float[][] wr, Q8Matrix wq, float[] b,
-                        int rows, int in, int out) {
-        if (wq != null) Matmul.matmul(pool, y, 0, x, 0, wq, b, rows);
-        else if (wr != null) Matmul.matmul(pool, y, 0, x, 0, wr, b, rows, in, out);
-        else if (wh == null) Matmul.matmul(pool, y, 0, x, 0, w32, b, rows, in, out);
-        else Matmul.matmul(pool, y, 0, x, 0, wh, half.format(), b, rows, in, out);
+    private void linear(int l, int k, float[] y, float[] x, float[] w32, float[] b, int rows, int in, int out) {
+        if (reduced != null) reduced.linear(pool, l, k, y, x, b, rows);
+        else if (rowWeights != null) Matmul.matmul(pool, y, 0, x, 0, rowWeights[4 * l + k], b, rows, in, out);
+        else Matmul.matmul(pool, y, 0, x, 0, w32, b, rows, in, out);
     }
 
     /** logits (rows,V) at logitsOff = xn (rows,C) lmHead^T + lmHeadBias. */
     private void lmHead(float[] logits, int logitsOff, int rows) {
-        // 16-bit: the head is stored transposed (C, V), so the logits use the vectorized matmul
+        // reduced precision: the head is stored transposed (C, V), so the logits use the vectorized matmul
         // kernel (C2 does not vectorize V ordered dot products); fp32 keeps the dot products, as
         // a transposed fp32 copy would cost V*C*4 bytes of memory for ~4% (docs/PERF_NOTES_CPU.md)
-        if (q8 != null)
-            Matmul.matmul(pool, logits, logitsOff, s.xn, 0, q8.lmHeadT(), w.lmHeadBias(), rows);
-        else if (half != null)
-            Matmul.matmul(pool, logits, logitsOff, s.xn, 0, half.lmHeadT(), half.format(), w.lmHeadBias(), rows, C, V);
+        if (reduced != null)
+            reduced.head(pool, logits, logitsOff, s.xn, w.lmHeadBias(), rows);
         else
             Matmul.lmHead(pool, logits, logitsOff, s.xn, 0, w.lmHead(), w.lmHeadBias(), rows, C, V);
     }

@@ -1,16 +1,17 @@
 package dev.kvdecode.runtime.cpu;
 
+import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.HalfFormat;
+import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
- * The matmul weights of a model in a 16-bit format for the CPU backend ({@code --dtype fp16|bf16}):
- * the four linear layers of every block and the LM head, which are ~all the bytes a decode step
- * reads. The matmuls widen them to fp32 segment by segment (see {@link HalfFormat}), so a step
- * streams half the bytes of fp32. Embeddings, LayerNorm parameters and biases stay fp32 (a row
- * of wte/wpe per token and O(C) vectors: negligible traffic), and so does all arithmetic.
+ * The matmul weights in a 16-bit format, flat (the checkpoint's (in, out) layout), for the CPU
+ * backend's {@code --dtype fp16}: the matmuls widen them to fp32 segment by segment (see
+ * {@link HalfFormat}), so a step streams half the bytes of fp32. bf16 uses the packed
+ * {@link Bf16Weights} instead (the same bits, faster); this flat form also takes BF16 for tests.
  *
  * <p>Narrowing rounds to nearest even once; a checkpoint stored in the same format (widened
  * exactly by the loader) round-trips bit for bit.
@@ -20,8 +21,8 @@ import dev.kvdecode.runtime.model.ModelConfig;
  * lmHeadT      (C, V)   the LM head transposed, so the logits use the matmul kernel (vectorized)
  * </pre>
  */
-public record HalfWeights(HalfFormat format, short[][] attn, short[][] attnProj, short[][] fc, short[][] fcProj,
-                          short[] lmHeadT) {
+public record HalfWeights(HalfFormat halfFormat, int C, int V, short[][] attn, short[][] attnProj, short[][] fc,
+                          short[][] fcProj, short[] lmHeadT) implements MatmulWeights {
 
     /** Narrows the matmul weights of {@code w} to {@code format}. */
     public static HalfWeights of(Gpt2Weights w, HalfFormat format) {
@@ -36,6 +37,28 @@ public record HalfWeights(HalfFormat format, short[][] attn, short[][] attnProj,
         }
         ModelConfig cfg = w.config();
         float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), cfg.nEmbd());
-        return new HalfWeights(format, attn, attnProj, fc, fcProj, format.narrow(headT));
+        return new HalfWeights(format, cfg.nEmbd(), cfg.vocabSize(), attn, attnProj, fc, fcProj, format.narrow(headT));
     }
+
+    @Override
+    public void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows) {
+        short[] w = switch (k) {
+            case ATTN -> attn[layer];
+            case ATTN_PROJ -> attnProj[layer];
+            case FC -> fc[layer];
+            case FC_PROJ -> fcProj[layer];
+            default -> throw new IllegalArgumentException("matrix " + k);
+        };
+        int in = k == FC_PROJ ? 4 * C : C;
+        int out = switch (k) { case ATTN -> 3 * C; case FC -> 4 * C; default -> C; };
+        Matmul.matmul(pool, y, 0, x, 0, w, halfFormat, b, rows, in, out);
+    }
+
+    @Override
+    public void head(CpuThreads pool, float[] logits, int logitsOff, float[] xn, float[] bias, int rows) {
+        Matmul.matmul(pool, logits, logitsOff, xn, 0, lmHeadT, halfFormat, bias, rows, C, V);
+    }
+
+    @Override
+    public CpuWeightFormat format() { return halfFormat == HalfFormat.FP16 ? CpuWeightFormat.FP16 : CpuWeightFormat.BF16; }
 }

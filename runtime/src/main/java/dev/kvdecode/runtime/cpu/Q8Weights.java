@@ -1,5 +1,7 @@
 package dev.kvdecode.runtime.cpu;
 
+import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.kernels.Q8Matrix;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.LayerWeights;
@@ -16,7 +18,8 @@ import dev.kvdecode.runtime.model.ModelConfig;
  * lmHeadT   (C, V)    the LM head transposed, so the logits use the matmul kernel
  * </pre>
  */
-public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8Matrix[] fcProj, Q8Matrix lmHeadT) {
+public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8Matrix[] fcProj, Q8Matrix lmHeadT)
+        implements MatmulWeights {
 
     /** Quantizes the matmul weights of {@code w}. */
     public static Q8Weights of(Gpt2Weights w) {
@@ -33,6 +36,26 @@ public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8M
         float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
         return new Q8Weights(attn, attnProj, fc, fcProj, Q8Matrix.quantize(headT, C, cfg.vocabSize()));
     }
+
+    @Override
+    public void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows) {
+        Q8Matrix m = switch (k) {
+            case ATTN -> attn[layer];
+            case ATTN_PROJ -> attnProj[layer];
+            case FC -> fc[layer];
+            case FC_PROJ -> fcProj[layer];
+            default -> throw new IllegalArgumentException("matrix " + k);
+        };
+        Matmul.matmul(pool, y, 0, x, 0, m, b, rows);
+    }
+
+    @Override
+    public void head(CpuThreads pool, float[] logits, int logitsOff, float[] xn, float[] bias, int rows) {
+        Matmul.matmul(pool, logits, logitsOff, xn, 0, lmHeadT, bias, rows);
+    }
+
+    @Override
+    public CpuWeightFormat format() { return CpuWeightFormat.INT8; }
 
     /** Bytes of all the int8 matrices with their scales. */
     public long bytes() {

@@ -107,11 +107,11 @@ class CliTest {
         assertEquals(16, o.get("tokens").size(), "5 prompt tokens + 15 fed tokens fill 20 slots; the 16th is sampled, never fed");
     }
 
-    /** --dtype fp16|bf16 runs on the CPU (16-bit matmul weights); the char model's greedy text barely changes. */
+    /** --dtype fp16|bf16|int8 runs on the CPU (reduced-precision matmul weights). */
     @Test
-    void cpuRunsWithSixteenBitWeights() throws Exception {
+    void cpuRunsWithReducedPrecisionWeights() throws Exception {
         ObjectMapper mapper = new ObjectMapper();
-        for (String dtype : new String[] {"fp16", "bf16"}) {
+        for (String dtype : new String[] {"fp16", "bf16", "int8"}) {
             Run r = run("generate", "--model", CHAR.toString(), "--prompt", "First Citizen:", "--max-new-tokens", "5",
                     "--greedy", "--backend", "cpu", "--dtype", dtype, "--json");
             assertEquals(0, r.exitCode(), dtype + ": " + r.err());
@@ -148,10 +148,18 @@ class CliTest {
             "--context|0|--context: must be in 1..32",
             "--context|33|--context: must be in 1..32",
             "--max-new-tokens|abc|Invalid value for option '--max-new-tokens'",
-            "--dtype|fp8|--dtype: expected fp32, fp16 or bf16, got 'fp8'",
+            "--dtype|fp8|--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got 'fp8'",
     })
     void badFlags(String flag, String value, String message) {
         assertUsageError(run("generate", "--model", CHAR.toString(), flag, value), message);
+    }
+
+    /** int8 weights are CPU-only: asking the CUDA backends for them is a usage error, not a fallback. */
+    @Test
+    void int8OnCudaIsAUsageError() {
+        for (String backend : new String[] {"cuda", "cuda-emu"})
+            assertUsageError(run("generate", "--model", CHAR.toString(), "--backend", backend, "--dtype", "int8"),
+                    "--dtype int8: int8 weights are CPU-only; use --backend cpu");
     }
 
     @Test

@@ -9,12 +9,12 @@ import static dev.kvdecode.kernels.Check.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The int8 weight format (--dtype int8): quantization against its definition, and the matmul
+ * The packed weight formats: int8 (--dtype int8): quantization against its definition, and the matmul
  * against an fp64 reference over the dequantized weights and, bit for bit, against the plain
  * sequential loop the kernel promises (for every row count, thread count and, via the kernels'
  * scalar-simd test run, with and without the Vector API).
  */
-class Q8MatrixTest {
+class PackedMatrixTest {
     static final long SEED = 20261126L;
     static final double U = Math.ulp(1f) / 2;
     static final CpuThreads POOL = new CpuThreads(3);
@@ -32,26 +32,24 @@ class Q8MatrixTest {
         w[70 * out + 3] = -3f;                                         // negative maximum in the short block
         Q8Matrix m = Q8Matrix.quantize(w, in, out);
         assertEquals(3, m.blocks());
-        byte[] q = m.values();
-        float[] s = m.scaleArray();
         for (int j = 0; j < 3; j++) for (int c = 0; c < out; c++) {
             float amax = 0;
             for (int i = 32 * j; i < Math.min(in, 32 * j + 32); i++) amax = Math.max(amax, Math.abs(w[i * out + c]));
-            float scale = s[j * out + c];
+            float scale = m.scale(j, c);
             assertEquals(amax / 127f, scale, 0f, "scale of block " + j + " column " + c);
             for (int i = 32 * j; i < Math.min(in, 32 * j + 32); i++) {
                 float v = w[i * out + c], got = m.get(i, c);
-                assertTrue(q[i * out + c] >= -127, "q = -128 at " + i + "," + c);
+                assertTrue(m.q(i, c) >= -127, "q = -128 at " + i + "," + c);
                 assertTrue(Math.abs(v - got) <= scale * 0.5f * (1 + 1e-6f) + Float.MIN_VALUE,
                         "W[" + i + "," + c + "] = " + v + " stored as " + got);
             }
         }
-        assertEquals(0f, s[out + 1]);
-        for (int i = 32; i < 64; i++) assertEquals(0, q[i * out + 1]);
+        assertEquals(0f, m.scale(1, 1));
+        for (int i = 32; i < 64; i++) assertEquals(0, m.q(i, 1));
         assertEquals(40f, m.get(7, 2), 0f);
-        assertTrue(s[2] > 0.3f && s[out + 2] < 0.01f, "the outlier's scale stays in its block");
+        assertTrue(m.scale(0, 2) > 0.3f && m.scale(1, 2) < 0.01f, "the outlier's scale stays in its block");
         assertEquals(-3f, m.get(70, 3), 1e-6f);
-        assertEquals(127, Math.abs(q[70 * out + 3]));
+        assertEquals(127, Math.abs(m.q(70, 3)));
         assertEquals(in * out + 4L * 3 * out, m.bytes());
         float[] d = m.dequantize();
         for (int i = 0; i < in; i++) for (int c = 0; c < out; c++) assertEquals(m.get(i, c), d[i * out + c], 0f);
@@ -102,18 +100,16 @@ class Q8MatrixTest {
     @Test
     void matmulGivesTheSequentialLoopsBitsForAnyRowsAndThreads() {
         SplittableRandom rnd = new SplittableRandom(SEED + 2);
-        int T = 11, in = 258, out = 2 * 2048 + 77;   // more columns than one decode pass, a short last block of rows
+        int T = 11, in = 258, out = 2 * 2048 + 77;   // a short last panel, a short last block of rows
         float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
         Q8Matrix m = Q8Matrix.quantize(w, in, out);
-        byte[] q = m.values();
-        float[] s = m.scaleArray();
         float[] want = new float[T * out];
         for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
             float a = b[c];
             for (int i0 = 0; i0 < in; i0 += 32) {
                 float p = 0f;
-                for (int i = i0; i < Math.min(in, i0 + 32); i++) p += x[t * in + i] * q[i * out + c];
-                a += s[(i0 / 32) * out + c] * p;
+                for (int i = i0; i < Math.min(in, i0 + 32); i++) p += x[t * in + i] * m.q(i, c);
+                a += m.scale(i0 / 32, c) * p;
             }
             want[t * out + c] = a;
         }
@@ -132,5 +128,35 @@ class Q8MatrixTest {
                 }
             }
         }
+    }
+
+    /** The packed bf16 copy gives the flat bf16 matmul's bits (an independent path) for any shape, rows and threads. */
+    @Test
+    void packedBf16GivesTheFlatBf16MatmulsBits() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 3);
+        try (CpuThreads two = new CpuThreads(2)) {
+            for (int[] shape : new int[][] {{1, 1}, {3, 63}, {33, 64}, {64, 65}, {257, 200}, {96, 2 * 2048 + 77}})
+                for (int T : new int[] {1, 2, 9}) {
+                    int in = shape[0], out = shape[1];
+                    float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
+                    short[] flat = HalfFormat.BF16.narrow(w);
+                    Bf16Matrix m = Bf16Matrix.of(w, in, out);
+                    for (int i = 0; i < in; i++) for (int c = 0; c < out; c++)
+                        assertEquals(HalfFormat.BF16.widen(flat[i * out + c]), m.get(i, c), 0f);
+                    for (float[] bias : new float[][] {b, null}) {
+                        float[] want = new float[T * out];
+                        Matmul.matmul(null, want, 0, x, 0, flat, HalfFormat.BF16, bias, T, in, out);
+                        for (CpuThreads pool : new CpuThreads[] {null, two, POOL}) {
+                            float[] got = output(T * out);
+                            Matmul.matmul(pool, got, GUARD, guarded(x), GUARD, m, bias, T);
+                            String what = "bf16 panels " + in + "x" + out + " T=" + T + " pool " + pool;
+                            for (int k = 0; k < T * out; k++)
+                                assertEquals(Float.floatToIntBits(want[k]), Float.floatToIntBits(got[GUARD + k]), what + " at " + k);
+                            guardsIntact(got, T * out, what);
+                        }
+                    }
+                }
+        }
+        assertThrows(IllegalArgumentException.class, () -> Bf16Matrix.of(new float[5], 2, 3));
     }
 }

@@ -1,0 +1,23 @@
+package dev.kvdecode.runtime.cpu;
+
+import dev.kvdecode.kernels.CpuThreads;
+
+/**
+ * A reduced-precision copy of a model's matmul weights for the CPU backend ({@code --dtype fp16|bf16|int8}):
+ * the four linear layers of every block and the LM head (transposed to (C, V), so the logits run
+ * through the matmul kernel), ~all the bytes a decode step reads. Embeddings, LayerNorm
+ * parameters, biases, the KV cache and all arithmetic stay fp32.
+ */
+public interface MatmulWeights {
+    /** Matrix k of a layer: 0 attn (C, 3C), 1 attnProj (C, C), 2 fc (C, 4C), 3 fcProj (4C, C). */
+    int ATTN = 0, ATTN_PROJ = 1, FC = 2, FC_PROJ = 3;
+
+    /** y (rows, out) = x (rows, in) W + b for matrix k of layer l; y must not alias x. */
+    void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows);
+
+    /** logits (rows, V) at logitsOff = xn (rows, C) head^T + bias (bias may be null). */
+    void head(CpuThreads pool, float[] logits, int logitsOff, float[] xn, float[] bias, int rows);
+
+    /** The format the matrices are stored in. */
+    CpuWeightFormat format();
+}
