@@ -8,10 +8,9 @@ import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
- * The matmul weights in a 16-bit format, flat (the checkpoint's (in, out) layout), for the CPU
- * backend's {@code --dtype fp16}: the matmuls widen them to fp32 segment by segment (see
- * {@link HalfFormat}), so a step streams half the bytes of fp32. bf16 uses the packed
- * {@link Bf16Weights} instead (the same bits, faster); this flat form also takes BF16 for tests.
+ * The matmul weights in a 16-bit format, in the checkpoint's (in, out) layout, for the CPU
+ * backend's {@code --dtype fp16|bf16}: the matmuls widen them to fp32 as they are read (see
+ * {@link HalfFormat}), so a step streams half the bytes of fp32.
  *
  * <p>Narrowing rounds to nearest even once; a checkpoint stored in the same format (widened
  * exactly by the loader) round-trips bit for bit.

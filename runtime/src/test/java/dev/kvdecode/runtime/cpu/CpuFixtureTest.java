@@ -147,20 +147,4 @@ class CpuFixtureTest {
         }
         System.out.printf("%s int8 weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, worst);
     }
-
-    /** The packed bf16 copy (what --dtype bf16 runs) gives the flat bf16 path's bits, prompt and steps. */
-    @ParameterizedTest
-    @CsvSource({"gpt2-tiny", "char-tiny"})
-    void packedBf16EqualsFlatBf16(String fixture) throws Exception {
-        Path dir = FixtureLogits.dir(fixture);
-        Gpt2Weights w = ModelLoader.loadWeights(dir);
-        int[] ids = FixtureLogits.read(dir).promptIds();
-        int T = ids.length;
-        var packed = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, Bf16Weights.of(w));
-        var flat = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, HalfWeights.of(w, HalfFormat.BF16));
-        int[] head = Arrays.copyOf(ids, T / 2);
-        assertArrayEquals(flat.prefill(new int[][] {head}), packed.prefill(new int[][] {head}), 0f, fixture + " prefill");
-        for (int t = T / 2; t < T; t++)
-            assertArrayEquals(flat.step(new int[] {ids[t]}), packed.step(new int[] {ids[t]}), 0f, fixture + " step " + t);
-    }
 }
