@@ -2,7 +2,7 @@
 """CPU peers for kvdecode (issue 9): one GPT-2 124M-shaped checkpoint of random weights, decoded
 greedily on the same cores and thread count by
 
-  ours      ./kvdecode generate --backend cpu --dtype fp32|fp16|bf16 --json
+  ours      ./kvdecode generate --backend cpu --dtype fp32|fp16|bf16|int8 --json
   hf        Hugging Face transformers GPT2LMHeadModel.generate(use_cache=True) on torch CPU
   llamacpp  llama.cpp through npm node-llama-cpp@3.21.1 (its prebuilt CPU build), on GGUF
             files of the same weights written here with the `gguf` package (F32, F16, Q8_0)
@@ -288,7 +288,7 @@ def main():
     ap.add_argument("--work-dir", default="/tmp/kvdecode-peers")
     ap.add_argument("--npm-dir", default="/tmp/kvdecode-peers/npm", help="folder with node_modules/node-llama-cpp")
     ap.add_argument("--peers", default="ours,hf,llamacpp,jlama", help="comma list of ours,hf,llamacpp,jlama")
-    ap.add_argument("--ours-dtypes", default="fp32,fp16,bf16")
+    ap.add_argument("--ours-dtypes", default="fp32,fp16,bf16,int8")
     ap.add_argument("--gguf-types", default="F32,F16,Q8_0")
     ap.add_argument("--reps", type=int, default=2, help="timings per configuration (best undisturbed kept)")
     ap.add_argument("--max-busy", type=float, default=0.10, help="other load allowed, fraction of all cores")
