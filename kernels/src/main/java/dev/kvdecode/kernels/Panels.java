@@ -1,15 +1,16 @@
 package dev.kvdecode.kernels;
 
 /**
- * The packed layout of the CPU's int8 weights ({@link Q8Matrix}):
+ * The packed layout of the CPU's reduced-precision weight copies ({@link Bf16Matrix}, {@link Q8Matrix}):
  * W (in, out) cut into panels of {@link #WIDTH} consecutive columns, each panel stored row after
  * row (panel p holds rows 0..in-1 of columns [64p, 64p + width)), the panels one after another.
  *
  * <p>Why: a batch-1 matmul then streams each thread's share of W as one contiguous region (the
  * prefetchers never restart), and a panel's 64 accumulators stay in eight 256-bit registers over
- * all in rows instead of being loaded and stored for every row: GPT-2 int8 decode 56-64 -> ~71
- * tokens/s (docs/PERF_NOTES_CPU.md, section 9). fp32 keeps the checkpoint's flat layout (packing
- * would cost a second copy of the model), and bf16 packed this way measured slower end to end.
+ * all in rows instead of being loaded and stored for every row. Measured on the 2-core build
+ * machine (docs/PERF_NOTES_CPU.md, section 9): GPT-2 int8 decode 56-64 -> ~70 tokens/s; a packed
+ * fp32 microbenchmark streamed 23-28 GB/s against the flat layout's 19-22. The fp32 weights keep
+ * the checkpoint's flat layout, because packing them would cost a second copy of the model.
  */
 final class Panels {
     private Panels() {}

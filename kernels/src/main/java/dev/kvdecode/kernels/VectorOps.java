@@ -30,10 +30,40 @@ final class VectorOps {
     // ---- packed panels: 64 columns = eight 256-bit vectors, accumulators in registers ----
 
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Short> S8 = ShortVector.SPECIES_128;
+    private static final VectorSpecies<Integer> I8 = IntVector.SPECIES_256;
     private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
 
     /** The panel kernels need real 256-bit float vectors (AVX2 or wider); otherwise the scalar loops run. */
     static boolean panelsVectorized() { return F.vectorBitSize() >= 256; }
+
+    // Matmul's scalar bf16 panel loop, 64 columns: y[yo + c] = (0 + x[xo+i] * W[i, c] for i = 0, 1,
+    // ... in order) + b[c0 + c] (multiply, then add: the same bits)
+    static void panelBf16(float[] y, int yo, float[] x, int xo, short[] h, int base, int in, float[] b, int c0) {
+        // Accumulators start at zero and the bias comes last: started from the loaded bias, C2
+        // (JDK 25) compiled this loop ~1.7x slower (10.5 -> 6 GMAC/s, docs/PERF_NOTES_CPU.md section 9).
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
+        for (int i = 0, o = base; i < in; i++, o += 64) {
+            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+            a0 = a0.add(bf16x8(h, o).mul(xv));
+            a1 = a1.add(bf16x8(h, o + 8).mul(xv));
+            a2 = a2.add(bf16x8(h, o + 16).mul(xv));
+            a3 = a3.add(bf16x8(h, o + 24).mul(xv));
+            a4 = a4.add(bf16x8(h, o + 32).mul(xv));
+            a5 = a5.add(bf16x8(h, o + 40).mul(xv));
+            a6 = a6.add(bf16x8(h, o + 48).mul(xv));
+            a7 = a7.add(bf16x8(h, o + 56).mul(xv));
+        }
+        if (b != null) {
+            a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
+            a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
+            a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
+            a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
+        }
+        a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
+        a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
+    }
 
     // Matmul's scalar int8 panel loop, 64 columns: per block of 32 rows the plain products are
     // summed from 0 in row order, then acc = acc + scale * sum (the same bits)
@@ -75,6 +105,12 @@ final class VectorOps {
         }
         a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
+    }
+
+    // 8 bf16 values at h[off..] as fp32 (exact)
+    private static FloatVector bf16x8(short[] h, int off) {
+        IntVector bits = (IntVector) ShortVector.fromArray(S8, h, off).convertShape(VectorOperators.S2I, I8, 0);
+        return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
     // 8 int8 values at q[off..] as fp32 (exact)

@@ -13,7 +13,7 @@ public enum CpuWeightFormat {
     FP32("fp32", 4.0),
     /** IEEE half, widened in registers as read ({@link HalfWeights}). */
     FP16("fp16", 2.0),
-    /** bfloat16, widened in registers as read ({@link HalfWeights}). */
+    /** bfloat16, packed and widened in registers as read ({@link Bf16Weights}). */
     BF16("bf16", 2.0),
     /** int8 with one fp32 scale per 32 weights ({@link Q8Weights}, {@link Q8Matrix}): 1.125 bytes per weight. */
     INT8("int8", 1.0 + 4.0 / Q8Matrix.BLOCK);

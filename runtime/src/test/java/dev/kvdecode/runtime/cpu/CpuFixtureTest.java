@@ -147,4 +147,34 @@ class CpuFixtureTest {
         }
         System.out.printf("%s int8 weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, worst);
     }
+
+    /**
+     * The packed bf16 copy (what --dtype bf16 runs; it adds the bias last, so its bits differ
+     * slightly from the flat bf16 path above) against the same numpy reference, with the flat
+     * path's bound, and cached == recomputed bit for bit.
+     */
+    @ParameterizedTest
+    @CsvSource({"gpt2-tiny", "char-tiny"})
+    void packedBf16StaysCloseToNumpyAndCachedEqualsRecomputed(String fixture) throws Exception {
+        Path dir = FixtureLogits.dir(fixture);
+        Gpt2Weights w = ModelLoader.loadWeights(dir);
+        FixtureLogits fx = FixtureLogits.read(dir);
+        int T = fx.promptIds().length, V = fx.cols();
+        Bf16Weights bf = Bf16Weights.of(w);
+        var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, bf);
+        var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, bf);
+        double worst = 0;
+        float[] got = cached.prefill(new int[][] {{fx.promptIds()[0]}});
+        for (int t = 0; t < T; t++) {
+            if (t > 0) got = cached.step(new int[] {fx.promptIds()[t]});
+            double e = relErr(got, 0, fx.row(t));
+            worst = Math.max(worst, e);
+            assertTrue(e <= 1.6e-2, fixture + " packed bf16 position " + t + ": rel err " + e);
+            float[] again = recompute.prefill(new int[][] {Arrays.copyOf(fx.promptIds(), t + 1)});
+            for (int v = 0; v < V; v++)
+                assertEquals(Float.floatToIntBits(got[v]), Float.floatToIntBits(again[v]),
+                        fixture + " packed bf16 position " + t + " logit " + v + ": cached != recomputed");
+        }
+        System.out.printf("%s packed bf16 weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, worst);
+    }
 }
