@@ -1,6 +1,7 @@
 package dev.kvdecode.runtime.cpu;
 
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.model.Gpt2Weights;
@@ -17,7 +18,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * A decode step (and sampling) allocates nothing on the calling thread after warm-up (issue 9),
- * with shapes large enough that the ops take their parallel paths. Counted by the JVM's
+ * with shapes large enough that the ops take their parallel paths, for every CPU weight format. Counted by the JVM's
  * per-thread allocation counter, which is exact for TLAB allocations.
  */
 class AllocationTest {
@@ -29,8 +30,9 @@ class AllocationTest {
         ModelConfig cfg = ModelConfig.gpt2(1, 3, 192, 128, 1000);
         Gpt2Weights w = RandomWeights.create(cfg, 5);
         try (CpuThreads pool = new CpuThreads(2)) {
-            for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
-                var s = new CpuSession(w, new SessionOptions(2, 64, policy, true), pool);
+            MatmulWeights[] formats = {null, HalfWeights.of(w, HalfFormat.FP16), Bf16Weights.of(w), Q8Weights.of(w)};
+            for (MatmulWeights mw : formats) for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
+                var s = new CpuSession(w, new SessionOptions(2, 64, policy, true), pool, mw);
                 var sampler = new Sampler(SamplingParams.of(0.9f, 40, 0.9f, 1), cfg.vocabSize());
                 var rng = new SplittableRandom(1);
                 float[] logits = s.prefill(new int[][] {{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10, 11}});
@@ -44,7 +46,8 @@ class AllocationTest {
                     logits = s.step(next);
                 }
                 long allocated = bean.getThreadAllocatedBytes(tid) - before;
-                assertEquals(0, allocated, policy + ": bytes allocated by 50 steps after warm-up");
+                assertEquals(0, allocated, (mw == null ? "fp32" : mw.format().flag()) + " " + policy
+                        + ": bytes allocated by 50 steps after warm-up");
             }
         }
     }
