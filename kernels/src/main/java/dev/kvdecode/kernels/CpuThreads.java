@@ -25,7 +25,16 @@ public final class CpuThreads implements AutoCloseable {
         void run(int start, int end);
     }
 
-    private static final int SPIN_ITERATIONS = 2_000;
+    /**
+     * How long an idle worker spins before it parks, and how long the caller spins for the last
+     * chunks. Between two ops of a decode step the caller runs a few microseconds of serial work
+     * (LayerNorm, attention, residuals); a worker that has parked by then takes tens of
+     * microseconds to wake on a VM, so the caller ends up running every chunk itself. 2,000
+     * onSpinWait() calls lasted only a few microseconds on this machine: the char-1024 model then
+     * ran no faster with 2 threads than with 1 (docs/PERF_NOTES_CPU.md, section 9). Spinning costs
+     * only the otherwise idle cores, and only while a model is running.
+     */
+    static final long SPIN_NANOS = Long.getLong("kvdecode.spinMicros", 200) * 1_000;
     private static final int CHUNKS_PER_THREAD = 4;
     private static final int MAX_CHUNKS = 0xFFFF;
     private static CpuThreads common;
@@ -109,9 +118,10 @@ public final class CpuThreads implements AutoCloseable {
             state.set((g << 32) | ((long) chunks << 16));   // publishes the fields above
             for (Worker w : workers) LockSupport.unpark(w);
             runChunks(g);
-            int spins = 0;
+            long spinStart = 0;
             while (completed.get() != chunks) {
-                if (spins++ < SPIN_ITERATIONS) Thread.onSpinWait();
+                if (spinStart == 0) spinStart = System.nanoTime();
+                if (System.nanoTime() - spinStart < SPIN_NANOS) Thread.onSpinWait();
                 else LockSupport.park(this);
             }
             this.task = null;
@@ -162,10 +172,10 @@ public final class CpuThreads implements AutoCloseable {
             long seen = 0;
             while (true) {
                 long g;
-                int spins = 0;
+                long spinStart = System.nanoTime();
                 while ((g = state.get() >>> 32) == seen) {
                     if (closed) return;
-                    if (spins++ < SPIN_ITERATIONS) Thread.onSpinWait();
+                    if (System.nanoTime() - spinStart < SPIN_NANOS) Thread.onSpinWait();
                     else LockSupport.park(this);
                 }
                 seen = g;
