@@ -64,14 +64,14 @@ public final class Matmul {
         panelMatmul(pool, y, yOff, x, xOff, null, w, b, T, in, out);
     }
 
-    // x (T,in), w bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
+    // x (T,in), w fp16/bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
     /**
-     * y = x W + b with W a packed bf16 copy ({@link Bf16Matrix}): each element is the fp32 sum
+     * y = x W + b with W a packed 16-bit copy ({@link HalfMatrix}): each element is the fp32 sum
      * from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the bias (the bias comes
      * last here, unlike the flat paths, see VectorOps.panelBf16); the same bits for any T or
      * thread split, with and without the Vector API.
      */
-    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Bf16Matrix w, float[] b, int T) {
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, HalfMatrix w, float[] b, int T) {
         int in = w.in(), out = w.out();
         if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
                 || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
@@ -227,14 +227,14 @@ public final class Matmul {
         }
     }
 
-    // ---- packed panels (Bf16Matrix, Q8Matrix) ----
+    // ---- packed panels (HalfMatrix, Q8Matrix) ----
 
     /** Whether the panel kernels run on the Vector API (256-bit float vectors available). */
     static final boolean PANEL_VECTOR = Simd.VECTOR && VectorOps.panelsVectorized();
 
     // Panels split over the pool: for few rows one contiguous run of panels per thread (the
     // fewest hand-offs), else one panel per work item.
-    private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Bf16Matrix wb, Q8Matrix wq,
+    private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq,
                                     float[] b, int T, int in, int out) {
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         int np = Panels.count(out);
@@ -256,11 +256,11 @@ public final class Matmul {
 
     private static final class PanelTask implements CpuThreads.RangeTask {
         float[] y, x, b;
-        Bf16Matrix wb;
+        HalfMatrix wb;
         Q8Matrix wq;
         int yOff, xOff, T, np, units;
 
-        void set(float[] y, int yOff, float[] x, int xOff, Bf16Matrix wb, Q8Matrix wq, float[] b, int T, int np, int units) {
+        void set(float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq, float[] b, int T, int np, int units) {
             this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.wb = wb; this.wq = wq; this.b = b;
             this.T = T; this.np = np; this.units = units;
         }
@@ -271,23 +271,25 @@ public final class Matmul {
         }
     }
 
-    /** Scratch of one thread for the scalar panel loops: accumulators and int8 block sums. */
+    /** Scratch of one thread for the panel loops: accumulators, int8 block sums, four widened fp16 rows. */
     private static final ThreadLocal<float[][]> PANEL_SCRATCH =
-            ThreadLocal.withInitial(() -> new float[2][Panels.WIDTH]);
+            ThreadLocal.withInitial(() -> new float[][] {new float[Panels.WIDTH], new float[Panels.WIDTH], new float[4 * Panels.WIDTH]});
 
-    // panels [p0, p1) of W (bf16 wb or int8 wq), every row t < T
-    private static void panels(float[] y, int yOff, float[] x, int xOff, Bf16Matrix wb, Q8Matrix wq, float[] b,
+    // panels [p0, p1) of W (16-bit wb or int8 wq), every row t < T
+    private static void panels(float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq, float[] b,
                                int T, int p0, int p1) {
         int in = wb != null ? wb.in() : wq.in(), out = wb != null ? wb.out() : wq.out();
+        float[] widened = PANEL_SCRATCH.get()[2];
         for (int p = p0; p < p1; p++) {
             int c0 = p * Panels.WIDTH, wp = Panels.width(p, out), base = Panels.base(p, in);
             for (int t = 0; t < T; t++) {
                 int xo = xOff + t * in, yo = yOff + t * out + c0;
                 if (PANEL_VECTOR && wp == Panels.WIDTH) {
-                    if (wb != null) VectorOps.panelBf16(y, yo, x, xo, wb.packed(), base, in, b, c0);
-                    else VectorOps.panelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, b, c0);
+                    if (wq != null) VectorOps.panelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, b, c0);
+                    else if (wb.format() == HalfFormat.BF16) VectorOps.panelBf16(y, yo, x, xo, wb.packed(), base, in, b, c0);
+                    else VectorOps.panelFp16(y, yo, x, xo, wb.packed(), base, in, b, c0, widened);
                 } else if (wb != null) {
-                    scalarPanelBf16(y, yo, x, xo, wb.packed(), base, in, wp, b, c0);
+                    scalarPanelHalf(y, yo, x, xo, wb.packed(), wb.format(), base, in, wp, b, c0);
                 } else {
                     scalarPanelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, wp, b, c0);
                 }
@@ -296,13 +298,14 @@ public final class Matmul {
     }
 
     // y[yo .. yo+wp) = (0 + sum over i in order of x[xo+i] * W (panel rows of wp at base)) + b[c0 ..]
-    private static void scalarPanelBf16(float[] y, int yo, float[] x, int xo, short[] h, int base, int in, int wp,
-                                        float[] b, int c0) {
+    private static void scalarPanelHalf(float[] y, int yo, float[] x, int xo, short[] h, HalfFormat fmt, int base,
+                                        int in, int wp, float[] b, int c0) {
         float[] acc = PANEL_SCRATCH.get()[0];
         java.util.Arrays.fill(acc, 0, wp, 0f);
         for (int i = 0, o = base; i < in; i++, o += wp) {
             float xi = x[xo + i];
-            for (int c = 0; c < wp; c++) acc[c] += xi * Float.intBitsToFloat(h[o + c] << 16);
+            if (fmt == HalfFormat.BF16) for (int c = 0; c < wp; c++) acc[c] += xi * Float.intBitsToFloat(h[o + c] << 16);
+            else for (int c = 0; c < wp; c++) acc[c] += xi * Float.float16ToFloat(h[o + c]);
         }
         if (b != null) for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);

@@ -1,7 +1,7 @@
 package dev.kvdecode.kernels;
 
 /**
- * The packed layout of the CPU's reduced-precision weight copies ({@link Bf16Matrix}, {@link Q8Matrix}):
+ * The packed layout of the CPU's reduced-precision weight copies ({@link HalfMatrix}, {@link Q8Matrix}):
  * W (in, out) cut into panels of {@link #WIDTH} consecutive columns, each panel stored row after
  * row (panel p holds rows 0..in-1 of columns [64p, 64p + width)), the panels one after another.
  *

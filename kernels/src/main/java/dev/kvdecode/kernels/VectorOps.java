@@ -65,6 +65,38 @@ final class VectorOps {
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
+    // Matmul's scalar fp16 panel loop, 64 columns, the same order as panelBf16: four rows at a
+    // time are widened into ws (256 floats; Float.float16ToFloat, which C2 vectorizes with F16C),
+    // then added row by row; the bias comes last
+    static void panelFp16(float[] y, int yo, float[] x, int xo, short[] h, int base, int in, float[] b, int c0,
+                          float[] ws) {
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
+        for (int i = 0, o = base; i < in; i += 4, o += 256) {
+            int rows = Math.min(4, in - i), n = rows * 64;
+            for (int c = 0; c < n; c++) ws[c] = Float.float16ToFloat(h[o + c]);
+            for (int r = 0, so = 0; r < rows; r++, so += 64) {
+                FloatVector xv = FloatVector.broadcast(F8, x[xo + i + r]);
+                a0 = a0.add(FloatVector.fromArray(F8, ws, so).mul(xv));
+                a1 = a1.add(FloatVector.fromArray(F8, ws, so + 8).mul(xv));
+                a2 = a2.add(FloatVector.fromArray(F8, ws, so + 16).mul(xv));
+                a3 = a3.add(FloatVector.fromArray(F8, ws, so + 24).mul(xv));
+                a4 = a4.add(FloatVector.fromArray(F8, ws, so + 32).mul(xv));
+                a5 = a5.add(FloatVector.fromArray(F8, ws, so + 40).mul(xv));
+                a6 = a6.add(FloatVector.fromArray(F8, ws, so + 48).mul(xv));
+                a7 = a7.add(FloatVector.fromArray(F8, ws, so + 56).mul(xv));
+            }
+        }
+        if (b != null) {
+            a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
+            a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
+            a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
+            a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
+        }
+        a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
+        a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
+    }
+
     // Matmul's scalar int8 panel loop, 64 columns: per block of 32 rows the plain products are
     // summed from 0 in row order, then acc = acc + scale * sum (the same bits)
     static void panelQ8(float[] y, int yo, float[] x, int xo, byte[] q, float[] s, int base, int in, int out,

@@ -136,31 +136,31 @@ class PackedMatrixTest {
      * flat bf16 matmul (an independent path that adds the bias first).
      */
     @Test
-    void packedBf16GivesItsSequentialLoopsBits() {
+    void packedHalfGivesItsSequentialLoopsBits() {
         SplittableRandom rnd = new SplittableRandom(SEED + 3);
-        try (CpuThreads two = new CpuThreads(2)) {
+        for (HalfFormat fmt : HalfFormat.values()) try (CpuThreads two = new CpuThreads(2)) {
             for (int[] shape : new int[][] {{1, 1}, {3, 63}, {33, 64}, {64, 65}, {257, 200}, {96, 2 * 2048 + 77}})
                 for (int T : new int[] {1, 2, 9}) {
                     int in = shape[0], out = shape[1];
                     float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
-                    short[] flat = HalfFormat.BF16.narrow(w);
-                    Bf16Matrix m = Bf16Matrix.of(w, in, out);
+                    short[] flat = fmt.narrow(w);
+                    HalfMatrix m = HalfMatrix.of(w, in, out, fmt);
                     for (int i = 0; i < in; i++) for (int c = 0; c < out; c++)
-                        assertEquals(HalfFormat.BF16.widen(flat[i * out + c]), m.get(i, c), 0f);
+                        assertEquals(fmt.widen(flat[i * out + c]), m.get(i, c), 0f);
                     for (float[] bias : new float[][] {b, null}) {
                         float[] want = new float[T * out], other = new float[T * out];
                         for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
                             float a = 0f;
-                            for (int i = 0; i < in; i++) a += x[t * in + i] * HalfFormat.BF16.widen(flat[i * out + c]);
+                            for (int i = 0; i < in; i++) a += x[t * in + i] * fmt.widen(flat[i * out + c]);
                             want[t * out + c] = bias == null ? a : a + bias[c];
                         }
-                        Matmul.matmul(null, other, 0, x, 0, flat, HalfFormat.BF16, bias, T, in, out);
+                        Matmul.matmul(null, other, 0, x, 0, flat, fmt, bias, T, in, out);
                         for (int k = 0; k < T * out; k++)
-                            assertEquals(want[k], other[k], (in + 2) * U * (Math.abs(want[k]) + in * 0.3 + 1), "flat bf16 at " + k);
+                            assertEquals(want[k], other[k], (in + 2) * U * (Math.abs(want[k]) + in * 0.3 + 1), "flat " + fmt + " at " + k);
                         for (CpuThreads pool : new CpuThreads[] {null, two, POOL}) {
                             float[] got = output(T * out);
                             Matmul.matmul(pool, got, GUARD, guarded(x), GUARD, m, bias, T);
-                            String what = "bf16 panels " + in + "x" + out + " T=" + T + " pool " + pool;
+                            String what = fmt + " panels " + in + "x" + out + " T=" + T + " pool " + pool;
                             for (int k = 0; k < T * out; k++)
                                 assertEquals(Float.floatToIntBits(want[k]), Float.floatToIntBits(got[GUARD + k]), what + " at " + k);
                             guardsIntact(got, T * out, what);
@@ -168,6 +168,6 @@ class PackedMatrixTest {
                     }
                 }
         }
-        assertThrows(IllegalArgumentException.class, () -> Bf16Matrix.of(new float[5], 2, 3));
+        assertThrows(IllegalArgumentException.class, () -> HalfMatrix.of(new float[5], 2, 3, HalfFormat.BF16));
     }
 }

@@ -3,7 +3,7 @@ package dev.kvdecode.bench.jmh;
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.Activations;
 import dev.kvdecode.kernels.Attention;
-import dev.kvdecode.kernels.Bf16Matrix;
+import dev.kvdecode.kernels.HalfMatrix;
 import dev.kvdecode.kernels.KvCache;
 import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.HalfFormat;
@@ -42,15 +42,12 @@ public class DecodeOpsBench {
     int context;
 
     CpuThreads pool;
-    HalfFormat fmt;
     float[][] qkvW, projW, fcW, fcProjW;
-    short[][] qkvH, projH, fcH, fcProjH;
     float[] head, bias3C, biasC, bias4C, gamma, beta;
-    short[] headH;
     Q8Matrix[] qkvQ, projQ, fcQ, fcProjQ;
     Q8Matrix headQ;
-    Bf16Matrix[] qkvB, projB, fcB, fcProjB;
-    Bf16Matrix headB;
+    HalfMatrix[] qkvB, projB, fcB, fcProjB;
+    HalfMatrix headB;
     float[] x, xn, qkv, att, fc, y, logits, scores;
     float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache)
     int layer;
@@ -58,25 +55,20 @@ public class DecodeOpsBench {
     @Setup
     public void setup() {
         pool = new CpuThreads(threads);
-        // fp16: flat 16-bit (HalfWeights); bf16 and int8: packed panels (Bf16Weights, Q8Weights), as CpuSession
-        fmt = dtype.equals("fp16") ? HalfFormat.FP16 : null;
-        boolean bf16 = dtype.equals("bf16");
+        // fp16, bf16 and int8: packed panels (PackedHalfWeights, Q8Weights), as CpuSession runs them
+        HalfFormat half = switch (dtype) { case "fp16" -> HalfFormat.FP16; case "bf16" -> HalfFormat.BF16; default -> null; };
+        boolean half16 = half != null;
         SplittableRandom rnd = new SplittableRandom(1);
         qkvW = new float[L][]; projW = new float[L][]; fcW = new float[L][]; fcProjW = new float[L][];
-        qkvH = new short[L][]; projH = new short[L][]; fcH = new short[L][]; fcProjH = new short[L][];
         boolean int8 = dtype.equals("int8");
         qkvQ = new Q8Matrix[L]; projQ = new Q8Matrix[L]; fcQ = new Q8Matrix[L]; fcProjQ = new Q8Matrix[L];
-        qkvB = new Bf16Matrix[L]; projB = new Bf16Matrix[L]; fcB = new Bf16Matrix[L]; fcProjB = new Bf16Matrix[L];
+        qkvB = new HalfMatrix[L]; projB = new HalfMatrix[L]; fcB = new HalfMatrix[L]; fcProjB = new HalfMatrix[L];
         for (int l = 0; l < L; l++) {
             qkvW[l] = random(rnd, C * 3 * C); projW[l] = random(rnd, C * C);
             fcW[l] = random(rnd, C * 4 * C); fcProjW[l] = random(rnd, 4 * C * C);
-            if (fmt != null) {   // keep only the format the step reads
-                qkvH[l] = fmt.narrow(qkvW[l]); projH[l] = fmt.narrow(projW[l]);
-                fcH[l] = fmt.narrow(fcW[l]); fcProjH[l] = fmt.narrow(fcProjW[l]);
-                qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
-            } else if (bf16) {
-                qkvB[l] = Bf16Matrix.of(qkvW[l], C, 3 * C); projB[l] = Bf16Matrix.of(projW[l], C, C);
-                fcB[l] = Bf16Matrix.of(fcW[l], C, 4 * C); fcProjB[l] = Bf16Matrix.of(fcProjW[l], 4 * C, C);
+            if (half16) {
+                qkvB[l] = HalfMatrix.of(qkvW[l], C, 3 * C, half); projB[l] = HalfMatrix.of(projW[l], C, C, half);
+                fcB[l] = HalfMatrix.of(fcW[l], C, 4 * C, half); fcProjB[l] = HalfMatrix.of(fcProjW[l], 4 * C, C, half);
                 qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
             } else if (int8) {
                 qkvQ[l] = Q8Matrix.quantize(qkvW[l], C, 3 * C); projQ[l] = Q8Matrix.quantize(projW[l], C, C);
@@ -85,12 +77,11 @@ public class DecodeOpsBench {
             }
         }
         head = random(rnd, V * C);
-        if (fmt != null || int8 || bf16) {   // 16-bit, int8: stored transposed (C, V) and run through the matmul, as CpuSession does
+        if (int8 || half16) {   // 16-bit, int8: stored transposed (C, V) and run through the matmul, as CpuSession does
             float[] t = new float[V * C];
             for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
             if (int8) headQ = Q8Matrix.quantize(t, C, V);
-            else if (bf16) headB = Bf16Matrix.of(t, C, V);
-            else headH = fmt.narrow(t);
+            else headB = HalfMatrix.of(t, C, V, half);
             head = null;
         }
         bias3C = random(rnd, 3 * C); biasC = random(rnd, C); bias4C = random(rnd, 4 * C);
@@ -113,32 +104,30 @@ public class DecodeOpsBench {
 
     private int nextLayer() { return layer = layer + 1 == L ? 0 : layer + 1; }
 
-    private void linear(float[][] w32, short[][] wh, Q8Matrix[] wq, Bf16Matrix[] wb, float[] in, float[] b, int nIn, int nOut) {
+    private void linear(float[][] w32, Q8Matrix[] wq, HalfMatrix[] wb, float[] in, float[] b, int nIn, int nOut) {
         int l = nextLayer();
         if (wq[l] != null) Matmul.matmul(pool, y, 0, in, 0, wq[l], b, 1);
         else if (wb[l] != null) Matmul.matmul(pool, y, 0, in, 0, wb[l], b, 1);
-        else if (fmt == null) Matmul.matmul(pool, y, 0, in, 0, w32[l], b, 1, nIn, nOut);
-        else Matmul.matmul(pool, y, 0, in, 0, wh[l], fmt, b, 1, nIn, nOut);
+        else Matmul.matmul(pool, y, 0, in, 0, w32[l], b, 1, nIn, nOut);
     }
 
     @Benchmark
-    public float[] qkv() { linear(qkvW, qkvH, qkvQ, qkvB, xn, bias3C, C, 3 * C); return y; }
+    public float[] qkv() { linear(qkvW, qkvQ, qkvB, xn, bias3C, C, 3 * C); return y; }
 
     @Benchmark
-    public float[] attnProj() { linear(projW, projH, projQ, projB, att, biasC, C, C); return y; }
+    public float[] attnProj() { linear(projW, projQ, projB, att, biasC, C, C); return y; }
 
     @Benchmark
-    public float[] fc() { linear(fcW, fcH, fcQ, fcB, xn, bias4C, C, 4 * C); return y; }
+    public float[] fc() { linear(fcW, fcQ, fcB, xn, bias4C, C, 4 * C); return y; }
 
     @Benchmark
-    public float[] fcProj() { linear(fcProjW, fcProjH, fcProjQ, fcProjB, fc, biasC, 4 * C, C); return y; }
+    public float[] fcProj() { linear(fcProjW, fcProjQ, fcProjB, fc, biasC, 4 * C, C); return y; }
 
     @Benchmark
     public float[] lmHead() {
         if (headQ != null) Matmul.matmul(pool, logits, 0, xn, 0, headQ, null, 1);
         else if (headB != null) Matmul.matmul(pool, logits, 0, xn, 0, headB, null, 1);
-        else if (fmt == null) Matmul.lmHead(pool, logits, 0, xn, 0, head, null, 1, C, V);
-        else Matmul.matmul(pool, logits, 0, xn, 0, headH, fmt, null, 1, C, V);
+        else Matmul.lmHead(pool, logits, 0, xn, 0, head, null, 1, C, V);
         return logits;
     }
 

@@ -8,7 +8,7 @@ import dev.kvdecode.runtime.model.Model;
 
 /**
  * The pure-Java backend, the reference every other backend is checked against: fp32 arithmetic,
- * with fp32 weights (the reference) or, opt-in, fp16/bf16 ({@link HalfWeights}, {@link Bf16Weights})
+ * with fp32 weights (the reference) or, opt-in, fp16/bf16 ({@link PackedHalfWeights})
  * or int8 ({@link Q8Weights}) matmul weights.
  */
 public final class CpuBackend implements Backend {
@@ -58,8 +58,7 @@ public final class CpuBackend implements Backend {
         if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool);
         if (preparedModel != model) {   // narrowed or quantized once per model, shared by its sessions
             reduced = switch (weightFormat) {
-                case FP16 -> HalfWeights.of(model.weights(), weightFormat.half());
-                case BF16 -> Bf16Weights.of(model.weights());
+                case FP16, BF16 -> PackedHalfWeights.of(model.weights(), weightFormat.half());
                 case INT8 -> Q8Weights.of(model.weights());
                 case FP32 -> throw new AssertionError();
             };

@@ -11,9 +11,9 @@ import dev.kvdecode.kernels.Q8Matrix;
 public enum CpuWeightFormat {
     /** The reference: the checkpoint's values widened exactly to fp32. */
     FP32("fp32", 4.0),
-    /** IEEE half, widened in registers as read ({@link HalfWeights}). */
+    /** IEEE half, packed, widened as read ({@link PackedHalfWeights}). */
     FP16("fp16", 2.0),
-    /** bfloat16, packed and widened in registers as read ({@link Bf16Weights}). */
+    /** bfloat16, packed, widened in registers as read ({@link PackedHalfWeights}). */
     BF16("bf16", 2.0),
     /** int8 with one fp32 scale per 32 weights ({@link Q8Weights}, {@link Q8Matrix}): 1.125 bytes per weight. */
     INT8("int8", 1.0 + 4.0 / Q8Matrix.BLOCK);

@@ -9,10 +9,10 @@ import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
  * The matmul weights in a 16-bit format, flat (the checkpoint's (in, out) layout), for the CPU
- * backend's {@code --dtype fp16}: the matmuls widen them to fp32 segment by segment (see
- * {@link HalfFormat}), so a step streams half the bytes of fp32. bf16 uses the packed
- * {@link Bf16Weights} instead (faster; it adds the bias last, so its bits differ slightly);
- * this flat form also takes BF16, for tests and as a second path to compare with.
+ * backend's {@code --dtype fp16|bf16}: the matmuls widen them to fp32 segment by segment (see
+ * {@link HalfFormat}), so a step streams half the bytes of fp32. The backend uses the packed
+ * {@link PackedHalfWeights} instead (faster; it adds the bias last, so its bits differ slightly);
+ * this flat form stays as a second, independent path for tests and the JMH comparison.
  *
  * <p>Narrowing rounds to nearest even once; a checkpoint stored in the same format (widened
  * exactly by the loader) round-trips bit for bit.

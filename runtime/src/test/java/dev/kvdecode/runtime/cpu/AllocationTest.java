@@ -30,7 +30,8 @@ class AllocationTest {
         ModelConfig cfg = ModelConfig.gpt2(1, 3, 192, 128, 1000);
         Gpt2Weights w = RandomWeights.create(cfg, 5);
         try (CpuThreads pool = new CpuThreads(2)) {
-            MatmulWeights[] formats = {null, HalfWeights.of(w, HalfFormat.FP16), Bf16Weights.of(w), Q8Weights.of(w)};
+            MatmulWeights[] formats = {null, PackedHalfWeights.of(w, HalfFormat.FP16), PackedHalfWeights.of(w, HalfFormat.BF16),
+                    HalfWeights.of(w, HalfFormat.FP16), Q8Weights.of(w)};
             for (MatmulWeights mw : formats) for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
                 var s = new CpuSession(w, new SessionOptions(2, 64, policy, true), pool, mw);
                 var sampler = new Sampler(SamplingParams.of(0.9f, 40, 0.9f, 1), cfg.vocabSize());

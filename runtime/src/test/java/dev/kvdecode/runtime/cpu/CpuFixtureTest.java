@@ -149,18 +149,18 @@ class CpuFixtureTest {
     }
 
     /**
-     * The packed bf16 copy (what --dtype bf16 runs; it adds the bias last, so its bits differ
-     * slightly from the flat bf16 path above) against the same numpy reference, with the flat
-     * path's bound, and cached == recomputed bit for bit.
+     * The packed 16-bit copies (what --dtype fp16|bf16 run; they add the bias last, so their bits
+     * differ slightly from the flat path above) against the same numpy reference, with the flat
+     * path's bounds, and cached == recomputed bit for bit.
      */
     @ParameterizedTest
-    @CsvSource({"gpt2-tiny", "char-tiny"})
-    void packedBf16StaysCloseToNumpyAndCachedEqualsRecomputed(String fixture) throws Exception {
+    @CsvSource({"gpt2-tiny, FP16, 1e-5", "gpt2-tiny, BF16, 1.6e-2", "char-tiny, FP16, 2e-3", "char-tiny, BF16, 1.6e-2"})
+    void packedHalfStaysCloseToNumpyAndCachedEqualsRecomputed(String fixture, HalfFormat fmt, double bound) throws Exception {
         Path dir = FixtureLogits.dir(fixture);
         Gpt2Weights w = ModelLoader.loadWeights(dir);
         FixtureLogits fx = FixtureLogits.read(dir);
         int T = fx.promptIds().length, V = fx.cols();
-        Bf16Weights bf = Bf16Weights.of(w);
+        PackedHalfWeights bf = PackedHalfWeights.of(w, fmt);
         var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, bf);
         var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, bf);
         double worst = 0;
@@ -169,12 +169,12 @@ class CpuFixtureTest {
             if (t > 0) got = cached.step(new int[] {fx.promptIds()[t]});
             double e = relErr(got, 0, fx.row(t));
             worst = Math.max(worst, e);
-            assertTrue(e <= 1.6e-2, fixture + " packed bf16 position " + t + ": rel err " + e);
+            assertTrue(e <= bound, fixture + " packed " + fmt + " position " + t + ": rel err " + e);
             float[] again = recompute.prefill(new int[][] {Arrays.copyOf(fx.promptIds(), t + 1)});
             for (int v = 0; v < V; v++)
                 assertEquals(Float.floatToIntBits(got[v]), Float.floatToIntBits(again[v]),
-                        fixture + " packed bf16 position " + t + " logit " + v + ": cached != recomputed");
+                        fixture + " packed " + fmt + " position " + t + " logit " + v + ": cached != recomputed");
         }
-        System.out.printf("%s packed bf16 weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, worst);
+        System.out.printf("%s packed %s weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, fmt, worst);
     }
 }

@@ -1,0 +1,53 @@
+package dev.kvdecode.runtime.cpu;
+
+import dev.kvdecode.kernels.HalfMatrix;
+import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.HalfFormat;
+import dev.kvdecode.kernels.Matmul;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.LayerWeights;
+import dev.kvdecode.runtime.model.ModelConfig;
+
+/**
+ * The matmul weights rounded to fp16 or bfloat16 and packed in column panels ({@link HalfMatrix})
+ * for the CPU backend's {@code --dtype fp16|bf16}: half the bytes of fp32 per step, widened as read.
+ */
+public record PackedHalfWeights(HalfFormat halfFormat, HalfMatrix[] attn, HalfMatrix[] attnProj, HalfMatrix[] fc,
+                                HalfMatrix[] fcProj, HalfMatrix lmHeadT) implements MatmulWeights {
+
+    /** Rounds the matmul weights of {@code w} to {@code format} and packs them. */
+    public static PackedHalfWeights of(Gpt2Weights w, HalfFormat format) {
+        ModelConfig cfg = w.config();
+        int L = w.layers().size(), C = cfg.nEmbd();
+        HalfMatrix[] attn = new HalfMatrix[L], attnProj = new HalfMatrix[L], fc = new HalfMatrix[L], fcProj = new HalfMatrix[L];
+        for (int l = 0; l < L; l++) {
+            LayerWeights lw = w.layers().get(l);
+            attn[l] = HalfMatrix.of(lw.attnWeight(), C, 3 * C, format);
+            attnProj[l] = HalfMatrix.of(lw.attnProjWeight(), C, C, format);
+            fc[l] = HalfMatrix.of(lw.fcWeight(), C, 4 * C, format);
+            fcProj[l] = HalfMatrix.of(lw.fcProjWeight(), 4 * C, C, format);
+        }
+        float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
+        return new PackedHalfWeights(format, attn, attnProj, fc, fcProj, HalfMatrix.of(headT, C, cfg.vocabSize(), format));
+    }
+
+    @Override
+    public void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows) {
+        HalfMatrix m = switch (k) {
+            case ATTN -> attn[layer];
+            case ATTN_PROJ -> attnProj[layer];
+            case FC -> fc[layer];
+            case FC_PROJ -> fcProj[layer];
+            default -> throw new IllegalArgumentException("matrix " + k);
+        };
+        Matmul.matmul(pool, y, 0, x, 0, m, b, rows);
+    }
+
+    @Override
+    public void head(CpuThreads pool, float[] logits, int logitsOff, float[] xn, float[] bias, int rows) {
+        Matmul.matmul(pool, logits, logitsOff, xn, 0, lmHeadT, bias, rows);
+    }
+
+    @Override
+    public CpuWeightFormat format() { return halfFormat == HalfFormat.FP16 ? CpuWeightFormat.FP16 : CpuWeightFormat.BF16; }
+}
