@@ -85,6 +85,95 @@ public final class Attention {
         }
     }
 
+    // q (C) [head h at h*HS], keys/values bf16 bits in KvCache's row layout, scratch (NH*count) -> out (C)
+    /**
+     * As the fp32 row-layout form, over a cache holding bfloat16 bits (--kv-dtype bf16): each
+     * element is widened exactly as it is read and the arithmetic is the fp32 form's, in the same
+     * order, so it gives the bits the fp32 form gives on the widened values.
+     */
+    public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
+                                       short[][] keys, short[][] values, int b, int start, int count,
+                                       int slots, int NH, int HS, float[] scratch) {
+        CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
+        if (p == null) {
+            rowHeads16(out, outOff, q, qOff, keys, values, b, start, count, slots, NH, HS, scratch, 0, NH);
+            return;
+        }
+        Task task = TASK.get();
+        task.setRows16(out, outOff, q, qOff, keys, values, scratch, NH, HS, b, start, count, slots);
+        try {
+            p.parallelFor(NH, task);
+        } finally {
+            task.clear();
+        }
+    }
+
+    private static void rowHeads16(float[] out, int outOff, float[] q, int qOff, short[][] keys, short[][] values,
+                                   int b, int start, int count, int slots, int NH, int HS, float[] scratch,
+                                   int h0, int h1) {
+        float scale = (float) (1.0 / Math.sqrt(HS));
+        for (int h = h0; h < h1; h++) {
+            attend16(out, outOff + h * HS, q, qOff + h * HS, keys, (b * NH + h) * HS, values, (b * NH + h) * slots,
+                    start, count, slots, HS, scale, scratch, h * count);
+        }
+    }
+
+    // attend() over bf16 rows: the same scores, softmax and p.v order, each element widened as read
+    static void attend16(float[] out, int outOff, float[] q, int qOff, short[][] keys, int kRow0,
+                         short[][] values, int vRow0, int start, int count, int slots, int HS, float scale,
+                         float[] probs, int pOff) {
+        Scratch sc = scratch(slots, HS);
+        float[] s = sc.scores;
+        int end = start + count;
+        if (end <= slots) {
+            scores16(s, q, qOff, keys, kRow0, HS, scale, start, end);
+            System.arraycopy(s, start, probs, pOff, count);
+        } else {
+            scores16(s, q, qOff, keys, kRow0, HS, scale, start, slots);
+            scores16(s, q, qOff, keys, kRow0, HS, scale, 0, end - slots);
+            System.arraycopy(s, start, probs, pOff, slots - start);
+            System.arraycopy(s, 0, probs, pOff + slots - start, end - slots);
+        }
+        Softmax.softmax(probs, pOff, count);
+        float[] acc = sc.acc;
+        java.util.Arrays.fill(acc, 0, HS, 0f);
+        int j = 0;
+        for (; j + 4 <= count; j += 4) {
+            short[] v0 = values[vRow0 + slotOf(start, j, slots)], v1 = values[vRow0 + slotOf(start, j + 1, slots)],
+                    v2 = values[vRow0 + slotOf(start, j + 2, slots)], v3 = values[vRow0 + slotOf(start, j + 3, slots)];
+            float p0 = probs[pOff + j], p1 = probs[pOff + j + 1], p2 = probs[pOff + j + 2], p3 = probs[pOff + j + 3];
+            if (Simd.VECTOR) VectorOps.axpy4Bf16Rows(acc, 0, p0, v0, p1, v1, p2, v2, p3, v3, 0, HS);
+            else for (int d = 0; d < HS; d++) acc[d] = acc[d] + p0 * bf16(v0[d]) + p1 * bf16(v1[d]) + p2 * bf16(v2[d]) + p3 * bf16(v3[d]);
+        }
+        for (; j < count; j++) {
+            short[] v0 = values[vRow0 + slotOf(start, j, slots)];
+            float p = probs[pOff + j];
+            for (int d = 0; d < HS; d++) acc[d] += p * bf16(v0[d]);
+        }
+        System.arraycopy(acc, 0, out, outOff, HS);
+    }
+
+    private static float bf16(short bits) { return Float.intBitsToFloat(bits << 16); }
+
+    // scores() over bf16 key rows
+    private static void scores16(float[] s, float[] q, int qOff, short[][] keys, int kRow0, int HS, float scale,
+                                 int p0, int p1) {
+        java.util.Arrays.fill(s, p0, p1, 0f);
+        int d = 0;
+        for (; d + 4 <= HS; d += 4) {
+            short[] k0 = keys[kRow0 + d], k1 = keys[kRow0 + d + 1], k2 = keys[kRow0 + d + 2], k3 = keys[kRow0 + d + 3];
+            float q0 = q[qOff + d], q1 = q[qOff + d + 1], q2 = q[qOff + d + 2], q3 = q[qOff + d + 3];
+            if (Simd.VECTOR) VectorOps.axpy4Bf16Rows(s, p0, q0, k0, q1, k1, q2, k2, q3, k3, p0, p1 - p0);
+            else for (int p = p0; p < p1; p++) s[p] = s[p] + q0 * bf16(k0[p]) + q1 * bf16(k1[p]) + q2 * bf16(k2[p]) + q3 * bf16(k3[p]);
+        }
+        for (; d < HS; d++) {
+            short[] k0 = keys[kRow0 + d];
+            float q0 = q[qOff + d];
+            for (int p = p0; p < p1; p++) s[p] += q0 * bf16(k0[p]);
+        }
+        for (int p = p0; p < p1; p++) s[p] *= scale;
+    }
+
     // q (C) [head h at h*HS], kCache,vCache (B,NH,capacity,HS), scratch (NH*capacity) -> out (C)
     /**
      * The same single query over a flat cache of shape (B, NH, capacity, HS), the CUDA cache's
@@ -208,10 +297,11 @@ public final class Attention {
 
     /** Reusable per calling thread, so a parallel call allocates nothing. */
     private static final class Task implements CpuThreads.RangeTask {
-        static final int CAUSAL = 0, ROWS = 1, FLAT = 2;
+        static final int CAUSAL = 0, ROWS = 1, FLAT = 2, ROWS16 = 3;
         int kind;
         float[] out, in, kFlat, vFlat, scratch;
         float[][] keys, values;
+        short[][] keys16, values16;
         int outOff, inOff, T, C, NH, HS, b, start, count, slots;
 
         void setCausal(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch, int T, int C, int NH) {
@@ -226,6 +316,13 @@ public final class Attention {
             this.b = b; this.start = start; this.count = count; this.slots = slots;
         }
 
+        void setRows16(float[] out, int outOff, float[] q, int qOff, short[][] keys, short[][] values, float[] scratch,
+                       int NH, int HS, int b, int start, int count, int slots) {
+            this.kind = ROWS16; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
+            this.keys16 = keys; this.values16 = values; this.scratch = scratch; this.NH = NH; this.HS = HS;
+            this.b = b; this.start = start; this.count = count; this.slots = slots;
+        }
+
         void setFlat(float[] out, int outOff, float[] q, int qOff, float[] k, float[] v, float[] scratch,
                      int NH, int HS, int b, int start, int count, int capacity) {
             this.kind = FLAT; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
@@ -236,6 +333,7 @@ public final class Attention {
         void clear() {
             out = in = kFlat = vFlat = scratch = null;
             keys = values = null;
+            keys16 = values16 = null;
         }
 
         @Override
@@ -243,6 +341,7 @@ public final class Attention {
             switch (kind) {
                 case CAUSAL -> causalHeads(out, outOff, in, inOff, scratch, T, C, NH, h0, h1);
                 case ROWS -> rowHeads(out, outOff, in, inOff, keys, values, b, start, count, slots, NH, HS, scratch, h0, h1);
+                case ROWS16 -> rowHeads16(out, outOff, in, inOff, keys16, values16, b, start, count, slots, NH, HS, scratch, h0, h1);
                 default -> flatHeads(out, outOff, in, inOff, kFlat, vFlat, b, start, count, slots, NH, HS, scratch, h0, h1);
             }
         }

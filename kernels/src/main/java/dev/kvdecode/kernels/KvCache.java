@@ -49,6 +49,38 @@ public final class KvCache {
         }
     }
 
+    // -> keys as bf16 bits (B*NH*HS rows of slots), row layout
+    public static short[][] newKeys16(int B, int NH, int HS, int slots) {
+        return new short[Math.multiplyExact(B * NH, HS)][slots];
+    }
+
+    // -> values as bf16 bits (B*NH*slots rows of HS), row layout
+    public static short[][] newValues16(int B, int NH, int HS, int slots) {
+        return new short[Math.multiplyExact(B * NH, slots)][HS];
+    }
+
+    // k, v (C) fp32 -> bf16 bits (nearest even) at keys[(b,h,d)][slot], values[(b,h,slot)], row layout
+    public static void kvAppend16(short[][] keys, short[][] values, int b, int slot, float[] k, int kOff,
+                                  float[] v, int vOff, int NH, int HS, int slots) {
+        for (int h = 0; h < NH; h++) {
+            int kRow = (b * NH + h) * HS, src = kOff + h * HS;
+            for (int d = 0; d < HS; d++) keys[kRow + d][slot] = HalfFormat.BF16.narrow(k[src + d]);
+            short[] vr = values[(b * NH + h) * slots + slot];
+            for (int d = 0; d < HS; d++) vr[d] = HalfFormat.BF16.narrow(v[vOff + h * HS + d]);
+        }
+    }
+
+    // kvMove for the bf16 cache
+    public static void kvMove16(short[][] keys, short[][] values, int b, int from, int to, int n, int NH, int HS, int slots) {
+        if (to > from) throw new IllegalArgumentException("kvMove moves entries towards slot 0 only");
+        for (int h = 0; h < NH; h++) {
+            int kRow = (b * NH + h) * HS;
+            for (int d = 0; d < HS; d++) System.arraycopy(keys[kRow + d], from, keys[kRow + d], to, n);
+            int vRow = (b * NH + h) * slots;
+            for (int j = 0; j < n; j++) System.arraycopy(values[vRow + from + j], 0, values[vRow + to + j], 0, HS);
+        }
+    }
+
     // src (C) [head h at h*HS] -> cache[b, h, slot, :] for every h, flat layout
     public static void kvAppend(float[] cache, int b, int slot, float[] src, int srcOff, int NH, int capacity, int HS) {
         for (int h = 0; h < NH; h++) {

@@ -428,12 +428,16 @@ public final class Matmul {
 
     private static void lmHeadRange(float[] logits, int logitsOff, float[] x, int xOff, float[] head, float[] bias,
                                     int rows, int C, int V, int v0, int v1) {
+        float[] lanes = LANES.get();
         for (int v = v0; v < v1; v++) {
             int ho = v * C;
             float bv = bias == null ? 0f : bias[v];
-            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, head, ho, C) + bv;
+            for (int r = 0; r < rows; r++) logits[logitsOff + r * V + v] = dot(x, xOff + r * C, head, ho, C, lanes) + bv;
         }
     }
+
+    /** Per-thread lane scratch for the Vector API dot product's fixed-order lane sum. */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[64]);
 
     private static final ThreadLocal<LmHeadTask> LM_HEAD_TASK = ThreadLocal.withInitial(LmHeadTask::new);
 
@@ -452,7 +456,12 @@ public final class Matmul {
 
     // a (n), b (n) -> sum a*b: the Vector API form when enabled (Simd), else 8 fixed partial sums
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
-        return Simd.VECTOR ? VectorOps.dot(a, aOff, b, bOff, n) : scalarDot(a, aOff, b, bOff, n);
+        return dot(a, aOff, b, bOff, n, Simd.VECTOR ? LANES.get() : null);
+    }
+
+    // the same with the caller's lane scratch (64 floats; unused by the scalar form)
+    private static float dot(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes) {
+        return Simd.VECTOR ? VectorOps.dot(a, aOff, b, bOff, n, lanes) : scalarDot(a, aOff, b, bOff, n);
     }
 
     // a (n), b (n) -> sum a*b with 8 fixed partial sums (C2 does not vectorize an ordered float sum;

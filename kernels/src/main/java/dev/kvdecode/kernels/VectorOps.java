@@ -196,6 +196,26 @@ final class VectorOps {
                     + s2 * Float.intBitsToFloat(w[o2 + c] << 16) + s3 * Float.intBitsToFloat(w[o3 + c] << 16);
     }
 
+    // a[aOff + c] = a + s0*bf16(w0[o+c]) + s1*bf16(w1[o+c]) + s2*bf16(w2[o+c]) + s3*bf16(w3[o+c]) for c < n,
+    // four separate bf16 rows (the bf16 KV cache's q.k and p.v), multiply then add in that order
+    static void axpy4Bf16Rows(float[] a, int aOff, float s0, short[] w0, float s1, short[] w1, float s2, short[] w2,
+                              float s3, short[] w3, int o, int n) {
+        int c = 0;
+        FloatVector v0 = FloatVector.broadcast(F, s0), v1 = FloatVector.broadcast(F, s1);
+        FloatVector v2 = FloatVector.broadcast(F, s2), v3 = FloatVector.broadcast(F, s3);
+        for (int bound = F.loopBound(n); c < bound; c += L) {
+            FloatVector acc = FloatVector.fromArray(F, a, aOff + c);
+            acc = acc.add(bf16(w0, o + c).mul(v0));
+            acc = acc.add(bf16(w1, o + c).mul(v1));
+            acc = acc.add(bf16(w2, o + c).mul(v2));
+            acc = acc.add(bf16(w3, o + c).mul(v3));
+            acc.intoArray(a, aOff + c);
+        }
+        for (; c < n; c++)
+            a[aOff + c] = a[aOff + c] + s0 * Float.intBitsToFloat(w0[o + c] << 16) + s1 * Float.intBitsToFloat(w1[o + c] << 16)
+                    + s2 * Float.intBitsToFloat(w2[o + c] << 16) + s3 * Float.intBitsToFloat(w3[o + c] << 16);
+    }
+
     // L bf16 values at w[off..] as fp32 lanes
     private static FloatVector bf16(short[] w, int off) {
         IntVector bits = (IntVector) ShortVector.fromArray(S, w, off).convertShape(VectorOperators.S2I, I, 0);
@@ -214,16 +234,22 @@ final class VectorOps {
         for (; c < n; c++) a[aOff + c] += s * w[o + c];
     }
 
-    // sum a[aOff+i] * b[bOff+i]: two vector accumulators (independent adds to overlap), lanes
-    // combined at the end; a fixed order, so the same inputs give the same bits on one machine.
-    static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+    // sum a[aOff+i] * b[bOff+i]: two vector accumulators (independent adds to overlap), their lanes
+    // then summed in a fixed pairwise order through lanes[] (L floats of the caller's scratch).
+    // Not reduceLanes(ADD): the Vector API leaves its order unspecified, and the interpreted or C1
+    // form and C2's intrinsic did differ by an ulp, so a step's logits depended on when C2 compiled
+    // this method (seen as ring != shift by 1 ulp in CpuSessionTest).
+    static float dot(float[] a, int aOff, float[] b, int bOff, int n, float[] lanes) {
         FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
         int i = 0;
         for (int bound = n - 2 * L; i <= bound; i += 2 * L) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
             acc1 = FloatVector.fromArray(F, a, aOff + i + L).fma(FloatVector.fromArray(F, b, bOff + i + L), acc1);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        acc0.add(acc1).intoArray(lanes, 0);
+        for (int w = L / 2; w >= 1; w /= 2)
+            for (int k = 0; k < w; k++) lanes[k] = lanes[k] + lanes[k + w];
+        float s = lanes[0];
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
     }

@@ -95,7 +95,7 @@ class SimdTest {
                 exact += (double) a[9 + i] * b[4 + i];
                 mag += Math.abs((double) a[9 + i] * b[4 + i]);
             }
-            float v = VectorOps.dot(a, 9, b, 4, n), s = Matmul.scalarDot(a, 9, b, 4, n);
+            float v = VectorOps.dot(a, 9, b, 4, n, new float[64]), s = Matmul.scalarDot(a, 9, b, 4, n);
             assertTrue(Math.abs(v - exact) <= 1e-6 * mag, "vector dot n=" + n + ": " + v + " vs " + exact);
             assertTrue(Math.abs(s - exact) <= 1e-6 * mag, "scalar dot n=" + n + ": " + s + " vs " + exact);
         }

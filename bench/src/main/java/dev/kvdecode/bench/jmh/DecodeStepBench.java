@@ -31,6 +31,10 @@ public class DecodeStepBench {
     @Param({"cpu"})
     String backend;
 
+    /** --dtype: fp32, fp16, bf16 or int8 (CPU only). */
+    @Param({"fp32"})
+    String dtype;
+
     Backend be;
     InferenceSession session;
     int[] token = {11};
@@ -40,7 +44,7 @@ public class DecodeStepBench {
         RandomWeights.Preset p = RandomWeights.Preset.fromCli(preset);
         ModelConfig cfg = p.config();
         Model model = new Model(preset, cfg, RandomWeights.create(cfg, 1), null);
-        be = Backends.create(backend, "fp32");
+        be = Backends.create(backend, dtype);
         session = be.open(model, new SessionOptions(1, 512, OverflowPolicy.RING, true));
         int[] prompt = new int[511];
         for (int i = 0; i < prompt.length; i++) prompt[i] = (i * 7) % cfg.vocabSize();

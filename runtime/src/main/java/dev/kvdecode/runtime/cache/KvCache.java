@@ -34,10 +34,19 @@ import dev.kvdecode.runtime.engine.ContextFullException;
 public final class KvCache {
     private final int layers, batch, heads, headSize, capacity, slots;
     private final OverflowPolicy policy;
-    private final float[][][] keys, values;   // [layer] -> rows, see the class comment
+    private final float[][][] keys, values;   // [layer] -> rows, see the class comment; null when bf16
+    private final short[][][] keys16, values16;   // the same rows as bf16 bits (--kv-dtype bf16), else null
     private final int[] tokens;
 
     public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy) {
+        this(layers, batch, heads, headSize, capacity, policy, false);
+    }
+
+    /**
+     * @param bf16 keep K and V as bfloat16 bits (--kv-dtype bf16): half the bytes per entry;
+     *             {@link #append} rounds to nearest even, attention widens exactly
+     */
+    public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy, boolean bf16) {
         if (layers < 1 || batch < 1 || heads < 1 || headSize < 1 || capacity < 1)
             throw new IllegalArgumentException("KV cache dimensions must be positive");
         if (policy == null) throw new IllegalArgumentException("overflow policy is required");
@@ -52,11 +61,18 @@ public final class KvCache {
         this.capacity = capacity;
         this.slots = slots;
         this.policy = policy;
-        this.keys = new float[layers][][];
-        this.values = new float[layers][][];
+        this.keys = bf16 ? null : new float[layers][][];
+        this.values = bf16 ? null : new float[layers][][];
+        this.keys16 = bf16 ? new short[layers][][] : null;
+        this.values16 = bf16 ? new short[layers][][] : null;
         for (int l = 0; l < layers; l++) {
-            keys[l] = dev.kvdecode.kernels.KvCache.newKeys(batch, heads, headSize, slots);
-            values[l] = dev.kvdecode.kernels.KvCache.newValues(batch, heads, headSize, slots);
+            if (bf16) {
+                keys16[l] = dev.kvdecode.kernels.KvCache.newKeys16(batch, heads, headSize, slots);
+                values16[l] = dev.kvdecode.kernels.KvCache.newValues16(batch, heads, headSize, slots);
+            } else {
+                keys[l] = dev.kvdecode.kernels.KvCache.newKeys(batch, heads, headSize, slots);
+                values[l] = dev.kvdecode.kernels.KvCache.newValues(batch, heads, headSize, slots);
+            }
         }
         this.tokens = new int[batch];
     }
@@ -122,8 +138,12 @@ public final class KvCache {
                     } else {
                         // the window ends at 2 * capacity: keep its newest capacity - 1 entries in
                         // slots 0..capacity-2 and write the new one after them
-                        dev.kvdecode.kernels.KvCache.kvMove(keys[layer], values[layer], b, start + 1, 0,
-                                capacity - 1, heads, headSize, slots);
+                        if (keys16 != null)
+                            dev.kvdecode.kernels.KvCache.kvMove16(keys16[layer], values16[layer], b, start + 1, 0,
+                                    capacity - 1, heads, headSize, slots);
+                        else
+                            dev.kvdecode.kernels.KvCache.kvMove(keys[layer], values[layer], b, start + 1, 0,
+                                    capacity - 1, heads, headSize, slots);
                         slot = capacity - 1;
                     }
                 }
@@ -132,7 +152,10 @@ public final class KvCache {
                 default -> throw new AssertionError(policy);
             }
         }
-        dev.kvdecode.kernels.KvCache.kvAppend(keys[layer], values[layer], b, slot, k, kOff, v, vOff, heads, headSize, slots);
+        if (keys16 != null)
+            dev.kvdecode.kernels.KvCache.kvAppend16(keys16[layer], values16[layer], b, slot, k, kOff, v, vOff, heads, headSize, slots);
+        else
+            dev.kvdecode.kernels.KvCache.kvAppend(keys[layer], values[layer], b, slot, k, kOff, v, vOff, heads, headSize, slots);
     }
 
     /** Single-token form of {@link #append(int, int, int, float[], int, float[], int)}. */
@@ -143,17 +166,32 @@ public final class KvCache {
     /** Marks n more tokens of sequence b as written in every layer. */
     public void commit(int b, int n) { tokens[b] += n; }
 
-    /** Layer's keys: B*NH*HS rows of {@link #slots()} floats (transposed); read-only for callers. */
-    public float[][] keys(int layer) { return keys[layer]; }
+    /** Whether K and V are kept as bf16 bits ({@link #keys16}, {@link #values16}) instead of floats. */
+    public boolean bf16() { return keys16 != null; }
 
-    /** Layer's values: B*NH*slots rows of HS floats; read-only for callers. */
-    public float[][] values(int layer) { return values[layer]; }
+    /** Layer's keys: B*NH*HS rows of {@link #slots()} floats (transposed); read-only for callers; null when bf16. */
+    public float[][] keys(int layer) { return keys == null ? null : keys[layer]; }
+
+    /** Layer's values: B*NH*slots rows of HS floats; read-only for callers; null when bf16. */
+    public float[][] values(int layer) { return values == null ? null : values[layer]; }
+
+    /** Layer's keys as bf16 bits, the layout of {@link #keys}; null unless bf16. */
+    public short[][] keys16(int layer) { return keys16 == null ? null : keys16[layer]; }
+
+    /** Layer's values as bf16 bits, the layout of {@link #values}; null unless bf16. */
+    public short[][] values16(int layer) { return values16 == null ? null : values16[layer]; }
 
     /** Dimension d of the key of head h of sequence b in a physical slot. */
-    public float key(int layer, int b, int h, int slot, int d) { return keys[layer][(b * heads + h) * headSize + d][slot]; }
+    public float key(int layer, int b, int h, int slot, int d) {
+        int row = (b * heads + h) * headSize + d;
+        return keys16 != null ? dev.kvdecode.kernels.HalfFormat.BF16.widen(keys16[layer][row][slot]) : keys[layer][row][slot];
+    }
 
     /** Dimension d of the value of head h of sequence b in a physical slot. */
-    public float value(int layer, int b, int h, int slot, int d) { return values[layer][(b * heads + h) * slots + slot][d]; }
+    public float value(int layer, int b, int h, int slot, int d) {
+        int row = (b * heads + h) * slots + slot;
+        return values16 != null ? dev.kvdecode.kernels.HalfFormat.BF16.widen(values16[layer][row][d]) : values[layer][row][d];
+    }
 
     public int capacity() { return capacity; }
     /** Physical slots per head: 2 * capacity for SHIFT (its sliding window), else capacity. */

@@ -4,6 +4,7 @@ import dev.kvdecode.kernels.Activations;
 import dev.kvdecode.kernels.Attention;
 import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.Embedding;
+import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.LayerNorm;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.kernels.Residual;
@@ -53,6 +54,7 @@ public final class CpuSession implements InferenceSession {
     private final int[] windowLength;      // recompute mode
     private final int[] seen;              // recompute mode: tokens seen per sequence
     private final MatmulWeights reduced;   // null: the fp32 matmul weights
+    private final boolean kvBf16;          // K, V rounded to bf16 (and the cache holds bf16 bits)
     private final float[][][] rowWeights;  // fp32 matmul weights as rows, [4 * layer + k], or null (ROW_WEIGHTS_MAX_BYTES)
 
     /**
@@ -73,7 +75,17 @@ public final class CpuSession implements InferenceSession {
      *                from {@code weights}; null computes with the fp32 weights
      */
     public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, MatmulWeights reduced) {
+        this(weights, options, pool, reduced, false);
+    }
+
+    /**
+     * @param kvBf16 keep the KV cache as bfloat16 (--kv-dtype bf16): every K and V is rounded to
+     *               bf16 right after the qkv matmul, in both modes, so cached and recomputed logits
+     *               still agree bit for bit; half the cache's bytes per token
+     */
+    public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, MatmulWeights reduced, boolean kvBf16) {
         this.reduced = reduced;
+        this.kvBf16 = kvBf16;
         this.w = weights;
         this.cfg = weights.config();
         this.opt = options;
@@ -106,7 +118,7 @@ public final class CpuSession implements InferenceSession {
             this.rowWeights = null;
         }
         if (options.kvCache()) {
-            this.cache = new KvCache(L, B, NH, HS, ctx, options.overflow());
+            this.cache = new KvCache(L, B, NH, HS, ctx, options.overflow(), kvBf16);
             this.window = null;
             this.windowLength = null;
             this.seen = null;
@@ -275,13 +287,20 @@ public final class CpuSession implements InferenceSession {
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
             // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
             linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnWeight(), lw.attnBias(), rows, C, C3);
+            // --kv-dtype bf16: K and V rounded where they are made, so both modes see the same values
+            if (kvBf16) roundKv(rows, C3);
             // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
             if (cached) {
                 for (int r = 0; r < rows; r++)
                     cache.append(l, s.rowSeq[r], s.rowAhead[r], s.qkv, r * C3 + C, s.qkv, r * C3 + 2 * C);
-                for (int r = 0; r < rows; r++)
-                    Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys(l), cache.values(l),
-                            s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, HS, s.scores);
+                for (int r = 0; r < rows; r++) {
+                    if (kvBf16)
+                        Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys16(l), cache.values16(l),
+                                s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, HS, s.scores);
+                    else
+                        Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys(l), cache.values(l),
+                                s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, HS, s.scores);
+                }
             } else {
                 Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
             }
@@ -297,6 +316,12 @@ public final class CpuSession implements InferenceSession {
             linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjWeight(), lw.fcProjBias(), rows, C4, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
         }
+    }
+
+    /** The K and V thirds of each qkv row rounded to bf16 (nearest even) and widened back, in place. */
+    private void roundKv(int rows, int C3) {
+        for (int r = 0; r < rows; r++)
+            for (int c = r * C3 + C, e = (r + 1) * C3; c < e; c++) s.qkv[c] = HalfFormat.BF16.widen(HalfFormat.BF16.narrow(s.qkv[c]));
     }
 
     /** logits[b0 + i] = LayerNorm_f(x[row0 + i]) lmHead^T + lmHeadBias for i < n. */

@@ -10,6 +10,8 @@ import dev.kvdecode.runtime.model.ModelConfig;
 import dev.kvdecode.runtime.sample.Sampler;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -168,15 +170,20 @@ class CpuSessionTest {
         }
     }
 
-    /** Ring and shift present the same entries in the same order: identical logits bits, hence tokens. */
-    @Test
-    void ringAndShiftAreIdenticalAfterOverflow() {
+    /**
+     * Ring and shift present the same entries in the same order: identical logits bits, hence
+     * tokens; with the fp32 and the bf16 KV cache (whose shift moves bf16 rows).
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void ringAndShiftAreIdenticalAfterOverflow(boolean kvBf16) {
         for (ModelConfig cfg : new ModelConfig[] {gpt2Shape(32), charShape(32)}) {
             Gpt2Weights w = RandomWeights.create(cfg, 41);
             int V = cfg.vocabSize(), B = 2;
             int[][] prompts = prompts(42, V, 3, 9);
-            var shift = new CpuSession(w, new SessionOptions(B, 16, OverflowPolicy.SHIFT, true), POOL);
-            var ring = new CpuSession(w, new SessionOptions(B, 16, OverflowPolicy.RING, true), POOL);
+            var shift = new CpuSession(w, new SessionOptions(B, 16, OverflowPolicy.SHIFT, true), POOL, null, kvBf16);
+            var ring = new CpuSession(w, new SessionOptions(B, 16, OverflowPolicy.RING, true), POOL, null, kvBf16);
+            assertEquals(kvBf16, shift.kvCache().bf16());
             float[] a = shift.prefill(prompts), b = ring.prefill(prompts);
             int[] next = new int[B];
             for (int step = 0; step < 100; step++) {
