@@ -118,7 +118,7 @@ public final class BenchCommand implements Callable<Integer> {
             recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
                     : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
             Roofline roofline = backend instanceof CpuBackend cpu
-                    ? new Roofline(cfg, batch, cpu.weightFormat().bytesPerWeight(), 4, 4)
+                    ? new Roofline(cfg, batch, cpu.weightFormat().bytesPerWeight(), 4, cpu.kvBf16() ? 2 : 4)
                     : new Roofline(cfg, batch, dtypeBytes());
             // The ceiling a memory-bound step is compared with: host copy rate on the CPU, a
             // device-to-device copy on CUDA (smaller on the emulator, where it is a host memcpy).
@@ -128,7 +128,8 @@ public final class BenchCommand implements Callable<Integer> {
             if (!json) {
                 out.printf(Locale.ROOT, "kvdecode bench: model %s (L=%d C=%d NH=%d V=%d maxT=%d), backend %s, dtype %s, batch %d, context %d, overflow %s%n",
                         model.name(), cfg.nLayer(), cfg.nEmbd(), cfg.nHead(), cfg.vocabSize(), cfg.nPositions(),
-                        backend.name(), backendOptions.dtype(), batch, ctx, overflow);
+                        backend.name(), backendOptions.dtype()
+                                + (backend instanceof CpuBackend c && c.kvBf16() ? " (KV cache bf16)" : ""), batch, ctx, overflow);
                 out.printf(Locale.ROOT, "weights %.1f MB per step; measured %s copy rate %.1f GB/s (read+write)%n",
                         roofline.weightBytes() / 1e6, backend instanceof CudaBackend ? "device" : "host", copyGBps);
             }

@@ -15,11 +15,20 @@ public final class BackendOptions {
                     + "stays fp32 (default: ${DEFAULT-VALUE})")
     String dtype;
 
+    @Option(names = "--kv-dtype",
+            description = "the CPU's KV cache: fp32 (default) or bf16 (half the bytes per cached token; K and V are rounded "
+                    + "where they are computed, so cached and recomputed output still agree); the CUDA backend keeps its "
+                    + "cache in --dtype")
+    String kvDtype;
+
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
     int threads;
 
     /** Opens the chosen backend; a bad value is a {@link UsageException} naming the flag. */
-    public Backend open() { return Backends.create(backendName, dtype, threads); }
+    public Backend open() { return Backends.create(backendName, dtype, threads, kvDtype); }
+
+    /** --kv-dtype as given, or null. */
+    public String kvDtype() { return kvDtype; }
 
     /** fp32, fp16, bf16 or int8 as given on the command line. */
     public String dtype() { return dtype; }

@@ -15,6 +15,7 @@ public final class CpuBackend implements Backend {
     private final CpuThreads pool;
     private final boolean ownsPool;
     private final CpuWeightFormat weightFormat;
+    private final boolean kvBf16;            // --kv-dtype bf16
     private Model preparedModel;             // the model reduced was made from
     private MatmulWeights reduced;
 
@@ -23,6 +24,7 @@ public final class CpuBackend implements Backend {
         this.pool = CpuThreads.common();
         this.ownsPool = false;
         this.weightFormat = CpuWeightFormat.FP32;
+        this.kvBf16 = false;
     }
 
     /** Uses a pool of its own with {@code threads} threads (--threads N), closed with the backend. */
@@ -35,7 +37,17 @@ public final class CpuBackend implements Backend {
      * @param weightFormat the matmul weights' format
      */
     public CpuBackend(int threads, CpuWeightFormat weightFormat) {
+        this(threads, weightFormat, false);
+    }
+
+    /**
+     * @param threads      CPU threads, 0 = the process-wide pool (one per available processor)
+     * @param weightFormat the matmul weights' format
+     * @param kvBf16       keep the KV cache as bf16 (--kv-dtype bf16)
+     */
+    public CpuBackend(int threads, CpuWeightFormat weightFormat, boolean kvBf16) {
         if (weightFormat == null) throw new IllegalArgumentException("weight format is null");
+        this.kvBf16 = kvBf16;
         this.pool = threads == 0 ? CpuThreads.common() : new CpuThreads(threads);
         this.ownsPool = threads != 0;
         this.weightFormat = weightFormat;
@@ -46,6 +58,7 @@ public final class CpuBackend implements Backend {
         this.pool = pool;
         this.ownsPool = false;
         this.weightFormat = CpuWeightFormat.FP32;
+        this.kvBf16 = false;
     }
 
     @Override
@@ -55,7 +68,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public CpuSession open(Model model, SessionOptions options) {
-        if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool);
+        if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool, null, kvBf16);
         if (preparedModel != model) {   // narrowed or quantized once per model, shared by its sessions
             reduced = switch (weightFormat) {
                 case FP16, BF16 -> PackedHalfWeights.of(model.weights(), weightFormat.half());
@@ -64,8 +77,11 @@ public final class CpuBackend implements Backend {
             };
             preparedModel = model;
         }
-        return new CpuSession(model.weights(), options, pool, reduced);
+        return new CpuSession(model.weights(), options, pool, reduced, kvBf16);
     }
+
+    /** Whether sessions keep their KV cache as bf16. */
+    public boolean kvBf16() { return kvBf16; }
 
     /** The matmul weights' format. */
     public CpuWeightFormat weightFormat() { return weightFormat; }

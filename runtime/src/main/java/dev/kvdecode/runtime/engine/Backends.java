@@ -51,9 +51,33 @@ public final class Backends {
 
     /** As {@link #create(String, String)} with {@code --threads} for the CPU (0 = one per core). */
     public static Backend create(String name, String dtype, int threads) {
+        return create(name, dtype, threads, null);
+    }
+
+    /**
+     * As {@link #create(String, String, int)} with {@code --kv-dtype} (null: the default, fp32 on
+     * the CPU; CUDA keeps its cache in {@code dtype} and refuses any other value).
+     */
+    public static Backend create(String name, String dtype, int threads, String kvDtype) {
+        boolean kvBf16;
+        if (kvDtype == null || kvDtype.equals("fp32")) kvBf16 = false;
+        else if (kvDtype.equals("bf16")) kvBf16 = true;
+        else throw new UsageException("--kv-dtype: expected fp32 or bf16, got '" + kvDtype + "'");
+        Kind kind = Kind.parse(name);
+        boolean cudaKind = kind == Kind.CUDA || kind == Kind.CUDA_EMU;
+        if (cudaKind && kvDtype != null && !kvDtype.equals(dtype))
+            throw new UsageException("--kv-dtype: the " + kind.flag() + " backend keeps its KV cache in --dtype (" + dtype
+                    + "); --kv-dtype " + kvDtype + " is for the CPU backend");
+        if (kvBf16 && !cudaKind) {
+            if (kind == Kind.AUTO) System.err.println("kvdecode: --kv-dtype bf16 runs on the CPU backend");
+            CpuWeightFormat f = CpuWeightFormat.ofFlag(dtype);
+            if (f == null)
+                throw new UsageException("--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got '" + dtype + "'");
+            if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
+            return new CpuBackend(threads, f, true);
+        }
         if ("int8".equals(dtype)) {
-            Kind kind = Kind.parse(name);
-            if (kind == Kind.CUDA || kind == Kind.CUDA_EMU)
+            if (cudaKind)
                 throw new UsageException("--dtype int8: int8 weights are CPU-only; use --backend cpu, or fp32, fp16 or bf16 with --backend "
                         + kind.flag());
             if (kind == Kind.AUTO) System.err.println("kvdecode: --dtype int8 runs on the CPU backend (int8 weights are CPU-only)");

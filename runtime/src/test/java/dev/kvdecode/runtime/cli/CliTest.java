@@ -149,9 +149,28 @@ class CliTest {
             "--context|33|--context: must be in 1..32",
             "--max-new-tokens|abc|Invalid value for option '--max-new-tokens'",
             "--dtype|fp8|--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got 'fp8'",
+            "--kv-dtype|int8|--kv-dtype: expected fp32 or bf16, got 'int8'",
     })
     void badFlags(String flag, String value, String message) {
         assertUsageError(run("generate", "--model", CHAR.toString(), flag, value), message);
+    }
+
+    /** --kv-dtype bf16 on the CPU: runs, and with the cache on and off gives the same greedy tokens. */
+    @Test
+    void bf16KvCacheRunsAndCacheOnEqualsOff() throws Exception {
+        ObjectMapper mapper = new ObjectMapper();
+        List<JsonNode> tokens = new ArrayList<>();
+        for (String cache : new String[] {"on", "off"}) {
+            Run r = run("generate", "--model", CHAR.toString(), "--prompt", "First Citizen:", "--max-new-tokens", "12",
+                    "--greedy", "--backend", "cpu", "--kv-dtype", "bf16", "--kv-cache", cache, "--json");
+            assertEquals(0, r.exitCode(), r.err());
+            tokens.add(mapper.readTree(r.out().strip()).get("tokens"));
+        }
+        assertEquals(tokens.get(0), tokens.get(1));
+        assertEquals(12, tokens.get(0).size());
+        // CUDA keeps its cache in --dtype
+        assertUsageError(run("generate", "--model", CHAR.toString(), "--backend", "cuda-emu", "--kv-dtype", "bf16"),
+                "--kv-dtype: the cuda-emu backend keeps its KV cache in --dtype (fp32)");
     }
 
     /** int8 weights are CPU-only: asking the CUDA backends for them is a usage error, not a fallback. */
