@@ -32,8 +32,11 @@ class AllocationTest {
         try (CpuThreads pool = new CpuThreads(2)) {
             MatmulWeights[] formats = {null, PackedHalfWeights.of(w, HalfFormat.FP16), PackedHalfWeights.of(w, HalfFormat.BF16),
                     HalfWeights.of(w, HalfFormat.FP16), Q8Weights.of(w)};
-            for (MatmulWeights mw : formats) for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
-                var s = new CpuSession(w, new SessionOptions(2, 64, policy, true), pool, mw);
+            for (int f = 0; f <= formats.length; f++) for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
+                // the last round: fp32 weights with the bf16 KV cache
+                MatmulWeights mw = f < formats.length ? formats[f] : null;
+                boolean kvBf16 = f == formats.length;
+                var s = new CpuSession(w, new SessionOptions(2, 64, policy, true), pool, mw, kvBf16);
                 var sampler = new Sampler(SamplingParams.of(0.9f, 40, 0.9f, 1), cfg.vocabSize());
                 var rng = new SplittableRandom(1);
                 float[] logits = s.prefill(new int[][] {{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10, 11}});
@@ -47,7 +50,7 @@ class AllocationTest {
                     logits = s.step(next);
                 }
                 long allocated = bean.getThreadAllocatedBytes(tid) - before;
-                assertEquals(0, allocated, (mw == null ? "fp32" : mw.format().flag()) + " " + policy
+                assertEquals(0, allocated, (mw == null ? "fp32" : mw.format().flag()) + (kvBf16 ? " kv bf16 " : " ") + policy
                         + ": bytes allocated by 50 steps after warm-up");
             }
         }
