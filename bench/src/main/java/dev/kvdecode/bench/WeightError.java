@@ -4,7 +4,7 @@ import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.cpu.CpuSession;
 import dev.kvdecode.runtime.cpu.CpuWeightFormat;
-import dev.kvdecode.runtime.cpu.HalfWeights;
+import dev.kvdecode.runtime.cpu.PackedHalfWeights;
 import dev.kvdecode.runtime.cpu.MatmulWeights;
 import dev.kvdecode.runtime.cpu.Q8Weights;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -38,7 +38,7 @@ public final class WeightError {
         try (CpuThreads pool = new CpuThreads(threads)) {
             float[][] ref = run(w, null, tokens, pool);
             for (CpuWeightFormat f : new CpuWeightFormat[] {CpuWeightFormat.FP16, CpuWeightFormat.BF16, CpuWeightFormat.INT8}) {
-                MatmulWeights mw = f == CpuWeightFormat.INT8 ? Q8Weights.of(w) : HalfWeights.of(w, f.half());
+                MatmulWeights mw = f == CpuWeightFormat.INT8 ? Q8Weights.of(w) : PackedHalfWeights.of(w, f.half());
                 float[][] got = run(w, mw, tokens, pool);
                 double worst = 0, sum = 0;
                 int agree = 0;
