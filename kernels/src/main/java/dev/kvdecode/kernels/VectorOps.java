@@ -65,6 +65,32 @@ final class VectorOps {
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
+    // A panel already widened to fp32 (rows of 64 from 0), the bf16/fp16 kernels' order: the sum
+    // from 0 of x[xo+i] * w[i, c] in input order, then plus the bias
+    static void panelF32(float[] y, int yo, float[] x, int xo, float[] w, int in, float[] b, int c0) {
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
+        for (int i = 0, o = 0; i < in; i++, o += 64) {
+            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+            a0 = a0.add(FloatVector.fromArray(F8, w, o).mul(xv));
+            a1 = a1.add(FloatVector.fromArray(F8, w, o + 8).mul(xv));
+            a2 = a2.add(FloatVector.fromArray(F8, w, o + 16).mul(xv));
+            a3 = a3.add(FloatVector.fromArray(F8, w, o + 24).mul(xv));
+            a4 = a4.add(FloatVector.fromArray(F8, w, o + 32).mul(xv));
+            a5 = a5.add(FloatVector.fromArray(F8, w, o + 40).mul(xv));
+            a6 = a6.add(FloatVector.fromArray(F8, w, o + 48).mul(xv));
+            a7 = a7.add(FloatVector.fromArray(F8, w, o + 56).mul(xv));
+        }
+        if (b != null) {
+            a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
+            a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
+            a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
+            a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
+        }
+        a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
+        a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
+    }
+
     // Matmul's scalar fp16 panel loop, 64 columns, the same order as panelBf16: four rows at a
     // time are widened into ws (256 floats; Float.float16ToFloat, which C2 vectorizes with F16C),
     // then added row by row; the bias comes last
