@@ -91,6 +91,46 @@ final class VectorOps {
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
+    // panelQ8 over int8 values already widened to floats (rows of 64 from 0): the same operations
+    static void panelQ8F32(float[] y, int yo, float[] x, int xo, float[] qf, float[] s, int in, int out, float[] b, int c0) {
+        FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
+        if (b == null) {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
+        } else {
+            a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
+            a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
+            a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
+            a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
+        }
+        for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
+            int i1 = Math.min(in, i0 + Q8Matrix.BLOCK);
+            FloatVector p0, p1, p2, p3, p4, p5, p6, p7;
+            p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = FloatVector.zero(F8);
+            for (int i = i0, o = i0 * 64; i < i1; i++, o += 64) {
+                FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
+                p0 = p0.add(FloatVector.fromArray(F8, qf, o).mul(xv));
+                p1 = p1.add(FloatVector.fromArray(F8, qf, o + 8).mul(xv));
+                p2 = p2.add(FloatVector.fromArray(F8, qf, o + 16).mul(xv));
+                p3 = p3.add(FloatVector.fromArray(F8, qf, o + 24).mul(xv));
+                p4 = p4.add(FloatVector.fromArray(F8, qf, o + 32).mul(xv));
+                p5 = p5.add(FloatVector.fromArray(F8, qf, o + 40).mul(xv));
+                p6 = p6.add(FloatVector.fromArray(F8, qf, o + 48).mul(xv));
+                p7 = p7.add(FloatVector.fromArray(F8, qf, o + 56).mul(xv));
+            }
+            int so = (i0 / Q8Matrix.BLOCK) * out + c0;
+            a0 = a0.add(FloatVector.fromArray(F8, s, so).mul(p0));
+            a1 = a1.add(FloatVector.fromArray(F8, s, so + 8).mul(p1));
+            a2 = a2.add(FloatVector.fromArray(F8, s, so + 16).mul(p2));
+            a3 = a3.add(FloatVector.fromArray(F8, s, so + 24).mul(p3));
+            a4 = a4.add(FloatVector.fromArray(F8, s, so + 32).mul(p4));
+            a5 = a5.add(FloatVector.fromArray(F8, s, so + 40).mul(p5));
+            a6 = a6.add(FloatVector.fromArray(F8, s, so + 48).mul(p6));
+            a7 = a7.add(FloatVector.fromArray(F8, s, so + 56).mul(p7));
+        }
+        a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
+        a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
+    }
+
     // Matmul's scalar fp16 panel loop, 64 columns, the same order as panelBf16: four rows at a
     // time are widened into ws (256 floats; Float.float16ToFloat, which C2 vectorizes with F16C),
     // then added row by row; the bias comes last
