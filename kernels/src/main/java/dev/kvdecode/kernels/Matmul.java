@@ -275,6 +275,14 @@ public final class Matmul {
     private static final ThreadLocal<float[][]> PANEL_SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[Panels.WIDTH], new float[Panels.WIDTH], new float[4 * Panels.WIDTH]});
 
+    /**
+     * Rows from which a packed matmul widens each panel once ({@link #panels}). Below it, each row
+     * runs the batch-1 kernel: a short prompt's prefill then compiles the kernels the decode steps
+     * use, which in a fresh JVM otherwise start slow (the Vector API runs boxed until C2 compiles
+     * it). Measured: docs/PERF_NOTES_CPU.md section 9.
+     */
+    static final int WIDEN_ONCE_MIN_ROWS = 32;
+
     /** One packed panel widened to fp32 for multi-row calls (in x 64 floats), per thread, grown once. */
     private static final ThreadLocal<float[][]> WIDE_PANEL = ThreadLocal.withInitial(() -> new float[1][0]);
 
@@ -286,7 +294,7 @@ public final class Matmul {
         // Several rows (prefill, recompute, eval): widen each full panel once and run the rows over
         // the fp32 copy (exact widening, the same operations: the same bits), instead of widening it
         // again for every row (eval of the default model: fp16 51 -> 18 s, bf16 26 -> 18 s)
-        boolean widenOnce = PANEL_VECTOR && T > 1;
+        boolean widenOnce = PANEL_VECTOR && T >= WIDEN_ONCE_MIN_ROWS;
         float[] wide = null;
         if (widenOnce) {
             float[][] holder = WIDE_PANEL.get();

@@ -100,7 +100,8 @@ class PackedMatrixTest {
     @Test
     void matmulGivesTheSequentialLoopsBitsForAnyRowsAndThreads() {
         SplittableRandom rnd = new SplittableRandom(SEED + 2);
-        int T = 11, in = 258, out = 2 * 2048 + 77;   // a short last panel, a short last block of rows
+        // a short last panel, a short last block of rows; T past WIDEN_ONCE_MIN_ROWS: the panels widened once
+        int T = Matmul.WIDEN_ONCE_MIN_ROWS + 3, in = 258, out = 2 * 2048 + 77;
         float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
         Q8Matrix m = Q8Matrix.quantize(w, in, out);
         float[] want = new float[T * out];
@@ -140,7 +141,7 @@ class PackedMatrixTest {
         SplittableRandom rnd = new SplittableRandom(SEED + 3);
         for (HalfFormat fmt : HalfFormat.values()) try (CpuThreads two = new CpuThreads(2)) {
             for (int[] shape : new int[][] {{1, 1}, {3, 63}, {33, 64}, {64, 65}, {257, 200}, {96, 2 * 2048 + 77}})
-                for (int T : new int[] {1, 2, 9}) {
+                for (int T : new int[] {1, 2, 9, Matmul.WIDEN_ONCE_MIN_ROWS + 1}) {   // the last: panels widened once
                     int in = shape[0], out = shape[1];
                     float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
                     short[] flat = fmt.narrow(w);
