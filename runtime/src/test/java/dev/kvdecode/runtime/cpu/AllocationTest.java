@@ -11,6 +11,8 @@ import dev.kvdecode.runtime.sample.SamplingParams;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -42,17 +44,27 @@ class AllocationTest {
                 float[] logits = s.prefill(new int[][] {{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10, 11}});
                 int[] next = new int[2];
                 long tid = Thread.currentThread().threadId();
-                long before = 0;
-                for (int step = 0; step < 300; step++) { // past the 64-token window: overflow paths too
-                    if (step == 250) before = bean.getThreadAllocatedBytes(tid);
-                    next[0] = sampler.sample(logits, 0, rng);
-                    next[1] = Sampler.argmax(logits, cfg.vocabSize(), cfg.vocabSize());
-                    logits = s.step(next);
+                // 250 steps of warm-up (past the 64-token window: overflow paths too), then windows
+                // of 50 steps until one allocates nothing. Vector API code allocates (boxed
+                // vectors) until C2 has compiled it, and on a busy machine that can take longer
+                // than the warm-up, so a few windows are allowed; a real per-step allocation
+                // shows in every window.
+                List<Long> windows = new ArrayList<>();
+                for (int step = 0; step < 250; step++) logits = step(s, sampler, rng, logits, next, cfg.vocabSize());
+                while (windows.size() < 8 && (windows.isEmpty() || windows.get(windows.size() - 1) != 0)) {
+                    long before = bean.getThreadAllocatedBytes(tid);
+                    for (int step = 0; step < 50; step++) logits = step(s, sampler, rng, logits, next, cfg.vocabSize());
+                    windows.add(bean.getThreadAllocatedBytes(tid) - before);
                 }
-                long allocated = bean.getThreadAllocatedBytes(tid) - before;
-                assertEquals(0, allocated, (mw == null ? "fp32" : mw.format().flag()) + (kvBf16 ? " kv bf16 " : " ") + policy
-                        + ": bytes allocated by 50 steps after warm-up");
+                assertEquals(0L, windows.get(windows.size() - 1), (mw == null ? "fp32" : mw.format().flag())
+                        + (kvBf16 ? " kv bf16 " : " ") + policy + ": bytes allocated by successive 50-step windows after warm-up: " + windows);
             }
         }
+    }
+
+    private static float[] step(CpuSession s, Sampler sampler, SplittableRandom rng, float[] logits, int[] next, int V) {
+        next[0] = sampler.sample(logits, 0, rng);
+        next[1] = Sampler.argmax(logits, V, V);
+        return s.step(next);
     }
 }
