@@ -39,7 +39,8 @@ public final class KvCache {
 
     // entries [from, from+n) of sequence b -> [to, to+n), every head, row layout; to <= from
     /** Moves a run of entries towards slot 0 (the copy goes front to back, so runs may overlap). */
-    public static void kvMove(float[][] keys, float[][] values, int b, int from, int to, int n, int NH, int HS, int slots) {
+    // (rows of either cache: float[] for fp32, short[] of bf16 bits; System.arraycopy moves both)
+    public static void kvMove(Object[] keys, Object[] values, int b, int from, int to, int n, int NH, int HS, int slots) {
         if (to > from) throw new IllegalArgumentException("kvMove moves entries towards slot 0 only");
         for (int h = 0; h < NH; h++) {
             int kRow = (b * NH + h) * HS;
@@ -67,17 +68,6 @@ public final class KvCache {
             for (int d = 0; d < HS; d++) keys[kRow + d][slot] = HalfFormat.BF16.narrow(k[src + d]);
             short[] vr = values[(b * NH + h) * slots + slot];
             for (int d = 0; d < HS; d++) vr[d] = HalfFormat.BF16.narrow(v[vOff + h * HS + d]);
-        }
-    }
-
-    // kvMove for the bf16 cache
-    public static void kvMove16(short[][] keys, short[][] values, int b, int from, int to, int n, int NH, int HS, int slots) {
-        if (to > from) throw new IllegalArgumentException("kvMove moves entries towards slot 0 only");
-        for (int h = 0; h < NH; h++) {
-            int kRow = (b * NH + h) * HS;
-            for (int d = 0; d < HS; d++) System.arraycopy(keys[kRow + d], from, keys[kRow + d], to, n);
-            int vRow = (b * NH + h) * slots;
-            for (int j = 0; j < n; j++) System.arraycopy(values[vRow + from + j], 0, values[vRow + to + j], 0, HS);
         }
     }
 

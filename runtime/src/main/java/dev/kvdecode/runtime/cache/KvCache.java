@@ -138,12 +138,9 @@ public final class KvCache {
                     } else {
                         // the window ends at 2 * capacity: keep its newest capacity - 1 entries in
                         // slots 0..capacity-2 and write the new one after them
-                        if (keys16 != null)
-                            dev.kvdecode.kernels.KvCache.kvMove16(keys16[layer], values16[layer], b, start + 1, 0,
-                                    capacity - 1, heads, headSize, slots);
-                        else
-                            dev.kvdecode.kernels.KvCache.kvMove(keys[layer], values[layer], b, start + 1, 0,
-                                    capacity - 1, heads, headSize, slots);
+                        dev.kvdecode.kernels.KvCache.kvMove(keys16 != null ? keys16[layer] : keys[layer],
+                                keys16 != null ? values16[layer] : values[layer], b, start + 1, 0,
+                                capacity - 1, heads, headSize, slots);
                         slot = capacity - 1;
                     }
                 }

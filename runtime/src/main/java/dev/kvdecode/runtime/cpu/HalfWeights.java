@@ -43,13 +43,7 @@ public record HalfWeights(HalfFormat halfFormat, int C, int V, short[][] attn, s
 
     @Override
     public void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows) {
-        short[] w = switch (k) {
-            case ATTN -> attn[layer];
-            case ATTN_PROJ -> attnProj[layer];
-            case FC -> fc[layer];
-            case FC_PROJ -> fcProj[layer];
-            default -> throw new IllegalArgumentException("matrix " + k);
-        };
+        short[] w = MatmulWeights.matrix(layer, k, attn, attnProj, fc, fcProj);
         int in = k == FC_PROJ ? 4 * C : C;
         int out = switch (k) { case ATTN -> 3 * C; case FC -> 4 * C; default -> C; };
         Matmul.matmul(pool, y, 0, x, 0, w, halfFormat, b, rows, in, out);

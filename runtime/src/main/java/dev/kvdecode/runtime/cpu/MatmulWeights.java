@@ -20,4 +20,15 @@ public interface MatmulWeights {
 
     /** The format the matrices are stored in. */
     CpuWeightFormat format();
+
+    /** Matrix k of a layer from the four per-layer arrays an implementation keeps. */
+    static <M> M matrix(int layer, int k, M[] attn, M[] attnProj, M[] fc, M[] fcProj) {
+        return switch (k) {
+            case ATTN -> attn[layer];
+            case ATTN_PROJ -> attnProj[layer];
+            case FC -> fc[layer];
+            case FC_PROJ -> fcProj[layer];
+            default -> throw new IllegalArgumentException("matrix " + k);
+        };
+    }
 }

@@ -33,13 +33,7 @@ public record PackedHalfWeights(HalfFormat halfFormat, HalfMatrix[] attn, HalfMa
 
     @Override
     public void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows) {
-        HalfMatrix m = switch (k) {
-            case ATTN -> attn[layer];
-            case ATTN_PROJ -> attnProj[layer];
-            case FC -> fc[layer];
-            case FC_PROJ -> fcProj[layer];
-            default -> throw new IllegalArgumentException("matrix " + k);
-        };
+        HalfMatrix m = MatmulWeights.matrix(layer, k, attn, attnProj, fc, fcProj);
         Matmul.matmul(pool, y, 0, x, 0, m, b, rows);
     }
 

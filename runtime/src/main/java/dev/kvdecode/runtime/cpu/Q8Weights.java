@@ -39,13 +39,7 @@ public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8M
 
     @Override
     public void linear(CpuThreads pool, int layer, int k, float[] y, float[] x, float[] b, int rows) {
-        Q8Matrix m = switch (k) {
-            case ATTN -> attn[layer];
-            case ATTN_PROJ -> attnProj[layer];
-            case FC -> fc[layer];
-            case FC_PROJ -> fcProj[layer];
-            default -> throw new IllegalArgumentException("matrix " + k);
-        };
+        Q8Matrix m = MatmulWeights.matrix(layer, k, attn, attnProj, fc, fcProj);
         Matmul.matmul(pool, y, 0, x, 0, m, b, rows);
     }
 

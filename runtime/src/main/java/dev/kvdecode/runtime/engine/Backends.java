@@ -68,20 +68,18 @@ public final class Backends {
         if (cudaKind && kvDtype != null && !kvDtype.equals(dtype))
             throw new UsageException("--kv-dtype: the " + kind.flag() + " backend keeps its KV cache in --dtype (" + dtype
                     + "); --kv-dtype " + kvDtype + " is for the CPU backend");
-        if (kvBf16 && !cudaKind) {
-            if (kind == Kind.AUTO) System.err.println("kvdecode: --kv-dtype bf16 runs on the CPU backend");
+        boolean int8 = "int8".equals(dtype);
+        if (cudaKind && int8)
+            throw new UsageException("--dtype int8: int8 weights are CPU-only; use --backend cpu, or fp32, fp16 or bf16 with --backend "
+                    + kind.flag());
+        if (!cudaKind && (int8 || kvBf16)) {   // CPU-only features: auto resolves to the CPU
+            if (kind == Kind.AUTO)
+                System.err.println(int8 ? "kvdecode: --dtype int8 runs on the CPU backend (int8 weights are CPU-only)"
+                        : "kvdecode: --kv-dtype bf16 runs on the CPU backend");
             CpuWeightFormat f = CpuWeightFormat.ofFlag(dtype);
             if (f == null)
                 throw new UsageException("--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got '" + dtype + "'");
-            if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-            return new CpuBackend(threads, f, true);
-        }
-        if ("int8".equals(dtype)) {
-            if (cudaKind)
-                throw new UsageException("--dtype int8: int8 weights are CPU-only; use --backend cpu, or fp32, fp16 or bf16 with --backend "
-                        + kind.flag());
-            if (kind == Kind.AUTO) System.err.println("kvdecode: --dtype int8 runs on the CPU backend (int8 weights are CPU-only)");
-            return cpu(threads, CpuWeightFormat.INT8);
+            return cpu(threads, f, kvBf16);
         }
         DType d = switch (dtype) {
             case "fp32" -> DType.F32;
@@ -106,12 +104,12 @@ public final class Backends {
             case F32 -> CpuWeightFormat.FP32;
             case F16 -> CpuWeightFormat.FP16;
             case BF16 -> CpuWeightFormat.BF16;
-        });
+        }, false);
     }
 
-    private static CpuBackend cpu(int threads, CpuWeightFormat format) {
+    private static CpuBackend cpu(int threads, CpuWeightFormat format, boolean kvBf16) {
         if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-        return new CpuBackend(threads, format);
+        return new CpuBackend(threads, format, kvBf16);
     }
 
     /**

@@ -14,6 +14,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -94,26 +95,7 @@ class CpuFixtureTest {
     @ParameterizedTest
     @CsvSource({"gpt2-tiny, FP16, 1e-5", "gpt2-tiny, BF16, 1.6e-2", "char-tiny, FP16, 2e-3", "char-tiny, BF16, 1.6e-2"})
     void halfWeightsStayCloseToNumpyAndCachedEqualsRecomputed(String fixture, HalfFormat fmt, double bound) throws Exception {
-        Path dir = FixtureLogits.dir(fixture);
-        Gpt2Weights w = ModelLoader.loadWeights(dir);
-        FixtureLogits fx = FixtureLogits.read(dir);
-        int T = fx.promptIds().length, V = fx.cols();
-        HalfWeights half = HalfWeights.of(w, fmt);
-        var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, half);
-        var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, half);
-        double worst = 0;
-        float[] got = cached.prefill(new int[][] {{fx.promptIds()[0]}});
-        for (int t = 0; t < T; t++) {
-            if (t > 0) got = cached.step(new int[] {fx.promptIds()[t]});
-            double e = relErr(got, 0, fx.row(t));
-            worst = Math.max(worst, e);
-            assertTrue(e <= bound, fixture + " " + fmt + " position " + t + ": rel err " + e + " > " + bound);
-            float[] again = recompute.prefill(new int[][] {Arrays.copyOf(fx.promptIds(), t + 1)});
-            for (int v = 0; v < V; v++)
-                assertEquals(Float.floatToIntBits(got[v]), Float.floatToIntBits(again[v]),
-                        fixture + " " + fmt + " position " + t + " logit " + v + ": cached != recomputed");
-        }
-        System.out.printf("%s %s weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, fmt, worst);
+        checkAgainstNumpyAndCachedEqualsRecomputed(fixture, fmt.toString(), w -> HalfWeights.of(w, fmt), false, bound);
     }
 
     /**
@@ -126,26 +108,7 @@ class CpuFixtureTest {
     @ParameterizedTest
     @CsvSource({"gpt2-tiny, 5e-2", "char-tiny, 5e-2"})
     void int8WeightsStayCloseToNumpyAndCachedEqualsRecomputed(String fixture, double bound) throws Exception {
-        Path dir = FixtureLogits.dir(fixture);
-        Gpt2Weights w = ModelLoader.loadWeights(dir);
-        FixtureLogits fx = FixtureLogits.read(dir);
-        int T = fx.promptIds().length, V = fx.cols();
-        Q8Weights q8 = Q8Weights.of(w);
-        var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, q8);
-        var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, q8);
-        double worst = 0;
-        float[] got = cached.prefill(new int[][] {{fx.promptIds()[0]}});
-        for (int t = 0; t < T; t++) {
-            if (t > 0) got = cached.step(new int[] {fx.promptIds()[t]});
-            double e = relErr(got, 0, fx.row(t));
-            worst = Math.max(worst, e);
-            assertTrue(e <= bound, fixture + " int8 position " + t + ": rel err " + e + " > " + bound);
-            float[] again = recompute.prefill(new int[][] {Arrays.copyOf(fx.promptIds(), t + 1)});
-            for (int v = 0; v < V; v++)
-                assertEquals(Float.floatToIntBits(got[v]), Float.floatToIntBits(again[v]),
-                        fixture + " int8 position " + t + " logit " + v + ": cached != recomputed");
-        }
-        System.out.printf("%s int8 weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, worst);
+        checkAgainstNumpyAndCachedEqualsRecomputed(fixture, "int8", Q8Weights::of, false, bound);
     }
 
     /**
@@ -156,26 +119,7 @@ class CpuFixtureTest {
     @ParameterizedTest
     @CsvSource({"gpt2-tiny, FP16, 1e-5", "gpt2-tiny, BF16, 1.6e-2", "char-tiny, FP16, 2e-3", "char-tiny, BF16, 1.6e-2"})
     void packedHalfStaysCloseToNumpyAndCachedEqualsRecomputed(String fixture, HalfFormat fmt, double bound) throws Exception {
-        Path dir = FixtureLogits.dir(fixture);
-        Gpt2Weights w = ModelLoader.loadWeights(dir);
-        FixtureLogits fx = FixtureLogits.read(dir);
-        int T = fx.promptIds().length, V = fx.cols();
-        PackedHalfWeights bf = PackedHalfWeights.of(w, fmt);
-        var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, bf);
-        var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, bf);
-        double worst = 0;
-        float[] got = cached.prefill(new int[][] {{fx.promptIds()[0]}});
-        for (int t = 0; t < T; t++) {
-            if (t > 0) got = cached.step(new int[] {fx.promptIds()[t]});
-            double e = relErr(got, 0, fx.row(t));
-            worst = Math.max(worst, e);
-            assertTrue(e <= bound, fixture + " packed " + fmt + " position " + t + ": rel err " + e);
-            float[] again = recompute.prefill(new int[][] {Arrays.copyOf(fx.promptIds(), t + 1)});
-            for (int v = 0; v < V; v++)
-                assertEquals(Float.floatToIntBits(got[v]), Float.floatToIntBits(again[v]),
-                        fixture + " packed " + fmt + " position " + t + " logit " + v + ": cached != recomputed");
-        }
-        System.out.printf("%s packed %s weights vs numpy (fp32 weights): worst rel err %.3g%n", fixture, fmt, worst);
+        checkAgainstNumpyAndCachedEqualsRecomputed(fixture, "packed " + fmt, w -> PackedHalfWeights.of(w, fmt), false, bound);
     }
 
     /**
@@ -187,25 +131,37 @@ class CpuFixtureTest {
     @ParameterizedTest
     @CsvSource({"gpt2-tiny", "char-tiny"})
     void bf16KvCacheStaysCloseToNumpyAndCachedEqualsRecomputed(String fixture) throws Exception {
+        checkAgainstNumpyAndCachedEqualsRecomputed(fixture, "bf16 KV", w -> null, true, 1e-2);
+    }
+
+    /**
+     * Logits of a session with reduced-precision weights ({@code reduced} of the loaded weights,
+     * null for fp32) and/or the bf16 KV cache, prompt token by token: each position within
+     * {@code bound} of the numpy fp64 reference, and bit for bit what the recompute mode gives.
+     */
+    private static void checkAgainstNumpyAndCachedEqualsRecomputed(String fixture, String what,
+                                                                   Function<Gpt2Weights, MatmulWeights> reduced,
+                                                                   boolean kvBf16, double bound) throws Exception {
         Path dir = FixtureLogits.dir(fixture);
         Gpt2Weights w = ModelLoader.loadWeights(dir);
         FixtureLogits fx = FixtureLogits.read(dir);
         int T = fx.promptIds().length, V = fx.cols();
-        var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, null, true);
-        var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, null, true);
-        assertTrue(cached.kvCache().bf16());
+        MatmulWeights mw = reduced.apply(w);
+        var cached = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, true), POOL, mw, kvBf16);
+        var recompute = new CpuSession(w, new SessionOptions(1, T, OverflowPolicy.STOP, false), POOL, mw, kvBf16);
+        assertEquals(kvBf16, cached.kvCache().bf16());
         double worst = 0;
         float[] got = cached.prefill(new int[][] {{fx.promptIds()[0]}});
         for (int t = 0; t < T; t++) {
             if (t > 0) got = cached.step(new int[] {fx.promptIds()[t]});
             double e = relErr(got, 0, fx.row(t));
             worst = Math.max(worst, e);
-            assertTrue(e <= 1e-2, fixture + " bf16 KV position " + t + ": rel err " + e);
+            assertTrue(e <= bound, fixture + " " + what + " position " + t + ": rel err " + e + " > " + bound);
             float[] again = recompute.prefill(new int[][] {Arrays.copyOf(fx.promptIds(), t + 1)});
             for (int v = 0; v < V; v++)
                 assertEquals(Float.floatToIntBits(got[v]), Float.floatToIntBits(again[v]),
-                        fixture + " bf16 KV position " + t + " logit " + v + ": cached != recomputed");
+                        fixture + " " + what + " position " + t + " logit " + v + ": cached != recomputed");
         }
-        System.out.printf("%s bf16 KV cache vs numpy: worst rel err %.3g%n", fixture, worst);
+        System.out.printf("%s %s vs numpy (fp32 weights): worst rel err %.3g%n", fixture, what, worst);
     }
 }
