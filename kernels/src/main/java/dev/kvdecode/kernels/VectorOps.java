@@ -205,6 +205,51 @@ final class VectorOps {
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
+    // Softmax.softmax with eight lanes: the same exp (Softmax.exp's multiplies and adds, lane by
+    // lane), the same eight partial sums combined in the same order, the same tail
+    static void softmax(float[] x, int off, int n) {
+        int bound = n & -8, i = 0;
+        FloatVector mv = FloatVector.broadcast(F8, Float.NEGATIVE_INFINITY);
+        for (; i < bound; i += 8) mv = mv.max(FloatVector.fromArray(F8, x, off + i));
+        float max = mv.reduceLanes(VectorOperators.MAX);   // exact in any order
+        for (; i < n; i++) max = Math.max(max, x[off + i]);
+        FloatVector m = FloatVector.broadcast(F8, max), acc = FloatVector.zero(F8);
+        for (i = 0; i < bound; i += 8) {
+            FloatVector e = exp8(FloatVector.fromArray(F8, x, off + i).sub(m));
+            e.intoArray(x, off + i);
+            acc = acc.add(e);
+        }
+        float sum = ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
+                + ((acc.lane(1) + acc.lane(5)) + (acc.lane(3) + acc.lane(7)));
+        for (; i < n; i++) {
+            float e = Softmax.exp(x[off + i] - max);
+            x[off + i] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        FloatVector iv = FloatVector.broadcast(F8, inv);
+        for (i = 0; i < bound; i += 8) FloatVector.fromArray(F8, x, off + i).mul(iv).intoArray(x, off + i);
+        for (; i < n; i++) x[off + i] *= inv;
+    }
+
+    // Softmax.exp on eight lanes (the same operations, so the same bits)
+    private static FloatVector exp8(FloatVector x) {
+        FloatVector t = x.mul(Softmax.LOG2E).add(Softmax.ROUND);
+        FloatVector n = t.sub(Softmax.ROUND);
+        IntVector ni = t.reinterpretAsInts().sub(Softmax.ROUND_BITS);
+        FloatVector r = x.sub(n.mul(Softmax.LN2_HI));
+        r = r.sub(n.mul(Softmax.LN2_LO));
+        FloatVector p = FloatVector.broadcast(F8, Softmax.P0);
+        p = p.mul(r).add(Softmax.P1);
+        p = p.mul(r).add(Softmax.P2);
+        p = p.mul(r).add(Softmax.P3);
+        p = p.mul(r).add(Softmax.P4);
+        p = p.mul(r).add(Softmax.P5);
+        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
+        FloatVector scale = ni.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return y.mul(scale).blend(0f, x.lt(Softmax.EXP_LO));
+    }
+
     // 8 bf16 values at h[off..] as fp32 (exact)
     private static FloatVector bf16x8(short[] h, int off) {
         IntVector bits = (IntVector) ShortVector.fromArray(S8, h, off).convertShape(VectorOperators.S2I, I8, 0);

@@ -193,6 +193,22 @@ class OpsTest {
     }
 
     @Test
+    void softmaxExpIsWithinAnUlpOfMathExp() {
+        // every 2^-10 of the range softmax uses, plus random points
+        SplittableRandom rnd = new SplittableRandom(SEED + 16);
+        for (int i = 0; i <= 86 * 1024 + 1024; i++) {
+            float x = i < 86 * 1024 + 512 ? -i / 1024f : (float) (rnd.nextDouble() * Softmax.EXP_LO);
+            if (x < Softmax.EXP_LO) continue;
+            double want = Math.exp(x);
+            assertEquals(want, Softmax.exp(x), Math.ulp((float) want), "exp(" + x + ")");
+        }
+        assertEquals(1f, Softmax.exp(0f));
+        assertEquals(0f, Softmax.exp(Math.nextDown(Softmax.EXP_LO)));   // below the cut-off: nothing next to the max's 1
+        assertEquals(0f, Softmax.exp(Float.NEGATIVE_INFINITY));
+        assertTrue(Float.isNaN(Softmax.exp(Float.NaN)), "a NaN score stays NaN");
+    }
+
+    @Test
     void softmaxMatchesFp64() {
         SplittableRandom rnd = new SplittableRandom(SEED + 6);
         for (int n : SIZES) for (double offset : new double[] {0, 1000, -1000}) {

@@ -25,6 +25,19 @@ class SimdTest {
     }
 
     @Test
+    void softmaxGivesTheScalarBits() {
+        SplittableRandom rnd = new SplittableRandom(77);
+        for (int n : LENGTHS) for (float spread : new float[] {0.5f, 20f, 200f}) {
+            float[] x = new float[n + 11];
+            for (int i = 0; i < x.length; i++) x[i] = (float) ((rnd.nextDouble() - 0.5) * spread);
+            float[] want = x.clone(), got = x.clone();
+            Softmax.scalarSoftmax(want, 5, n);
+            VectorOps.softmax(got, 5, n);
+            assertBits("softmax n=" + n + " spread=" + spread, want, got);
+        }
+    }
+
+    @Test
     void axpy4AndAxpyGiveTheScalarBits() {
         SplittableRandom rnd = new SplittableRandom(4242);
         for (int n : LENGTHS) {
