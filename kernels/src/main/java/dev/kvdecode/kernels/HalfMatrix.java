@@ -3,18 +3,27 @@ package dev.kvdecode.kernels;
 /**
  * A weight matrix W (in, out) rounded to a 16-bit format (the CPU's {@code --dtype fp16|bf16}),
  * stored packed in column panels ({@link Panels}). Values are exactly {@link HalfFormat}'s; the
- * matmul widens them as it reads them (bf16: a 16-bit shift in registers; fp16: four panel rows at
- * a time into an L1 scratch with F16C, which C2 vectorizes, since the JDK 25 Vector API has no
+ * matmul widens them as it reads them (bf16: a shift or a mask in registers; fp16: four panel rows
+ * at a time into an L1 scratch with F16C, which C2 vectorizes, since the JDK 25 Vector API has no
  * fp16 conversion).
+ *
+ * <p><b>bf16 is stored as row pairs</b>: each int of a panel holds W[2m, c] in its low half and
+ * W[2m + 1, c] in its high half (0 past an odd last row), the panel's pair rows one after another.
+ * One 256-bit load then gives eight columns of two rows, widened by one shift (the low halves) and
+ * one mask (the high halves). Reading the values as shorts instead costs a short-to-int
+ * conversion per eight values, which C2 (JDK 25) compiles to code ~2x slower: the bf16 panel
+ * kernel ran at ~12 GMAC/s from L1 and runs at ~25 in pairs (docs/PERF_NOTES_CPU.md section 11).
  */
 public final class HalfMatrix {
     private final HalfFormat format;
-    private final short[] h;
+    private final short[] h;      // fp16: panel layout
+    private final int[] pairs;    // bf16: panel layout over row pairs
     private final int in, out;
 
-    private HalfMatrix(HalfFormat format, short[] h, int in, int out) {
+    private HalfMatrix(HalfFormat format, short[] h, int[] pairs, int in, int out) {
         this.format = format;
         this.h = h;
+        this.pairs = pairs;
         this.in = in;
         this.out = out;
     }
@@ -24,10 +33,28 @@ public final class HalfMatrix {
     public static HalfMatrix of(float[] w, int in, int out, HalfFormat format) {
         if (format == null) throw new IllegalArgumentException("format is null");
         Panels.checkShape(in, out, w.length);
+        if (format == HalfFormat.BF16) {
+            int[] pairs = new int[Math.multiplyExact(pairRows(in), out)];
+            for (int i = 0; i < in; i++)
+                for (int c = 0; c < out; c++) {
+                    int bits = format.narrow(w[i * out + c]) & 0xFFFF;
+                    pairs[pairIndex(i, c, in, out)] |= (i & 1) == 0 ? bits : bits << 16;
+                }
+            return new HalfMatrix(format, null, pairs, in, out);
+        }
         short[] h = new short[w.length];
         for (int i = 0; i < in; i++)
             for (int c = 0; c < out; c++) h[Panels.index(i, c, in, out)] = format.narrow(w[i * out + c]);
-        return new HalfMatrix(format, h, in, out);
+        return new HalfMatrix(format, h, null, in, out);
+    }
+
+    /** Pair rows of a bf16 matrix: ceil(in / 2). */
+    static int pairRows(int in) { return (in + 1) / 2; }
+
+    /** Index of the int holding W[i, c] in the bf16 pair layout (low half for even i). */
+    static int pairIndex(int i, int c, int in, int out) {
+        int p = c / Panels.WIDTH;
+        return Panels.base(p, pairRows(in)) + (i / 2) * Panels.width(p, out) + (c - p * Panels.WIDTH);
     }
 
     public HalfFormat format() { return format; }
@@ -37,10 +64,20 @@ public final class HalfMatrix {
     public int out() { return out; }
 
     /** W[i, c] as fp32 (exact widening of the stored value). */
-    public float get(int i, int c) { return format.widen(h[Panels.index(i, c, in, out)]); }
+    public float get(int i, int c) {
+        if (pairs != null) {
+            int bits = pairs[pairIndex(i, c, in, out)];
+            return Float.intBitsToFloat((i & 1) == 0 ? bits << 16 : bits & 0xFFFF0000);
+        }
+        return format.widen(h[Panels.index(i, c, in, out)]);
+    }
 
     /** Bytes a pass over the matrix reads. */
-    public long bytes() { return 2L * h.length; }
+    public long bytes() { return pairs != null ? 4L * pairs.length : 2L * h.length; }
 
+    /** fp16: the panel layout (null for bf16). */
     short[] packed() { return h; }
+
+    /** bf16: the pair layout (null for fp16). */
+    int[] pairs() { return pairs; }
 }

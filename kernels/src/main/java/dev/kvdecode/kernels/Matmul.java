@@ -312,9 +312,12 @@ public final class Matmul {
                         VectorOps.panelQ8F32(y, yOff + t * out + c0, x, xOff + t * in, wide, wq.scaleArray(), in, out, b, c0);
                     continue;
                 }
-                short[] h = wb.packed();
-                if (wb.format() == HalfFormat.BF16) VectorOps.widenBf16(h, base, wide, n);
-                else for (int k = 0; k < n; k++) wide[k] = Float.float16ToFloat(h[base + k]);
+                if (wb.format() == HalfFormat.BF16) {
+                    VectorOps.widenBf16Pairs(wb.pairs(), Panels.base(p, HalfMatrix.pairRows(in)), wide, in);
+                } else {
+                    short[] h = wb.packed();
+                    for (int k = 0; k < n; k++) wide[k] = Float.float16ToFloat(h[base + k]);
+                }
                 for (int t = 0; t < T; t++)
                     VectorOps.panelF32(y, yOff + t * out + c0, x, xOff + t * in, wide, in, b, c0);
                 continue;
@@ -323,10 +326,13 @@ public final class Matmul {
                 int xo = xOff + t * in, yo = yOff + t * out + c0;
                 if (PANEL_VECTOR && wp == Panels.WIDTH) {
                     if (wq != null) VectorOps.panelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, b, c0);
-                    else if (wb.format() == HalfFormat.BF16) VectorOps.panelBf16(y, yo, x, xo, wb.packed(), base, in, b, c0);
+                    else if (wb.format() == HalfFormat.BF16)
+                        VectorOps.panelBf16(y, yo, x, xo, wb.pairs(), Panels.base(p, HalfMatrix.pairRows(in)), in, b, c0);
                     else VectorOps.panelFp16(y, yo, x, xo, wb.packed(), base, in, b, c0, widened);
+                } else if (wb != null && wb.format() == HalfFormat.BF16) {
+                    scalarPanelBf16(y, yo, x, xo, wb.pairs(), Panels.base(p, HalfMatrix.pairRows(in)), in, wp, b, c0);
                 } else if (wb != null) {
-                    scalarPanelHalf(y, yo, x, xo, wb.packed(), wb.format(), base, in, wp, b, c0);
+                    scalarPanelFp16(y, yo, x, xo, wb.packed(), base, in, wp, b, c0);
                 } else {
                     scalarPanelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, wp, b, c0);
                 }
@@ -335,14 +341,29 @@ public final class Matmul {
     }
 
     // y[yo .. yo+wp) = (0 + sum over i in order of x[xo+i] * W (panel rows of wp at base)) + b[c0 ..]
-    private static void scalarPanelHalf(float[] y, int yo, float[] x, int xo, short[] h, HalfFormat fmt, int base,
+    private static void scalarPanelFp16(float[] y, int yo, float[] x, int xo, short[] h, int base,
                                         int in, int wp, float[] b, int c0) {
         float[] acc = PANEL_SCRATCH.get()[0];
         java.util.Arrays.fill(acc, 0, wp, 0f);
         for (int i = 0, o = base; i < in; i++, o += wp) {
             float xi = x[xo + i];
-            if (fmt == HalfFormat.BF16) for (int c = 0; c < wp; c++) acc[c] += xi * Float.intBitsToFloat(h[o + c] << 16);
-            else for (int c = 0; c < wp; c++) acc[c] += xi * Float.float16ToFloat(h[o + c]);
+            for (int c = 0; c < wp; c++) acc[c] += xi * Float.float16ToFloat(h[o + c]);
+        }
+        if (b != null) for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
+        System.arraycopy(acc, 0, y, yo, wp);
+    }
+
+    // the same for bf16 in the pair layout (HalfMatrix): row 2m in the low halves, 2m + 1 in the high
+    private static void scalarPanelBf16(float[] y, int yo, float[] x, int xo, int[] w, int base, int in, int wp,
+                                        float[] b, int c0) {
+        float[] acc = PANEL_SCRATCH.get()[0];
+        java.util.Arrays.fill(acc, 0, wp, 0f);
+        for (int i = 0, o = base; i < in; i += 2, o += wp) {
+            float x0 = x[xo + i];
+            for (int c = 0; c < wp; c++) acc[c] += x0 * Float.intBitsToFloat(w[o + c] << 16);
+            if (i + 1 == in) break;
+            float x1 = x[xo + i + 1];
+            for (int c = 0; c < wp; c++) acc[c] += x1 * Float.intBitsToFloat(w[o + c] & 0xFFFF0000);
         }
         if (b != null) for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);

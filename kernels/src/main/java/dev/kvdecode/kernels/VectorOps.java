@@ -37,32 +37,67 @@ final class VectorOps {
     /** The panel kernels need real 256-bit float vectors (AVX2 or wider); otherwise the scalar loops run. */
     static boolean panelsVectorized() { return F.vectorBitSize() >= 256; }
 
-    // Matmul's scalar bf16 panel loop, 64 columns: y[yo + c] = (0 + x[xo+i] * W[i, c] for i = 0, 1,
-    // ... in order) + b[c0 + c] (multiply, then add: the same bits)
-    static void panelBf16(float[] y, int yo, float[] x, int xo, short[] h, int base, int in, float[] b, int c0) {
+    // Matmul's scalar bf16 panel loop, 64 columns, over row pairs (HalfMatrix): y[yo + c] = (0 +
+    // x[xo+i] * W[i, c] for i = 0, 1, ... in order) + b[c0 + c] (multiply, then add: the same bits)
+    static void panelBf16(float[] y, int yo, float[] x, int xo, int[] w, int base, int in, float[] b, int c0) {
         // Accumulators start at zero and the bias comes last: started from the loaded bias, C2
         // (JDK 25) compiled this loop ~1.7x slower (10.5 -> 6 GMAC/s, docs/PERF_NOTES_CPU.md section 9).
         FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
-        for (int i = 0, o = base; i < in; i++, o += 64) {
-            FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
-            a0 = a0.add(bf16x8(h, o).mul(xv));
-            a1 = a1.add(bf16x8(h, o + 8).mul(xv));
-            a2 = a2.add(bf16x8(h, o + 16).mul(xv));
-            a3 = a3.add(bf16x8(h, o + 24).mul(xv));
-            a4 = a4.add(bf16x8(h, o + 32).mul(xv));
-            a5 = a5.add(bf16x8(h, o + 40).mul(xv));
-            a6 = a6.add(bf16x8(h, o + 48).mul(xv));
-            a7 = a7.add(bf16x8(h, o + 56).mul(xv));
-        }
-        if (b != null) {
-            a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
-            a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
-            a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
-            a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
+        int pairs = in / 2, o = base;
+        for (int m = 0; m < pairs; m++, o += 64) {
+            int i = xo + 2 * m;
+            FloatVector x0 = FloatVector.broadcast(F8, x[i]), x1 = FloatVector.broadcast(F8, x[i + 1]);
+            IntVector w0 = IntVector.fromArray(I8, w, o), w1 = IntVector.fromArray(I8, w, o + 8);
+            IntVector w2 = IntVector.fromArray(I8, w, o + 16), w3 = IntVector.fromArray(I8, w, o + 24);
+            IntVector w4 = IntVector.fromArray(I8, w, o + 32), w5 = IntVector.fromArray(I8, w, o + 40);
+            IntVector w6 = IntVector.fromArray(I8, w, o + 48), w7 = IntVector.fromArray(I8, w, o + 56);
+            a0 = a0.add(w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a1 = a1.add(w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a2 = a2.add(w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a3 = a3.add(w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a4 = a4.add(w4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a5 = a5.add(w5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a6 = a6.add(w6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a7 = a7.add(w7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
+            a0 = a0.add(w0.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a1 = a1.add(w1.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a2 = a2.add(w2.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a3 = a3.add(w3.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a4 = a4.add(w4.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a5 = a5.add(w5.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a6 = a6.add(w6.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a7 = a7.add(w7.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
         }
         a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
+        // the odd last row (the low halves), then the bias, on the stored sums: a separate pass
+        // keeps the main loop's method small enough for C2 to compile it as vector code
+        if ((in & 1) != 0) {
+            FloatVector x0 = FloatVector.broadcast(F8, x[xo + in - 1]);
+            for (int c = 0; c < 64; c += 8)
+                FloatVector.fromArray(F8, y, yo + c).add(IntVector.fromArray(I8, w, o + c).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0)).intoArray(y, yo + c);
+        }
+        if (b != null)
+            for (int c = 0; c < 64; c += 8) FloatVector.fromArray(F8, y, yo + c).add(FloatVector.fromArray(F8, b, c0 + c)).intoArray(y, yo + c);
+    }
+
+    /** The high half of each int lane: a bf16 pair's second value, as fp32 bits. */
+    private static final IntVector HIGH_HALF = IntVector.broadcast(I8, 0xFFFF0000);
+
+    // The bf16 pairs are widened inline (v << 16: the low halves, v & HIGH_HALF: the high halves):
+    // through a helper method taking an IntVector, C2 (JDK 25) left the reinterpret as a boxed call
+    // and the kernel ran at ~1 GMAC/s.
+
+    // a full bf16 panel in the pair layout (in rows of 64 at w[base..]) -> wide[0 .. in*64), row after row
+    static void widenBf16Pairs(int[] w, int base, float[] wide, int in) {
+        for (int i = 0, o = base; i < in; i += 2, o += 64) {
+            for (int c = 0; c < 64; c += 8) {
+                IntVector v = IntVector.fromArray(I8, w, o + c);
+                v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wide, i * 64 + c);
+                if (i + 1 < in) v.and(HIGH_HALF).reinterpretAsFloats().intoArray(wide, (i + 1) * 64 + c);
+            }
+        }
     }
 
     // A panel already widened to fp32 (rows of 64 from 0), the bf16/fp16 kernels' order: the sum
