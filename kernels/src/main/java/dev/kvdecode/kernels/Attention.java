@@ -85,14 +85,14 @@ public final class Attention {
         }
     }
 
-    // q (C) [head h at h*HS], keys/values bf16 bits in KvCache's row layout, scratch (NH*count) -> out (C)
+    // q (C) [head h at h*HS], keys/values bf16 pairs in KvCache's bf16 layout, scratch (NH*count) -> out (C)
     /**
-     * As the fp32 row-layout form, over a cache holding bfloat16 bits (--kv-dtype bf16): each
+     * As the fp32 row-layout form, over a cache holding bfloat16 pairs (--kv-dtype bf16): each
      * element is widened exactly as it is read and the arithmetic is the fp32 form's, in the same
      * order, so it gives the bits the fp32 form gives on the widened values.
      */
     public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
-                                       short[][] keys, short[][] values, int b, int start, int count,
+                                       int[] keys, int[] values, int b, int start, int count,
                                        int slots, int NH, int HS, float[] scratch) {
         CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
         if (p == null) {
@@ -108,70 +108,81 @@ public final class Attention {
         }
     }
 
-    private static void rowHeads16(float[] out, int outOff, float[] q, int qOff, short[][] keys, short[][] values,
+    private static void rowHeads16(float[] out, int outOff, float[] q, int qOff, int[] keys, int[] values,
                                    int b, int start, int count, int slots, int NH, int HS, float[] scratch,
                                    int h0, int h1) {
         float scale = (float) (1.0 / Math.sqrt(HS));
         for (int h = h0; h < h1; h++) {
-            attend16(out, outOff + h * HS, q, qOff + h * HS, keys, (b * NH + h) * HS, values, (b * NH + h) * slots,
+            attend16(out, outOff + h * HS, q, qOff + h * HS, keys, KvCache.keyBase16(b, h, NH, HS, slots),
+                    values, KvCache.valueIndex16(b, h, 0, NH, HS, slots),
                     start, count, slots, HS, scale, scratch, h * count);
         }
     }
 
-    // attend() over bf16 rows: the same scores, softmax and p.v order, each element widened as read
-    static void attend16(float[] out, int outOff, float[] q, int qOff, short[][] keys, int kRow0,
-                         short[][] values, int vRow0, int start, int count, int slots, int HS, float scale,
+    // attend() over the bf16 layout (keys of this head from kBase, values from vBase): the same
+    // scores, softmax and p.v order, each element widened as read
+    static void attend16(float[] out, int outOff, float[] q, int qOff, int[] keys, int kBase,
+                         int[] values, int vBase, int start, int count, int slots, int HS, float scale,
                          float[] probs, int pOff) {
-        Scratch sc = scratch(slots, HS);
+        Scratch sc = scratch(KvCache.keyBlocks(slots) * KvCache.KEY_BLOCK, HS);
         float[] s = sc.scores;
         int end = start + count;
         if (end <= slots) {
-            scores16(s, q, qOff, keys, kRow0, HS, scale, start, end);
+            scores16(s, q, qOff, keys, kBase, HS, scale, start, end);
             System.arraycopy(s, start, probs, pOff, count);
         } else {
-            scores16(s, q, qOff, keys, kRow0, HS, scale, start, slots);
-            scores16(s, q, qOff, keys, kRow0, HS, scale, 0, end - slots);
+            scores16(s, q, qOff, keys, kBase, HS, scale, start, slots);
+            scores16(s, q, qOff, keys, kBase, HS, scale, 0, end - slots);
             System.arraycopy(s, start, probs, pOff, slots - start);
             System.arraycopy(s, 0, probs, pOff + slots - start, end - slots);
         }
         Softmax.softmax(probs, pOff, count);
-        float[] acc = sc.acc;
-        java.util.Arrays.fill(acc, 0, HS, 0f);
-        int j = 0;
-        for (; j + 4 <= count; j += 4) {
-            short[] v0 = values[vRow0 + slotOf(start, j, slots)], v1 = values[vRow0 + slotOf(start, j + 1, slots)],
-                    v2 = values[vRow0 + slotOf(start, j + 2, slots)], v3 = values[vRow0 + slotOf(start, j + 3, slots)];
-            float p0 = probs[pOff + j], p1 = probs[pOff + j + 1], p2 = probs[pOff + j + 2], p3 = probs[pOff + j + 3];
-            if (Simd.VECTOR) VectorOps.axpy4Bf16Rows(acc, 0, p0, v0, p1, v1, p2, v2, p3, v3, 0, HS);
-            else for (int d = 0; d < HS; d++) acc[d] = acc[d] + p0 * bf16(v0[d]) + p1 * bf16(v1[d]) + p2 * bf16(v2[d]) + p3 * bf16(v3[d]);
+        // p.v: the even dimensions (low halves) into even[], the odd ones (high halves) into odd[],
+        // each the sum over j oldest first of p_j v_j[d], then interleaved into out
+        int P = KvCache.pairs(HS);
+        float[] even = sc.acc, odd = sc.acc2;
+        int m0 = Matmul.PANEL_VECTOR ? VectorOps.pvBf16(even, odd, probs, pOff, values, vBase, start, count, slots, P) : 0;
+        if (m0 < P) {
+            java.util.Arrays.fill(even, m0, P, 0f);
+            java.util.Arrays.fill(odd, m0, P, 0f);
+            for (int j = 0; j < count; j++) {
+                int o = vBase + slotOf(start, j, slots) * P;
+                float p = probs[pOff + j];
+                for (int m = m0; m < P; m++) {
+                    even[m] += p * Float.intBitsToFloat(values[o + m] << 16);
+                    odd[m] += p * Float.intBitsToFloat(values[o + m] & 0xFFFF0000);
+                }
+            }
         }
-        for (; j < count; j++) {
-            short[] v0 = values[vRow0 + slotOf(start, j, slots)];
-            float p = probs[pOff + j];
-            for (int d = 0; d < HS; d++) acc[d] += p * bf16(v0[d]);
+        for (int m = 0; m < P; m++) {
+            out[outOff + 2 * m] = even[m];
+            if (2 * m + 1 < HS) out[outOff + 2 * m + 1] = odd[m];
         }
-        System.arraycopy(acc, 0, out, outOff, HS);
     }
 
-    private static float bf16(short bits) { return Float.intBitsToFloat(bits << 16); }
-
-    // scores() over bf16 key rows
-    private static void scores16(float[] s, float[] q, int qOff, short[][] keys, int kRow0, int HS, float scale,
+    // scores() over the bf16 keys of one head (from kBase) -> s[p] for p in [p0, p1); the vector
+    // form computes whole blocks of 32 slots (s must hold keyBlocks(slots) * 32 floats): a slot
+    // outside [p0, p1) gets the score of whatever its key holds, which no caller reads, or its own
+    // score again, the same bits
+    private static void scores16(float[] s, float[] q, int qOff, int[] keys, int kBase, int HS, float scale,
                                  int p0, int p1) {
-        java.util.Arrays.fill(s, p0, p1, 0f);
-        int d = 0;
-        for (; d + 4 <= HS; d += 4) {
-            short[] k0 = keys[kRow0 + d], k1 = keys[kRow0 + d + 1], k2 = keys[kRow0 + d + 2], k3 = keys[kRow0 + d + 3];
-            float q0 = q[qOff + d], q1 = q[qOff + d + 1], q2 = q[qOff + d + 2], q3 = q[qOff + d + 3];
-            if (Simd.VECTOR) VectorOps.axpy4Bf16Rows(s, p0, q0, k0, q1, k1, q2, k2, q3, k3, p0, p1 - p0);
-            else for (int p = p0; p < p1; p++) s[p] = s[p] + q0 * bf16(k0[p]) + q1 * bf16(k1[p]) + q2 * bf16(k2[p]) + q3 * bf16(k3[p]);
+        if (Matmul.PANEL_VECTOR && HS % 2 == 0) VectorOps.scoresBf16(s, q, qOff, keys, kBase, HS / 2, scale, p0, p1);
+        else scalarScores16(s, q, qOff, keys, kBase, HS, scale, p0, p1);
+    }
+
+    // the scalar form: for each slot, from 0, q[d] k[d] added for d = 0, 1, ... in order, then times scale
+    static void scalarScores16(float[] s, float[] q, int qOff, int[] keys, int kBase, int HS, float scale,
+                               int p0, int p1) {
+        int P = KvCache.pairs(HS);
+        for (int p = p0; p < p1; p++) {
+            float a = 0f;
+            for (int d = 0; d < HS; d += 2) {
+                int bits = keys[KvCache.keyIndex16(kBase, p, d / 2, P)];
+                a = a + q[qOff + d] * Float.intBitsToFloat(bits << 16);
+                if (d + 1 < HS) a = a + q[qOff + d + 1] * Float.intBitsToFloat(bits & 0xFFFF0000);
+            }
+            s[p] = a * scale;
         }
-        for (; d < HS; d++) {
-            short[] k0 = keys[kRow0 + d];
-            float q0 = q[qOff + d];
-            for (int p = p0; p < p1; p++) s[p] += q0 * bf16(k0[p]);
-        }
-        for (int p = p0; p < p1; p++) s[p] *= scale;
     }
 
     // q (C) [head h at h*HS], kCache,vCache (B,NH,capacity,HS), scratch (NH*capacity) -> out (C)
@@ -301,7 +312,7 @@ public final class Attention {
         int kind;
         float[] out, in, kFlat, vFlat, scratch;
         float[][] keys, values;
-        short[][] keys16, values16;
+        int[] keys16, values16;
         int outOff, inOff, T, C, NH, HS, b, start, count, slots;
 
         void setCausal(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch, int T, int C, int NH) {
@@ -316,7 +327,7 @@ public final class Attention {
             this.b = b; this.start = start; this.count = count; this.slots = slots;
         }
 
-        void setRows16(float[] out, int outOff, float[] q, int qOff, short[][] keys, short[][] values, float[] scratch,
+        void setRows16(float[] out, int outOff, float[] q, int qOff, int[] keys, int[] values, float[] scratch,
                        int NH, int HS, int b, int start, int count, int slots) {
             this.kind = ROWS16; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
             this.keys16 = keys; this.values16 = values; this.scratch = scratch; this.NH = NH; this.HS = HS;
@@ -353,7 +364,7 @@ public final class Attention {
      * causal and flat-cache forms.
      */
     private static final class Scratch {
-        float[] scores = new float[0], acc = new float[0];
+        float[] scores = new float[0], acc = new float[0], acc2 = new float[0];
         float[][] keys = new float[0][], values = new float[0][];
         int rows, hs;   // gathered capacity: keys is hs x rows, values rows x hs
     }
@@ -363,7 +374,10 @@ public final class Attention {
     private static Scratch scratch(int slots, int HS) {
         Scratch sc = SCRATCH.get();
         if (sc.scores.length < slots) sc.scores = new float[slots];
-        if (sc.acc.length < HS) sc.acc = new float[HS];
+        if (sc.acc.length < HS) {
+            sc.acc = new float[HS];
+            sc.acc2 = new float[HS];
+        }
         return sc;
     }
 

@@ -89,6 +89,75 @@ final class VectorOps {
     // through a helper method taking an IntVector, C2 (JDK 25) left the reinterpret as a boxed call
     // and the kernel ran at ~1 GMAC/s.
 
+    // Attention's bf16 q.k over one head's keys in KvCache's bf16 layout (from kBase: blocks of 32
+    // slots, each P pair rows of 32 ints): s[p] = (0 + q[d] k[d][p] for d = 0, 1, ... in order) *
+    // scale for every slot of the blocks that cover [p0, p1)
+    static void scoresBf16(float[] s, float[] q, int qOff, int[] keys, int kBase, int P, float scale, int p0, int p1) {
+        FloatVector sc = FloatVector.broadcast(F8, scale);
+        for (int blk = p0 / 32, blkEnd = (p1 + 31) / 32; blk < blkEnd; blk++) {
+            FloatVector a0 = FloatVector.zero(F8), a1 = a0, a2 = a0, a3 = a0;
+            int o = kBase + blk * P * 32;
+            for (int m = 0; m < P; m++, o += 32) {
+                FloatVector q0 = FloatVector.broadcast(F8, q[qOff + 2 * m]), q1 = FloatVector.broadcast(F8, q[qOff + 2 * m + 1]);
+                IntVector k0 = IntVector.fromArray(I8, keys, o), k1 = IntVector.fromArray(I8, keys, o + 8);
+                IntVector k2 = IntVector.fromArray(I8, keys, o + 16), k3 = IntVector.fromArray(I8, keys, o + 24);
+                a0 = a0.add(k0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(q0));
+                a1 = a1.add(k1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(q0));
+                a2 = a2.add(k2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(q0));
+                a3 = a3.add(k3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(q0));
+                a0 = a0.add(k0.and(HIGH_HALF).reinterpretAsFloats().mul(q1));
+                a1 = a1.add(k1.and(HIGH_HALF).reinterpretAsFloats().mul(q1));
+                a2 = a2.add(k2.and(HIGH_HALF).reinterpretAsFloats().mul(q1));
+                a3 = a3.add(k3.and(HIGH_HALF).reinterpretAsFloats().mul(q1));
+            }
+            int p = blk * 32;
+            a0.mul(sc).intoArray(s, p); a1.mul(sc).intoArray(s, p + 8);
+            a2.mul(sc).intoArray(s, p + 16); a3.mul(sc).intoArray(s, p + 24);
+        }
+    }
+
+    // Attention's bf16 p.v over one head's values in KvCache's bf16 layout (entry at vBase + slot*P,
+    // P pairs): even[m] = sum over j oldest first of p_j v_j[2m] (low halves), odd[m] the same over
+    // v_j[2m + 1] (high halves), for m < the returned m0 (whole blocks of 8); the caller sums the
+    // rest the same way
+    static int pvBf16(float[] even, float[] odd, float[] probs, int pOff, int[] values, int vBase,
+                      int start, int count, int slots, int P) {
+        int m0 = 0;
+        for (; m0 + 32 <= P; m0 += 32) {
+            FloatVector e0 = FloatVector.zero(F8), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+            for (int j = 0, slot = start; j < count; j++, slot++) {
+                if (slot == slots) slot = 0;
+                int o = vBase + slot * P + m0;
+                FloatVector pj = FloatVector.broadcast(F8, probs[pOff + j]);
+                IntVector v0 = IntVector.fromArray(I8, values, o), v1 = IntVector.fromArray(I8, values, o + 8);
+                IntVector v2 = IntVector.fromArray(I8, values, o + 16), v3 = IntVector.fromArray(I8, values, o + 24);
+                e0 = e0.add(v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(pj));
+                e1 = e1.add(v1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(pj));
+                e2 = e2.add(v2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(pj));
+                e3 = e3.add(v3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(pj));
+                o0 = o0.add(v0.and(HIGH_HALF).reinterpretAsFloats().mul(pj));
+                o1 = o1.add(v1.and(HIGH_HALF).reinterpretAsFloats().mul(pj));
+                o2 = o2.add(v2.and(HIGH_HALF).reinterpretAsFloats().mul(pj));
+                o3 = o3.add(v3.and(HIGH_HALF).reinterpretAsFloats().mul(pj));
+            }
+            e0.intoArray(even, m0); e1.intoArray(even, m0 + 8); e2.intoArray(even, m0 + 16); e3.intoArray(even, m0 + 24);
+            o0.intoArray(odd, m0); o1.intoArray(odd, m0 + 8); o2.intoArray(odd, m0 + 16); o3.intoArray(odd, m0 + 24);
+        }
+        for (; m0 + 8 <= P; m0 += 8) {
+            FloatVector e0 = FloatVector.zero(F8), o0 = e0;
+            for (int j = 0, slot = start; j < count; j++, slot++) {
+                if (slot == slots) slot = 0;
+                FloatVector pj = FloatVector.broadcast(F8, probs[pOff + j]);
+                IntVector v0 = IntVector.fromArray(I8, values, vBase + slot * P + m0);
+                e0 = e0.add(v0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(pj));
+                o0 = o0.add(v0.and(HIGH_HALF).reinterpretAsFloats().mul(pj));
+            }
+            e0.intoArray(even, m0);
+            o0.intoArray(odd, m0);
+        }
+        return m0;
+    }
+
     // a full bf16 panel in the pair layout (in rows of 64 at w[base..]) -> wide[0 .. in*64), row after row
     static void widenBf16Pairs(int[] w, int base, float[] wide, int in) {
         for (int i = 0, o = base; i < in; i += 2, o += 64) {
@@ -340,26 +409,6 @@ final class VectorOps {
         for (; c < n; c++)
             a[c] = a[c] + s0 * Float.intBitsToFloat(w[o0 + c] << 16) + s1 * Float.intBitsToFloat(w[o1 + c] << 16)
                     + s2 * Float.intBitsToFloat(w[o2 + c] << 16) + s3 * Float.intBitsToFloat(w[o3 + c] << 16);
-    }
-
-    // a[aOff + c] = a + s0*bf16(w0[o+c]) + s1*bf16(w1[o+c]) + s2*bf16(w2[o+c]) + s3*bf16(w3[o+c]) for c < n,
-    // four separate bf16 rows (the bf16 KV cache's q.k and p.v), multiply then add in that order
-    static void axpy4Bf16Rows(float[] a, int aOff, float s0, short[] w0, float s1, short[] w1, float s2, short[] w2,
-                              float s3, short[] w3, int o, int n) {
-        int c = 0;
-        FloatVector v0 = FloatVector.broadcast(F, s0), v1 = FloatVector.broadcast(F, s1);
-        FloatVector v2 = FloatVector.broadcast(F, s2), v3 = FloatVector.broadcast(F, s3);
-        for (int bound = F.loopBound(n); c < bound; c += L) {
-            FloatVector acc = FloatVector.fromArray(F, a, aOff + c);
-            acc = acc.add(bf16(w0, o + c).mul(v0));
-            acc = acc.add(bf16(w1, o + c).mul(v1));
-            acc = acc.add(bf16(w2, o + c).mul(v2));
-            acc = acc.add(bf16(w3, o + c).mul(v3));
-            acc.intoArray(a, aOff + c);
-        }
-        for (; c < n; c++)
-            a[aOff + c] = a[aOff + c] + s0 * Float.intBitsToFloat(w0[o + c] << 16) + s1 * Float.intBitsToFloat(w1[o + c] << 16)
-                    + s2 * Float.intBitsToFloat(w2[o + c] << 16) + s3 * Float.intBitsToFloat(w3[o + c] << 16);
     }
 
     // L bf16 values at w[off..] as fp32 lanes

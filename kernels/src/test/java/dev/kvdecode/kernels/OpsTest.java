@@ -401,6 +401,78 @@ class OpsTest {
         }
     }
 
+    /**
+     * The bf16 cache (--kv-dtype bf16: two values per int) gives the bits of the fp32 row cache
+     * holding the same bf16-rounded values, for head sizes that take the vector kernels' 32- and
+     * 8-wide blocks and their scalar tails (odd sizes), rings that wrap, and 1 or 2 threads;
+     * unused slots hold NaN, so reading one shows.
+     */
+    @Test
+    void bf16CacheEqualsFp32CacheOnTheRoundedValuesBitForBit() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 17);
+        int B = 2, NH = 3, b = 1;
+        for (int HS : new int[] {1, 3, 16, 33, 64, 128}) for (int count : new int[] {1, 3, 31, 33, 700})
+            for (int slots : new int[] {count, 2 * count + 1}) for (int start : new int[] {0, slots / 3, slots - 1}) {
+                int C = NH * HS;
+                float[][] keys = KvCache.newKeys(B, NH, HS, slots), values = KvCache.newValues(B, NH, HS, slots);
+                int[] keys16 = KvCache.newKeys16(B, NH, HS, slots), values16 = KvCache.newValues16(B, NH, HS, slots);
+                java.util.Arrays.fill(keys16, 0x7FC07FC0);   // two bf16 NaNs
+                java.util.Arrays.fill(values16, 0x7FC07FC0);
+                for (int j = 0; j < count; j++) {
+                    float[] kj = bf16Rounded(random(rnd, C, 1));
+                    float[] vj = bf16Rounded(random(rnd, C, 1));
+                    int slot = (start + j) % slots;
+                    KvCache.kvAppend(keys, values, b, slot, kj, 0, vj, 0, NH, HS, slots);
+                    KvCache.kvAppend16(keys16, values16, b, slot, kj, 0, vj, 0, NH, HS, slots);
+                }
+                float[] q = random(rnd, C, 2);
+                for (CpuThreads pool : new CpuThreads[] {null, POOL}) {
+                    float[] want = output(C), got = output(C);
+                    Attention.decodeAttention(pool, want, GUARD, q, 0, keys, values, b, start, count, slots, NH, HS, new float[NH * count]);
+                    Attention.decodeAttention(pool, got, GUARD, q, 0, keys16, values16, b, start, count, slots, NH, HS, new float[NH * count]);
+                    String what = "bf16 cache HS=" + HS + " count=" + count + " slots=" + slots + " start=" + start + " pool=" + (pool != null);
+                    for (int i = 0; i < C; i++)
+                        assertEquals(Float.floatToRawIntBits(want[GUARD + i]), Float.floatToRawIntBits(got[GUARD + i]), what + " i=" + i);
+                    guardsIntact(got, C, what);
+                }
+            }
+    }
+
+    private static float[] bf16Rounded(float[] x) {
+        for (int i = 0; i < x.length; i++) x[i] = HalfFormat.BF16.widen(HalfFormat.BF16.narrow(x[i]));
+        return x;
+    }
+
+    /** A value naming a slot and an element that bf16 holds exactly (an integer below 256). */
+    private static float tag(int slot, int i) { return (slot % 64) * 4 + i % 4; }
+
+    @Test
+    void kvMoveMovesBf16PairsTowardsSlotZero() {
+        int B = 2, NH = 3, HS = 5, P = KvCache.pairs(HS), C = NH * HS;
+        // {slots, from, to, n}: overlapping runs inside one key block and across blocks of 32
+        for (int[] mv : new int[][] {{9, 5, 1, 4}, {70, 40, 1, 30}, {70, 35, 0, 34}}) {
+            int slots = mv[0], from = mv[1], to = mv[2], n = mv[3];
+            int[] keys = KvCache.newKeys16(B, NH, HS, slots), values = KvCache.newValues16(B, NH, HS, slots);
+            for (int slot = 0; slot < slots; slot++) {
+                float[] k = new float[C + 1], v = new float[C + 1];
+                for (int i = 0; i < C; i++) { k[1 + i] = tag(slot, i); v[1 + i] = -tag(slot, i); }
+                KvCache.kvAppend16(keys, values, 1, slot, k, 1, v, 1, NH, HS, slots);
+            }
+            KvCache.kvMove16(keys, values, 1, from, to, n, NH, HS, slots);
+            for (int h = 0; h < NH; h++) for (int slot = 0; slot < slots; slot++) for (int d = 0; d < HS; d++) {
+                int src = slot >= to && slot < to + n ? slot - to + from : slot;
+                String what = "slots=" + slots + " move " + from + "->" + to + " n=" + n + " slot " + slot + " d " + d;
+                int kBits = keys[KvCache.keyIndex16(KvCache.keyBase16(1, h, NH, HS, slots), slot, d / 2, P)];
+                float key = Float.intBitsToFloat((d & 1) == 0 ? kBits << 16 : kBits & 0xFFFF0000);
+                assertEquals(tag(src, h * HS + d), key, 0f, "K " + what);
+                assertEquals(-tag(src, h * HS + d), KvCache.bf16At(values, KvCache.valueIndex16(1, h, slot, NH, HS, slots), d), 0f, "V " + what);
+                assertEquals(0, keys[KvCache.keyIndex16(KvCache.keyBase16(0, h, NH, HS, slots), slot, d / 2, P)], "sequence 0 untouched");
+                assertEquals(0, values[KvCache.valueIndex16(0, h, slot, NH, HS, slots) + d / 2], "sequence 0 untouched");
+            }
+            assertThrows(IllegalArgumentException.class, () -> KvCache.kvMove16(keys, values, 0, 1, 2, 1, NH, HS, slots));
+        }
+    }
+
     @Test
     void kvMoveMovesEntriesTowardsSlotZero() {
         int B = 2, NH = 3, HS = 5, slots = 9, C = NH * HS;

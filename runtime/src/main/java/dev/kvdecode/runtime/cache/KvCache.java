@@ -35,7 +35,7 @@ public final class KvCache {
     private final int layers, batch, heads, headSize, capacity, slots;
     private final OverflowPolicy policy;
     private final float[][][] keys, values;   // [layer] -> rows, see the class comment; null when bf16
-    private final short[][][] keys16, values16;   // the same rows as bf16 bits (--kv-dtype bf16), else null
+    private final int[][] keys16, values16;       // per layer, bf16 pairs (--kv-dtype bf16; kernels.KvCache's bf16 layout), else null
     private final int[] tokens;
 
     public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy) {
@@ -63,8 +63,8 @@ public final class KvCache {
         this.policy = policy;
         this.keys = bf16 ? null : new float[layers][][];
         this.values = bf16 ? null : new float[layers][][];
-        this.keys16 = bf16 ? new short[layers][][] : null;
-        this.values16 = bf16 ? new short[layers][][] : null;
+        this.keys16 = bf16 ? new int[layers][] : null;
+        this.values16 = bf16 ? new int[layers][] : null;
         for (int l = 0; l < layers; l++) {
             if (bf16) {
                 keys16[l] = dev.kvdecode.kernels.KvCache.newKeys16(batch, heads, headSize, slots);
@@ -138,9 +138,12 @@ public final class KvCache {
                     } else {
                         // the window ends at 2 * capacity: keep its newest capacity - 1 entries in
                         // slots 0..capacity-2 and write the new one after them
-                        dev.kvdecode.kernels.KvCache.kvMove(keys16 != null ? keys16[layer] : keys[layer],
-                                keys16 != null ? values16[layer] : values[layer], b, start + 1, 0,
-                                capacity - 1, heads, headSize, slots);
+                        if (keys16 != null)
+                            dev.kvdecode.kernels.KvCache.kvMove16(keys16[layer], values16[layer], b, start + 1, 0,
+                                    capacity - 1, heads, headSize, slots);
+                        else
+                            dev.kvdecode.kernels.KvCache.kvMove(keys[layer], values[layer], b, start + 1, 0,
+                                    capacity - 1, heads, headSize, slots);
                         slot = capacity - 1;
                     }
                 }
@@ -172,22 +175,30 @@ public final class KvCache {
     /** Layer's values: B*NH*slots rows of HS floats; read-only for callers; null when bf16. */
     public float[][] values(int layer) { return values == null ? null : values[layer]; }
 
-    /** Layer's keys as bf16 bits, the layout of {@link #keys}; null unless bf16. */
-    public short[][] keys16(int layer) { return keys16 == null ? null : keys16[layer]; }
+    /** Layer's keys as bf16 pairs (kernels.KvCache's bf16 row layout); null unless bf16. */
+    public int[] keys16(int layer) { return keys16 == null ? null : keys16[layer]; }
 
-    /** Layer's values as bf16 bits, the layout of {@link #values}; null unless bf16. */
-    public short[][] values16(int layer) { return values16 == null ? null : values16[layer]; }
+    /** Layer's values as bf16 pairs (kernels.KvCache's bf16 row layout); null unless bf16. */
+    public int[] values16(int layer) { return values16 == null ? null : values16[layer]; }
 
     /** Dimension d of the key of head h of sequence b in a physical slot. */
     public float key(int layer, int b, int h, int slot, int d) {
-        int row = (b * heads + h) * headSize + d;
-        return keys16 != null ? dev.kvdecode.kernels.HalfFormat.BF16.widen(keys16[layer][row][slot]) : keys[layer][row][slot];
+        if (keys16 != null) {
+            int P = dev.kvdecode.kernels.KvCache.pairs(headSize);
+            int i = dev.kvdecode.kernels.KvCache.keyIndex16(
+                    dev.kvdecode.kernels.KvCache.keyBase16(b, h, heads, headSize, slots), slot, d / 2, P);
+            return Float.intBitsToFloat((d & 1) == 0 ? keys16[layer][i] << 16 : keys16[layer][i] & 0xFFFF0000);
+        }
+        return keys[layer][(b * heads + h) * headSize + d][slot];
     }
 
     /** Dimension d of the value of head h of sequence b in a physical slot. */
     public float value(int layer, int b, int h, int slot, int d) {
         int row = (b * heads + h) * slots + slot;
-        return values16 != null ? dev.kvdecode.kernels.HalfFormat.BF16.widen(values16[layer][row][d]) : values[layer][row][d];
+        if (values16 != null)
+            return dev.kvdecode.kernels.KvCache.bf16At(values16[layer],
+                    dev.kvdecode.kernels.KvCache.valueIndex16(b, h, slot, heads, headSize, slots), d);
+        return values[layer][row][d];
     }
 
     public int capacity() { return capacity; }
