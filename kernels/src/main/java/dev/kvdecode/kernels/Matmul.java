@@ -67,8 +67,8 @@ public final class Matmul {
     // x (T,in), w fp16/bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
     /**
      * y = x W + b with W a packed 16-bit copy ({@link HalfMatrix}): each element is the fp32 sum
-     * from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the bias (the bias comes
-     * last here, unlike the flat paths, see VectorOps.panelBf16); the same bits for any T or
+     * from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the bias, or plus 0 without
+     * one (the bias comes last here, unlike the flat paths, see VectorOps.panelBf16); the same bits for any T or
      * thread split, with and without the Vector API.
      */
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, HalfMatrix w, float[] b, int T) {
@@ -271,6 +271,15 @@ public final class Matmul {
         }
     }
 
+    private static volatile float[] zeros = new float[0];
+
+    /** A shared array of at least n zeros (read only; grown, never shrunk). */
+    private static float[] zeros(int n) {
+        float[] z = zeros;
+        if (z.length < n) zeros = z = new float[n];
+        return z;
+    }
+
     /** Scratch of one thread for the panel loops: accumulators, int8 block sums, four widened fp16 rows. */
     private static final ThreadLocal<float[][]> PANEL_SCRATCH =
             ThreadLocal.withInitial(() -> new float[][] {new float[Panels.WIDTH], new float[Panels.WIDTH], new float[4 * Panels.WIDTH]});
@@ -287,9 +296,15 @@ public final class Matmul {
     private static final ThreadLocal<float[][]> WIDE_PANEL = ThreadLocal.withInitial(() -> new float[1][0]);
 
     // panels [p0, p1) of W (16-bit wb or int8 wq), every row t < T
-    private static void panels(float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq, float[] b,
+    private static void panels(float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq, float[] bias,
                                int T, int p0, int p1) {
         int in = wb != null ? wb.in() : wq.in(), out = wb != null ? wb.out() : wq.out();
+        // No bias adds zeros: every panel kernel then runs the same path with or without a bias. C2
+        // compiles a branch it has not seen taken as an uncommon trap, and the first matmul without
+        // a bias (the LM head, after the layers' biased ones) threw the compiled kernels away and
+        // ran them in the interpreter until they were compiled again: a GPT-2 bf16 16-token
+        // prefill took 3.3 s instead of 1.4 s in a fresh JVM. (x + 0 is x, except -0 becomes +0.)
+        float[] b = bias != null ? bias : zeros(out);
         float[] widened = PANEL_SCRATCH.get()[2];
         // Several rows (prefill, recompute, eval): widen each full panel once and run the rows over
         // the fp32 copy (exact widening, the same operations: the same bits), instead of widening it

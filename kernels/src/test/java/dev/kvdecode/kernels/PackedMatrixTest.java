@@ -153,7 +153,7 @@ class PackedMatrixTest {
                         for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
                             float a = 0f;
                             for (int i = 0; i < in; i++) a += x[t * in + i] * fmt.widen(flat[i * out + c]);
-                            want[t * out + c] = bias == null ? a : a + bias[c];
+                            want[t * out + c] = a + (bias == null ? 0f : bias[c]);   // no bias: plus zeros (Matmul.panels)
                         }
                         Matmul.matmul(null, other, 0, x, 0, flat, fmt, bias, T, in, out);
                         for (int k = 0; k < T * out; k++)
