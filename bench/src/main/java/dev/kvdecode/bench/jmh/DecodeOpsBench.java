@@ -17,10 +17,13 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The per-op split of one batch-1 GPT-2 (124M) decode step on the CPU: each benchmark is one op
- * of one layer, and successive calls walk the 12 layers' own weights (as a step does), so the
- * matmuls stream from memory rather than from cache. A step costs about
- * 12 x (qkv + attnProj + fc + fcProj + attention + rest) + lmHead. {@code dtype} picks the
- * matmul weights' format (fp32 or 16-bit widened as read); {@code threads} the pool size.
+ * of one layer, and successive calls walk the layers' own weights (as a step does), so the
+ * matmuls stream from wherever a step finds them (memory for gpt2). A step costs about
+ * L x (qkv + attnProj + fc + fcProj + attention + rest) + lmHead. {@code shape}: gpt2 (124M: 12
+ * layers, 768 wide, 12 heads, 50,257 symbols) or char-1024 (the tutorial's model: 4 layers, 256
+ * wide, 4 heads, 65 symbols; its ReLU is timed as GELU); {@code dtype} the matmul weights' format
+ * (fp32, or a packed copy widened as read); {@code kv} the KV cache's (fp32 row layout or the bf16
+ * blocked layout of --kv-dtype bf16); {@code threads} the pool size.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -29,10 +32,16 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 3, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"-Xmx4g"})
 public class DecodeOpsBench {
-    static final int L = 12, C = 768, NH = 12, HS = C / NH, V = 50257;
+    @Param({"gpt2"})
+    String shape;
 
     @Param({"fp32", "fp16", "bf16", "int8"})
     String dtype;
+
+    @Param({"fp32"})
+    String kv;
+
+    int L, C, NH, HS, V;
 
     @Param({"1"})
     int threads;
@@ -49,11 +58,18 @@ public class DecodeOpsBench {
     HalfMatrix[] qkvB, projB, fcB, fcProjB;
     HalfMatrix headB;
     float[] x, xn, qkv, att, fc, y, logits, scores;
-    float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache)
+    float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache), kv=fp32
+    int[] kCache16, vCache16;   // the bf16 layout, kv=bf16
     int layer;
 
     @Setup
     public void setup() {
+        switch (shape) {
+            case "gpt2" -> { L = 12; C = 768; NH = 12; V = 50257; }
+            case "char-1024" -> { L = 4; C = 256; NH = 4; V = 65; }
+            default -> throw new IllegalArgumentException("shape must be gpt2 or char-1024, got " + shape);
+        }
+        HS = C / NH;
         pool = new CpuThreads(threads);
         // fp16, bf16 and int8: packed panels (PackedHalfWeights, Q8Weights), as CpuSession runs them
         HalfFormat half = switch (dtype) { case "fp16" -> HalfFormat.FP16; case "bf16" -> HalfFormat.BF16; default -> null; };
@@ -88,9 +104,15 @@ public class DecodeOpsBench {
         gamma = random(rnd, C); beta = random(rnd, C);
         x = random(rnd, C); xn = random(rnd, C); qkv = random(rnd, 3 * C); att = random(rnd, C);
         fc = random(rnd, 4 * C); y = new float[4 * C]; logits = new float[V]; scores = new float[NH * context];
-        kCache = KvCache.newKeys(1, NH, HS, context); vCache = KvCache.newValues(1, NH, HS, context);
-        for (float[] row : kCache) System.arraycopy(random(rnd, context), 0, row, 0, context);
-        for (float[] row : vCache) System.arraycopy(random(rnd, HS), 0, row, 0, HS);
+        if (kv.equals("bf16")) {
+            kCache16 = KvCache.newKeys16(1, NH, HS, context); vCache16 = KvCache.newValues16(1, NH, HS, context);
+            for (int slot = 0; slot < context; slot++)
+                KvCache.kvAppend16(kCache16, vCache16, 0, slot, random(rnd, C), 0, random(rnd, C), 0, NH, HS, context);
+        } else {
+            kCache = KvCache.newKeys(1, NH, HS, context); vCache = KvCache.newValues(1, NH, HS, context);
+            for (float[] row : kCache) System.arraycopy(random(rnd, context), 0, row, 0, context);
+            for (float[] row : vCache) System.arraycopy(random(rnd, HS), 0, row, 0, HS);
+        }
     }
 
     @TearDown
@@ -134,7 +156,10 @@ public class DecodeOpsBench {
     /** Single-query attention of one layer over {@code context} cached entries, all heads. */
     @Benchmark
     public float[] attention() {
-        Attention.decodeAttention(pool, att, 0, qkv, 0, kCache, vCache, 0, 0, context, context, NH, HS, scores);
+        if (kCache16 != null)
+            Attention.decodeAttention(pool, att, 0, qkv, 0, kCache16, vCache16, 0, 0, context, context, NH, HS, scores);
+        else
+            Attention.decodeAttention(pool, att, 0, qkv, 0, kCache, vCache, 0, 0, context, context, NH, HS, scores);
         return att;
     }
 
