@@ -150,7 +150,9 @@ class OpsTest {
     @Test
     void activationsMatchFp64() {
         SplittableRandom rnd = new SplittableRandom(SEED + 5);
-        for (int n : SIZES) for (Activation act : Activation.values()) {
+        int[] sizes = Arrays.copyOf(SIZES, SIZES.length + 1);
+        sizes[SIZES.length] = 3073;   // above Activations.MIN_PARALLEL_ELEMENTS: the pool splits it
+        for (int n : sizes) for (Activation act : Activation.values()) {
             float[] x = random(rnd, n, 6);
             float[] y = guarded(x);
             Activations.apply(act, y, GUARD, n);
@@ -167,6 +169,12 @@ class OpsTest {
             String what = "activation " + act + " n=" + n + " seed=" + (SEED + 5);
             close(y, GUARD, want, tol, what);
             guardsIntact(y, n, what);
+            // split over the pool: the same bits
+            float[] z = guarded(x);
+            Activations.apply(POOL, act, z, GUARD, n);
+            for (int i = 0; i < n; i++)
+                assertEquals(Float.floatToRawIntBits(y[GUARD + i]), Float.floatToRawIntBits(z[GUARD + i]), what + " pool, i=" + i);
+            guardsIntact(z, n, what + " pool");
         }
     }
 

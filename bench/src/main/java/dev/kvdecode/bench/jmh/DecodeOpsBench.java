@@ -169,7 +169,7 @@ public class DecodeOpsBench {
         LayerNorm.layerNorm(xn, 0, x, 0, gamma, beta, 1, C, 1e-5f);
         LayerNorm.layerNorm(xn, 0, x, 0, gamma, beta, 1, C, 1e-5f);
         System.arraycopy(fc, 0, y, 0, 4 * C);
-        Activations.apply(Activation.GELU_NEW, y, 0, 4 * C);
+        Activations.apply(pool, Activation.GELU_NEW, y, 0, 4 * C);
         return y;
     }
 }

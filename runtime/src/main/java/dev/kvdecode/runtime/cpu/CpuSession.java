@@ -311,7 +311,7 @@ public final class CpuSession implements InferenceSession {
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
             // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
             linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcWeight(), lw.fcBias(), rows, C, C4);
-            Activations.apply(cfg.activation(), s.fc, 0, rows * C4);
+            Activations.apply(pool, cfg.activation(), s.fc, 0, rows * C4);
             // x = x + h W_fcproj + b_fcproj
             linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjWeight(), lw.fcProjBias(), rows, C4, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
