@@ -48,4 +48,13 @@ public enum HalfFormat {
     public float widen(short bits) {
         return this == FP16 ? Float.float16ToFloat(bits) : Float.intBitsToFloat(bits << 16);
     }
+
+    /**
+     * Value i of a bf16 pair (two bf16 in one int, element 2m in the low half and 2m+1 in the
+     * high half: the layout of HalfMatrix's bf16 panels and of the bf16 KV cache) as fp32: the low
+     * half for even i, the high half for odd i (exact).
+     */
+    public static float bf16OfPair(int pair, int i) {
+        return Float.intBitsToFloat((i & 1) == 0 ? pair << 16 : pair & 0xFFFF0000);
+    }
 }

@@ -65,10 +65,7 @@ public final class HalfMatrix {
 
     /** W[i, c] as fp32 (exact widening of the stored value). */
     public float get(int i, int c) {
-        if (pairs != null) {
-            int bits = pairs[pairIndex(i, c, in, out)];
-            return Float.intBitsToFloat((i & 1) == 0 ? bits << 16 : bits & 0xFFFF0000);
-        }
+        if (pairs != null) return HalfFormat.bf16OfPair(pairs[pairIndex(i, c, in, out)], i);
         return format.widen(h[Panels.index(i, c, in, out)]);
     }
 

@@ -70,8 +70,7 @@ public final class KvCache {
 
     /** Value i of the bf16 pairs starting at row[off], as fp32 (exact). */
     public static float bf16At(int[] row, int off, int i) {
-        int bits = row[off + (i >> 1)];
-        return Float.intBitsToFloat((i & 1) == 0 ? bits << 16 : bits & 0xFFFF0000);
+        return HalfFormat.bf16OfPair(row[off + (i >> 1)], i);
     }
 
     /** First int of (b, h)'s keys in the bf16 layout. */

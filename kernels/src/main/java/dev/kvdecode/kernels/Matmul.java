@@ -318,6 +318,7 @@ public final class Matmul {
         }
         for (int p = p0; p < p1; p++) {
             int c0 = p * Panels.WIDTH, wp = Panels.width(p, out), base = Panels.base(p, in);
+            int pairBase = Panels.base(p, HalfMatrix.pairRows(in));   // bf16: the panel's first int
             if (widenOnce && wp == Panels.WIDTH) {
                 int n = in * Panels.WIDTH;
                 if (wq != null) {   // int8: the values as exact floats, scales applied per block as before
@@ -328,7 +329,7 @@ public final class Matmul {
                     continue;
                 }
                 if (wb.format() == HalfFormat.BF16) {
-                    VectorOps.widenBf16Pairs(wb.pairs(), Panels.base(p, HalfMatrix.pairRows(in)), wide, in);
+                    VectorOps.widenBf16Pairs(wb.pairs(), pairBase, wide, in);
                 } else {
                     short[] h = wb.packed();
                     for (int k = 0; k < n; k++) wide[k] = Float.float16ToFloat(h[base + k]);
@@ -342,10 +343,10 @@ public final class Matmul {
                 if (PANEL_VECTOR && wp == Panels.WIDTH) {
                     if (wq != null) VectorOps.panelQ8(y, yo, x, xo, wq.packed(), wq.scaleArray(), base, in, out, b, c0);
                     else if (wb.format() == HalfFormat.BF16)
-                        VectorOps.panelBf16(y, yo, x, xo, wb.pairs(), Panels.base(p, HalfMatrix.pairRows(in)), in, b, c0);
+                        VectorOps.panelBf16(y, yo, x, xo, wb.pairs(), pairBase, in, b, c0);
                     else VectorOps.panelFp16(y, yo, x, xo, wb.packed(), base, in, b, c0, widened);
                 } else if (wb != null && wb.format() == HalfFormat.BF16) {
-                    scalarPanelBf16(y, yo, x, xo, wb.pairs(), Panels.base(p, HalfMatrix.pairRows(in)), in, wp, b, c0);
+                    scalarPanelBf16(y, yo, x, xo, wb.pairs(), pairBase, in, wp, b, c0);
                 } else if (wb != null) {
                     scalarPanelFp16(y, yo, x, xo, wb.packed(), base, in, wp, b, c0);
                 } else {
@@ -364,7 +365,7 @@ public final class Matmul {
             float xi = x[xo + i];
             for (int c = 0; c < wp; c++) acc[c] += xi * Float.float16ToFloat(h[o + c]);
         }
-        if (b != null) for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
+        for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);
     }
 
@@ -380,7 +381,7 @@ public final class Matmul {
             float x1 = x[xo + i + 1];
             for (int c = 0; c < wp; c++) acc[c] += x1 * Float.intBitsToFloat(w[o + c] & 0xFFFF0000);
         }
-        if (b != null) for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
+        for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);
     }
 
@@ -389,8 +390,7 @@ public final class Matmul {
                                       int out, int wp, float[] b, int c0) {
         float[][] sc = PANEL_SCRATCH.get();
         float[] acc = sc[0], part = sc[1];
-        if (b == null) java.util.Arrays.fill(acc, 0, wp, 0f);
-        else System.arraycopy(b, c0, acc, 0, wp);
+        System.arraycopy(b, c0, acc, 0, wp);
         for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
             int i1 = Math.min(in, i0 + Q8Matrix.BLOCK);
             java.util.Arrays.fill(part, 0, wp, 0f);

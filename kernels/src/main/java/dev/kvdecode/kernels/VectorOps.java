@@ -28,6 +28,7 @@ final class VectorOps {
     static int floatLanes() { return L; }
 
     // ---- packed panels: 64 columns = eight 256-bit vectors, accumulators in registers ----
+    // b is never null here: a matmul without a bias passes zeros (Matmul.panels)
 
     private static final VectorSpecies<Float> F8 = FloatVector.SPECIES_256;
     private static final VectorSpecies<Short> S8 = ShortVector.SPECIES_128;
@@ -78,8 +79,7 @@ final class VectorOps {
             for (int c = 0; c < 64; c += 8)
                 FloatVector.fromArray(F8, y, yo + c).add(IntVector.fromArray(I8, w, o + c).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0)).intoArray(y, yo + c);
         }
-        if (b != null)
-            for (int c = 0; c < 64; c += 8) FloatVector.fromArray(F8, y, yo + c).add(FloatVector.fromArray(F8, b, c0 + c)).intoArray(y, yo + c);
+        for (int c = 0; c < 64; c += 8) FloatVector.fromArray(F8, y, yo + c).add(FloatVector.fromArray(F8, b, c0 + c)).intoArray(y, yo + c);
     }
 
     /** The high half of each int lane: a bf16 pair's second value, as fp32 bits. */
@@ -185,12 +185,10 @@ final class VectorOps {
             a6 = a6.add(FloatVector.fromArray(F8, w, o + 48).mul(xv));
             a7 = a7.add(FloatVector.fromArray(F8, w, o + 56).mul(xv));
         }
-        if (b != null) {
-            a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
-            a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
-            a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
-            a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
-        }
+        a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
+        a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
+        a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
+        a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
         a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
@@ -198,14 +196,10 @@ final class VectorOps {
     // panelQ8 over int8 values already widened to floats (rows of 64 from 0): the same operations
     static void panelQ8F32(float[] y, int yo, float[] x, int xo, float[] qf, float[] s, int in, int out, float[] b, int c0) {
         FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
-        if (b == null) {
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
-        } else {
-            a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
-            a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
-            a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
-            a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
-        }
+        a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
+        a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
+        a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
+        a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
         for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
             int i1 = Math.min(in, i0 + Q8Matrix.BLOCK);
             FloatVector p0, p1, p2, p3, p4, p5, p6, p7;
@@ -257,12 +251,10 @@ final class VectorOps {
                 a7 = a7.add(FloatVector.fromArray(F8, ws, so + 56).mul(xv));
             }
         }
-        if (b != null) {
-            a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
-            a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
-            a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
-            a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
-        }
+        a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
+        a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
+        a4 = a4.add(FloatVector.fromArray(F8, b, c0 + 32)); a5 = a5.add(FloatVector.fromArray(F8, b, c0 + 40));
+        a6 = a6.add(FloatVector.fromArray(F8, b, c0 + 48)); a7 = a7.add(FloatVector.fromArray(F8, b, c0 + 56));
         a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
@@ -272,14 +264,10 @@ final class VectorOps {
     static void panelQ8(float[] y, int yo, float[] x, int xo, byte[] q, float[] s, int base, int in, int out,
                         float[] b, int c0) {
         FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
-        if (b == null) {
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
-        } else {
-            a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
-            a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
-            a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
-            a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
-        }
+        a0 = FloatVector.fromArray(F8, b, c0); a1 = FloatVector.fromArray(F8, b, c0 + 8);
+        a2 = FloatVector.fromArray(F8, b, c0 + 16); a3 = FloatVector.fromArray(F8, b, c0 + 24);
+        a4 = FloatVector.fromArray(F8, b, c0 + 32); a5 = FloatVector.fromArray(F8, b, c0 + 40);
+        a6 = FloatVector.fromArray(F8, b, c0 + 48); a7 = FloatVector.fromArray(F8, b, c0 + 56);
         for (int i0 = 0; i0 < in; i0 += Q8Matrix.BLOCK) {
             int i1 = Math.min(in, i0 + Q8Matrix.BLOCK);
             FloatVector p0, p1, p2, p3, p4, p5, p6, p7;

@@ -187,7 +187,7 @@ public final class KvCache {
             int P = dev.kvdecode.kernels.KvCache.pairs(headSize);
             int i = dev.kvdecode.kernels.KvCache.keyIndex16(
                     dev.kvdecode.kernels.KvCache.keyBase16(b, h, heads, headSize, slots), slot, d / 2, P);
-            return Float.intBitsToFloat((d & 1) == 0 ? keys16[layer][i] << 16 : keys16[layer][i] & 0xFFFF0000);
+            return dev.kvdecode.kernels.HalfFormat.bf16OfPair(keys16[layer][i], d);
         }
         return keys[layer][(b * heads + h) * headSize + d][slot];
     }
