@@ -61,7 +61,7 @@ public final class Matmul {
         if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
                 || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
             throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
-        panelMatmul(pool, y, yOff, x, xOff, null, w, b, T, in, out);
+        panelMatmul(pool, y, yOff, x, xOff, null, null, w, b, T, in, out);
     }
 
     // x (T,in), w fp16/bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
@@ -76,7 +76,22 @@ public final class Matmul {
         if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
                 || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
             throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
-        panelMatmul(pool, y, yOff, x, xOff, w, null, b, T, in, out);
+        panelMatmul(pool, y, yOff, x, xOff, null, w, null, b, T, in, out);
+    }
+
+    // x (T,in), w fp32 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
+    /**
+     * y = x W + b with W packed in panels ({@link F32Matrix}, the CPU backend's fp32 weights): each
+     * element is the fp32 sum from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the
+     * bias (or plus 0 without one), as the 16-bit panels; the same bits for any T or thread split,
+     * with and without the Vector API.
+     */
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, F32Matrix w, float[] b, int T) {
+        int in = w.in(), out = w.out();
+        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
+                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
+            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
+        panelMatmul(pool, y, yOff, x, xOff, w, null, null, b, T, in, out);
     }
 
     // w (in,out) -> in rows of out floats
@@ -234,21 +249,21 @@ public final class Matmul {
 
     // Panels split over the pool: for few rows one contiguous run of panels per thread (the
     // fewest hand-offs), else one panel per work item.
-    private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq,
-                                    float[] b, int T, int in, int out) {
+    private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, F32Matrix wf, HalfMatrix wb,
+                                    Q8Matrix wq, float[] b, int T, int in, int out) {
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         int np = Panels.count(out);
         if (p == null || np == 1) {
-            panels(y, yOff, x, xOff, wb, wq, b, T, 0, np);
+            panels(y, yOff, x, xOff, wf, wb, wq, b, T, 0, np);
             return;
         }
         int units = T <= ROW_TILE ? Math.min(np, p.threads()) : np;
         PanelTask task = PANEL_TASK.get();
-        task.set(y, yOff, x, xOff, wb, wq, b, T, np, units);
+        task.set(y, yOff, x, xOff, wf, wb, wq, b, T, np, units);
         try {
             p.parallelFor(units, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, null, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0);
         }
     }
 
@@ -256,18 +271,20 @@ public final class Matmul {
 
     private static final class PanelTask implements CpuThreads.RangeTask {
         float[] y, x, b;
+        F32Matrix wf;
         HalfMatrix wb;
         Q8Matrix wq;
         int yOff, xOff, T, np, units;
 
-        void set(float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq, float[] b, int T, int np, int units) {
-            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.wb = wb; this.wq = wq; this.b = b;
+        void set(float[] y, int yOff, float[] x, int xOff, F32Matrix wf, HalfMatrix wb, Q8Matrix wq, float[] b, int T,
+                 int np, int units) {
+            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.wf = wf; this.wb = wb; this.wq = wq; this.b = b;
             this.T = T; this.np = np; this.units = units;
         }
 
         @Override
         public void run(int s, int e) {
-            panels(y, yOff, x, xOff, wb, wq, b, T, (int) ((long) np * s / units), (int) ((long) np * e / units));
+            panels(y, yOff, x, xOff, wf, wb, wq, b, T, (int) ((long) np * s / units), (int) ((long) np * e / units));
         }
     }
 
@@ -295,9 +312,13 @@ public final class Matmul {
     /** One packed panel widened to fp32 for multi-row calls (in x 64 floats), per thread, grown once. */
     private static final ThreadLocal<float[][]> WIDE_PANEL = ThreadLocal.withInitial(() -> new float[1][0]);
 
-    // panels [p0, p1) of W (16-bit wb or int8 wq), every row t < T
-    private static void panels(float[] y, int yOff, float[] x, int xOff, HalfMatrix wb, Q8Matrix wq, float[] bias,
-                               int T, int p0, int p1) {
+    // panels [p0, p1) of W (fp32 wf, 16-bit wb or int8 wq), every row t < T
+    private static void panels(float[] y, int yOff, float[] x, int xOff, F32Matrix wf, HalfMatrix wb, Q8Matrix wq,
+                               float[] bias, int T, int p0, int p1) {
+        if (wf != null) {
+            f32Panels(y, yOff, x, xOff, wf, bias != null ? bias : zeros(wf.out()), T, p0, p1);
+            return;
+        }
         int in = wb != null ? wb.in() : wq.in(), out = wb != null ? wb.out() : wq.out();
         // No bias adds zeros: every panel kernel then runs the same path with or without a bias. C2
         // compiles a branch it has not seen taken as an uncommon trap, and the first matmul without
@@ -335,7 +356,7 @@ public final class Matmul {
                     for (int k = 0; k < n; k++) wide[k] = Float.float16ToFloat(h[base + k]);
                 }
                 for (int t = 0; t < T; t++)
-                    VectorOps.panelF32(y, yOff + t * out + c0, x, xOff + t * in, wide, in, b, c0);
+                    VectorOps.panelF32(y, yOff + t * out + c0, x, xOff + t * in, wide, 0, in, b, c0);
                 continue;
             }
             for (int t = 0; t < T; t++) {
@@ -356,7 +377,34 @@ public final class Matmul {
         }
     }
 
+    // fp32 panels [p0, p1), every row t < T: the panel is read in place (already fp32)
+    private static void f32Panels(float[] y, int yOff, float[] x, int xOff, F32Matrix wf, float[] b, int T, int p0, int p1) {
+        int in = wf.in(), out = wf.out();
+        float[] w = wf.packed();
+        for (int p = p0; p < p1; p++) {
+            int c0 = p * Panels.WIDTH, wp = Panels.width(p, out), base = Panels.base(p, in);
+            for (int t = 0; t < T; t++) {
+                int xo = xOff + t * in, yo = yOff + t * out + c0;
+                if (PANEL_VECTOR && wp == Panels.WIDTH) VectorOps.panelF32(y, yo, x, xo, w, base, in, b, c0);
+                else scalarPanelF32(y, yo, x, xo, w, base, in, wp, b, c0);
+            }
+        }
+    }
+
     // y[yo .. yo+wp) = (0 + sum over i in order of x[xo+i] * W (panel rows of wp at base)) + b[c0 ..]
+    private static void scalarPanelF32(float[] y, int yo, float[] x, int xo, float[] w, int base,
+                                       int in, int wp, float[] b, int c0) {
+        float[] acc = PANEL_SCRATCH.get()[0];
+        java.util.Arrays.fill(acc, 0, wp, 0f);
+        for (int i = 0, o = base; i < in; i++, o += wp) {
+            float xi = x[xo + i];
+            for (int c = 0; c < wp; c++) acc[c] += xi * w[o + c];
+        }
+        for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
+        System.arraycopy(acc, 0, y, yo, wp);
+    }
+
+    // the same for fp16
     private static void scalarPanelFp16(float[] y, int yo, float[] x, int xo, short[] h, int base,
                                         int in, int wp, float[] b, int c0) {
         float[] acc = PANEL_SCRATCH.get()[0];

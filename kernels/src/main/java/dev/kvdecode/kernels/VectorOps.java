@@ -171,10 +171,10 @@ final class VectorOps {
 
     // A panel already widened to fp32 (rows of 64 from 0), the bf16/fp16 kernels' order: the sum
     // from 0 of x[xo+i] * w[i, c] in input order, then plus the bias
-    static void panelF32(float[] y, int yo, float[] x, int xo, float[] w, int in, float[] b, int c0) {
+    static void panelF32(float[] y, int yo, float[] x, int xo, float[] w, int base, int in, float[] b, int c0) {
         FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
-        for (int i = 0, o = 0; i < in; i++, o += 64) {
+        for (int i = 0, o = base; i < in; i++, o += 64) {
             FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
             a0 = a0.add(FloatVector.fromArray(F8, w, o).mul(xv));
             a1 = a1.add(FloatVector.fromArray(F8, w, o + 8).mul(xv));

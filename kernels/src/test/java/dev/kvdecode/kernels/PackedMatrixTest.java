@@ -9,7 +9,7 @@ import static dev.kvdecode.kernels.Check.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The packed weight formats: int8 (--dtype int8): quantization against its definition, and the matmul
+ * The packed weight formats: fp32 panels (the CPU's fp32 weights), int8 (--dtype int8): quantization against its definition, and the matmul
  * against an fp64 reference over the dequantized weights and, bit for bit, against the plain
  * sequential loop the kernel promises (for every row count, thread count and, via the kernels'
  * scalar-simd test run, with and without the Vector API).
@@ -170,5 +170,60 @@ class PackedMatrixTest {
                 }
         }
         assertThrows(IllegalArgumentException.class, () -> HalfMatrix.of(new float[5], 2, 3, HalfFormat.BF16));
+    }
+
+    @Test
+    void packedF32KeepsEveryValueAndGivesItsSequentialLoopsBits() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 4);
+        try (CpuThreads two = new CpuThreads(2); java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            for (int[] shape : new int[][] {{1, 1}, {3, 63}, {33, 64}, {64, 65}, {257, 200}, {96, 2 * 2048 + 77}})
+                for (int T : new int[] {1, 2, 9, 40}) {
+                    int in = shape[0], out = shape[1];
+                    float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
+                    w[rnd.nextInt(w.length)] = -0f;
+                    F32Matrix m = F32Matrix.of(w, in, out);
+                    // the same matrix packed from a little-endian, unaligned segment (a mapped checkpoint's tensor)
+                    java.lang.foreign.MemorySegment seg = arena.allocate(4L * w.length + 3).asSlice(3, 4L * w.length);
+                    for (int k = 0; k < w.length; k++)
+                        seg.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), k, w[k]);
+                    F32Matrix fromSeg = F32Matrix.of(seg, in, out);
+                    float[] flat = m.flat(), flatSeg = fromSeg.flat();
+                    for (int k = 0; k < w.length; k++) {
+                        assertEquals(Float.floatToRawIntBits(w[k]), Float.floatToRawIntBits(flat[k]), "flat() at " + k);
+                        assertEquals(Float.floatToRawIntBits(w[k]), Float.floatToRawIntBits(flatSeg[k]), "segment at " + k);
+                    }
+                    for (int i = 0; i < in; i++) for (int c = 0; c < out; c++) assertEquals(w[i * out + c], m.get(i, c), 0f);
+                    for (float[] bias : new float[][] {b, null}) {
+                        float[] want = new float[T * out];
+                        double[] exact = new double[T * out];
+                        for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
+                            float a = 0f;
+                            double e = 0;
+                            for (int i = 0; i < in; i++) {
+                                a += x[t * in + i] * w[i * out + c];
+                                e += (double) x[t * in + i] * w[i * out + c];
+                            }
+                            want[t * out + c] = a + (bias == null ? 0f : bias[c]);   // no bias: plus zeros (Matmul.panels)
+                            exact[t * out + c] = e + (bias == null ? 0 : bias[c]);
+                        }
+                        for (int k = 0; k < T * out; k++)   // the promised loop is an honest fp32 sum (the reference is not wrong too)
+                            assertEquals(exact[k], want[k], (in + 2) * U * (Math.abs(exact[k]) + in * 0.3 + 1), "fp64 at " + k);
+                        for (CpuThreads pool : new CpuThreads[] {null, two, POOL})
+                            for (F32Matrix mm : new F32Matrix[] {m, fromSeg}) {
+                                float[] got = output(T * out);
+                                Matmul.matmul(pool, got, GUARD, guarded(x), GUARD, mm, bias, T);
+                                String what = "fp32 panels " + in + "x" + out + " T=" + T + " pool " + pool;
+                                for (int k = 0; k < T * out; k++)
+                                    assertEquals(Float.floatToIntBits(want[k]), Float.floatToIntBits(got[GUARD + k]), what + " at " + k);
+                                guardsIntact(got, T * out, what);
+                            }
+                    }
+                }
+        }
+        assertThrows(IllegalArgumentException.class, () -> F32Matrix.of(new float[5], 2, 3));
+        assertThrows(IllegalArgumentException.class, () -> F32Matrix.of(java.lang.foreign.MemorySegment.ofArray(new byte[20]), 2, 3));
+        assertThrows(IndexOutOfBoundsException.class, () -> F32Matrix.of(new float[6], 2, 3).get(2, 0));
+        float[] y = new float[3];
+        assertThrows(IllegalArgumentException.class, () -> Matmul.matmul(null, y, 0, new float[2], 0, F32Matrix.of(new float[6], 2, 3), null, 2));
     }
 }

@@ -3,6 +3,7 @@ package dev.kvdecode.bench.jmh;
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.Activations;
 import dev.kvdecode.kernels.Attention;
+import dev.kvdecode.kernels.F32Matrix;
 import dev.kvdecode.kernels.HalfMatrix;
 import dev.kvdecode.kernels.KvCache;
 import dev.kvdecode.kernels.CpuThreads;
@@ -22,7 +23,8 @@ import java.util.concurrent.TimeUnit;
  * L x (qkv + attnProj + fc + fcProj + attention + rest) + lmHead. {@code shape}: gpt2 (124M: 12
  * layers, 768 wide, 12 heads, 50,257 symbols) or char-1024 (the tutorial's model: 4 layers, 256
  * wide, 4 heads, 65 symbols; its ReLU is timed as GELU); {@code dtype} the matmul weights' format
- * (fp32, or a packed copy widened as read); {@code kv} the KV cache's (fp32 row layout or the bf16
+ * (fp32 packed in panels as the backend keeps it, fp32-flat the checkpoint's (in, out) order for
+ * comparison, or a packed 16-bit or int8 copy widened as read); {@code kv} the KV cache's (fp32 row layout or the bf16
  * blocked layout of --kv-dtype bf16); {@code threads} the pool size.
  */
 @State(Scope.Benchmark)
@@ -35,7 +37,7 @@ public class DecodeOpsBench {
     @Param({"gpt2"})
     String shape;
 
-    @Param({"fp32", "fp16", "bf16", "int8"})
+    @Param({"fp32", "fp32-flat", "fp16", "bf16", "int8"})
     String dtype;
 
     @Param({"fp32"})
@@ -57,6 +59,7 @@ public class DecodeOpsBench {
     Q8Matrix headQ;
     HalfMatrix[] qkvB, projB, fcB, fcProjB;
     HalfMatrix headB;
+    F32Matrix[] qkvF, projF, fcF, fcProjF;
     float[] x, xn, qkv, att, fc, y, logits, scores;
     float[][] kCache, vCache;   // the CPU cache's row layout (kernels.KvCache), kv=fp32
     int[] kCache16, vCache16;   // the bf16 layout, kv=bf16
@@ -76,7 +79,10 @@ public class DecodeOpsBench {
         boolean half16 = half != null;
         SplittableRandom rnd = new SplittableRandom(1);
         qkvW = new float[L][]; projW = new float[L][]; fcW = new float[L][]; fcProjW = new float[L][];
-        boolean int8 = dtype.equals("int8");
+        boolean int8 = dtype.equals("int8"), fp32 = dtype.equals("fp32");
+        if (!fp32 && !int8 && !half16 && !dtype.equals("fp32-flat"))
+            throw new IllegalArgumentException("dtype must be fp32, fp32-flat, fp16, bf16 or int8, got " + dtype);
+        qkvF = new F32Matrix[L]; projF = new F32Matrix[L]; fcF = new F32Matrix[L]; fcProjF = new F32Matrix[L];
         qkvQ = new Q8Matrix[L]; projQ = new Q8Matrix[L]; fcQ = new Q8Matrix[L]; fcProjQ = new Q8Matrix[L];
         qkvB = new HalfMatrix[L]; projB = new HalfMatrix[L]; fcB = new HalfMatrix[L]; fcProjB = new HalfMatrix[L];
         for (int l = 0; l < L; l++) {
@@ -85,6 +91,10 @@ public class DecodeOpsBench {
             if (half16) {
                 qkvB[l] = HalfMatrix.of(qkvW[l], C, 3 * C, half); projB[l] = HalfMatrix.of(projW[l], C, C, half);
                 fcB[l] = HalfMatrix.of(fcW[l], C, 4 * C, half); fcProjB[l] = HalfMatrix.of(fcProjW[l], 4 * C, C, half);
+                qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
+            } else if (fp32) {   // the panels PackedF32Weights keeps
+                qkvF[l] = F32Matrix.of(qkvW[l], C, 3 * C); projF[l] = F32Matrix.of(projW[l], C, C);
+                fcF[l] = F32Matrix.of(fcW[l], C, 4 * C); fcProjF[l] = F32Matrix.of(fcProjW[l], 4 * C, C);
                 qkvW[l] = projW[l] = fcW[l] = fcProjW[l] = null;
             } else if (int8) {
                 qkvQ[l] = Q8Matrix.quantize(qkvW[l], C, 3 * C); projQ[l] = Q8Matrix.quantize(projW[l], C, C);
@@ -126,24 +136,25 @@ public class DecodeOpsBench {
 
     private int nextLayer() { return layer = layer + 1 == L ? 0 : layer + 1; }
 
-    private void linear(float[][] w32, Q8Matrix[] wq, HalfMatrix[] wb, float[] in, float[] b, int nIn, int nOut) {
+    private void linear(float[][] w32, F32Matrix[] wf, Q8Matrix[] wq, HalfMatrix[] wb, float[] in, float[] b, int nIn, int nOut) {
         int l = nextLayer();
-        if (wq[l] != null) Matmul.matmul(pool, y, 0, in, 0, wq[l], b, 1);
+        if (wf[l] != null) Matmul.matmul(pool, y, 0, in, 0, wf[l], b, 1);
+        else if (wq[l] != null) Matmul.matmul(pool, y, 0, in, 0, wq[l], b, 1);
         else if (wb[l] != null) Matmul.matmul(pool, y, 0, in, 0, wb[l], b, 1);
         else Matmul.matmul(pool, y, 0, in, 0, w32[l], b, 1, nIn, nOut);
     }
 
     @Benchmark
-    public float[] qkv() { linear(qkvW, qkvQ, qkvB, xn, bias3C, C, 3 * C); return y; }
+    public float[] qkv() { linear(qkvW, qkvF, qkvQ, qkvB, xn, bias3C, C, 3 * C); return y; }
 
     @Benchmark
-    public float[] attnProj() { linear(projW, projQ, projB, att, biasC, C, C); return y; }
+    public float[] attnProj() { linear(projW, projF, projQ, projB, att, biasC, C, C); return y; }
 
     @Benchmark
-    public float[] fc() { linear(fcW, fcQ, fcB, xn, bias4C, C, 4 * C); return y; }
+    public float[] fc() { linear(fcW, fcF, fcQ, fcB, xn, bias4C, C, 4 * C); return y; }
 
     @Benchmark
-    public float[] fcProj() { linear(fcProjW, fcProjQ, fcProjB, fc, biasC, 4 * C, C); return y; }
+    public float[] fcProj() { linear(fcProjW, fcProjF, fcProjQ, fcProjB, fc, biasC, 4 * C, C); return y; }
 
     @Benchmark
     public float[] lmHead() {

@@ -19,8 +19,9 @@ import dev.kvdecode.runtime.model.ModelConfig;
 import java.util.Arrays;
 
 /**
- * GPT-2-family decoding on the CPU, fp32 arithmetic, for B sequences; the matmul weights are fp32 or
- * a reduced-precision copy ({@link MatmulWeights}: fp16, bf16, int8 with per-block scales).
+ * GPT-2-family decoding on the CPU, fp32 arithmetic, for B sequences; the matmul weights are the
+ * model's fp32 panels ({@link PackedF32Weights}) or a reduced-precision copy ({@link MatmulWeights}:
+ * fp16, bf16, int8 with per-block scales).
  *
  * <p><b>Cached</b> ({@code kvCache = true}): {@link #prefill} runs each prompt causally in one pass
  * and fills the {@link KvCache}; {@link #step} feeds one token per sequence at position
@@ -53,18 +54,8 @@ public final class CpuSession implements InferenceSession {
     private final int[][] window;          // recompute mode: (B, ctx) last tokens, oldest first
     private final int[] windowLength;      // recompute mode
     private final int[] seen;              // recompute mode: tokens seen per sequence
-    private final MatmulWeights reduced;   // null: the fp32 matmul weights
+    private final MatmulWeights mw;        // the matmul weights: the model's fp32 panels or a reduced-precision copy
     private final boolean kvBf16;          // K, V rounded to bf16 (and the cache holds bf16 bits)
-    private final float[][][] rowWeights;  // fp32 matmul weights as rows, [4 * layer + k], or null (ROW_WEIGHTS_MAX_BYTES)
-
-    /**
-     * Up to this many bytes of fp32 matmul weights the session keeps a copy of them as one array
-     * per row (Matmul.rows), which the matmul reads without copying each W segment to scratch
-     * first: ~1.5-1.8x faster for the char-1024 model (12.6 MB), whose weights stay in the
-     * last-level cache, so the copies and not memory were the limit. Larger models stream W from
-     * memory, where the copies cost little, and a second copy would cost their size in heap.
-     */
-    static final long ROW_WEIGHTS_MAX_BYTES = 64L << 20;
 
     public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool) {
         this(weights, options, pool, null);
@@ -84,7 +75,8 @@ public final class CpuSession implements InferenceSession {
      *               still agree bit for bit; half the cache's bytes per token
      */
     public CpuSession(Gpt2Weights weights, SessionOptions options, CpuThreads pool, MatmulWeights reduced, boolean kvBf16) {
-        this.reduced = reduced;
+        // fp32: the model's own packed matrices (no copy)
+        this.mw = reduced != null ? reduced : PackedF32Weights.of(weights);
         this.kvBf16 = kvBf16;
         this.w = weights;
         this.cfg = weights.config();
@@ -104,19 +96,6 @@ public final class CpuSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.s = new DecodeState(B, ctx, C, NH, V);
-        long matmulBytes = 4L * L * 12 * C * C;
-        if (reduced == null && matmulBytes <= ROW_WEIGHTS_MAX_BYTES) {
-            this.rowWeights = new float[4 * L][][];
-            for (int l = 0; l < L; l++) {
-                LayerWeights lw = weights.layers().get(l);
-                rowWeights[4 * l] = Matmul.rows(lw.attnWeight(), C, 3 * C);
-                rowWeights[4 * l + 1] = Matmul.rows(lw.attnProjWeight(), C, C);
-                rowWeights[4 * l + 2] = Matmul.rows(lw.fcWeight(), C, 4 * C);
-                rowWeights[4 * l + 3] = Matmul.rows(lw.fcProjWeight(), 4 * C, C);
-            }
-        } else {
-            this.rowWeights = null;
-        }
         if (options.kvCache()) {
             this.cache = new KvCache(L, B, NH, HS, ctx, options.overflow(), kvBf16);
             this.window = null;
@@ -286,7 +265,7 @@ public final class CpuSession implements InferenceSession {
             // xn = LayerNorm_1(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
             // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
-            linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnWeight(), lw.attnBias(), rows, C, C3);
+            linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnBias(), rows, C, C3);
             // --kv-dtype bf16: K and V rounded where they are made, so both modes see the same values
             if (kvBf16) roundKv(rows, C3);
             // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
@@ -305,15 +284,15 @@ public final class CpuSession implements InferenceSession {
                 Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
             }
             // x = x + att W_proj + b_proj
-            linear(l, MatmulWeights.ATTN_PROJ, s.proj, s.att, lw.attnProjWeight(), lw.attnProjBias(), rows, C, C);
+            linear(l, MatmulWeights.ATTN_PROJ, s.proj, s.att, lw.attnProjBias(), rows, C, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
             // xn = LayerNorm_2(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
             // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
-            linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcWeight(), lw.fcBias(), rows, C, C4);
+            linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcBias(), rows, C, C4);
             Activations.apply(pool, cfg.activation(), s.fc, 0, rows * C4);
             // x = x + h W_fcproj + b_fcproj
-            linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjWeight(), lw.fcProjBias(), rows, C4, C);
+            linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjBias(), rows, C4, C);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
         }
     }
@@ -330,26 +309,18 @@ public final class CpuSession implements InferenceSession {
         lmHead(s.logits, b0 * V, n);
     }
 
-    /**
-     * y (rows,out) = x (rows,in) W + b for matrix k of layer l: the reduced-precision copy when
-     * there is one, else the fp32 weights as rows (small models) or as stored ({@code w32}); the
-     * two fp32 forms give the same bits.
-     */
-    private void linear(int l, int k, float[] y, float[] x, float[] w32, float[] b, int rows, int in, int out) {
-        if (reduced != null) reduced.linear(pool, l, k, y, x, b, rows);
-        else if (rowWeights != null) Matmul.matmul(pool, y, 0, x, 0, rowWeights[4 * l + k], b, rows, in, out);
-        else Matmul.matmul(pool, y, 0, x, 0, w32, b, rows, in, out);
+    /** y (rows,out) = x (rows,in) W + b for matrix k of layer l. */
+    private void linear(int l, int k, float[] y, float[] x, float[] b, int rows, int in, int out) {
+        mw.linear(pool, l, k, y, x, b, rows);
     }
 
     /** logits (rows,V) at logitsOff = xn (rows,C) lmHead^T + lmHeadBias. */
     private void lmHead(float[] logits, int logitsOff, int rows) {
         // reduced precision: the head is stored transposed (C, V), so the logits use the vectorized matmul
-        // kernel (C2 does not vectorize V ordered dot products); fp32 keeps the dot products, as
-        // a transposed fp32 copy would cost V*C*4 bytes of memory for ~4% (docs/PERF_NOTES_CPU.md)
-        if (reduced != null)
-            reduced.head(pool, logits, logitsOff, s.xn, w.lmHeadBias(), rows);
-        else
-            Matmul.lmHead(pool, logits, logitsOff, s.xn, 0, w.lmHead(), w.lmHeadBias(), rows, C, V);
+        // kernel (C2 does not vectorize V ordered dot products); fp32 keeps the dot products over
+        // the model's (V, C) rows, as a transposed fp32 copy would cost V*C*4 bytes of memory for
+        // ~4% (docs/PERF_NOTES_CPU.md)
+        mw.head(pool, logits, logitsOff, s.xn, w.lmHeadBias(), rows);
     }
 
     // head (V,C) -> (C,V)

@@ -31,10 +31,10 @@ public record HalfWeights(HalfFormat halfFormat, int C, int V, short[][] attn, s
         short[][] attn = new short[L][], attnProj = new short[L][], fc = new short[L][], fcProj = new short[L][];
         for (int l = 0; l < L; l++) {
             LayerWeights lw = w.layers().get(l);
-            attn[l] = format.narrow(lw.attnWeight());
-            attnProj[l] = format.narrow(lw.attnProjWeight());
-            fc[l] = format.narrow(lw.fcWeight());
-            fcProj[l] = format.narrow(lw.fcProjWeight());
+            attn[l] = format.narrow(lw.attnWeight().flat());
+            attnProj[l] = format.narrow(lw.attnProjWeight().flat());
+            fc[l] = format.narrow(lw.fcWeight().flat());
+            fcProj[l] = format.narrow(lw.fcProjWeight().flat());
         }
         ModelConfig cfg = w.config();
         float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), cfg.nEmbd());

@@ -28,10 +28,10 @@ public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8M
         Q8Matrix[] attn = new Q8Matrix[L], attnProj = new Q8Matrix[L], fc = new Q8Matrix[L], fcProj = new Q8Matrix[L];
         for (int l = 0; l < L; l++) {
             LayerWeights lw = w.layers().get(l);
-            attn[l] = Q8Matrix.quantize(lw.attnWeight(), C, 3 * C);
-            attnProj[l] = Q8Matrix.quantize(lw.attnProjWeight(), C, C);
-            fc[l] = Q8Matrix.quantize(lw.fcWeight(), C, 4 * C);
-            fcProj[l] = Q8Matrix.quantize(lw.fcProjWeight(), 4 * C, C);
+            attn[l] = Q8Matrix.quantize(lw.attnWeight().flat(), C, 3 * C);
+            attnProj[l] = Q8Matrix.quantize(lw.attnProjWeight().flat(), C, C);
+            fc[l] = Q8Matrix.quantize(lw.fcWeight().flat(), C, 4 * C);
+            fcProj[l] = Q8Matrix.quantize(lw.fcProjWeight().flat(), 4 * C, C);
         }
         float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
         return new Q8Weights(attn, attnProj, fc, fcProj, Q8Matrix.quantize(headT, C, cfg.vocabSize()));

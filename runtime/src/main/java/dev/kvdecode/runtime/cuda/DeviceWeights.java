@@ -36,11 +36,11 @@ final class DeviceWeights implements AutoCloseable {
             List<Layer> ls = new ArrayList<>();
             for (LayerWeights lw : w.layers()) {
                 ls.add(new Layer(upload(gpu, lw.ln1Weight()), upload(gpu, lw.ln1Bias()),
-                        upload(gpu, lw.attnWeight()), upload(gpu, lw.attnBias()),
-                        upload(gpu, lw.attnProjWeight()), upload(gpu, lw.attnProjBias()),
+                        upload(gpu, lw.attnWeight().flat()), upload(gpu, lw.attnBias()),
+                        upload(gpu, lw.attnProjWeight().flat()), upload(gpu, lw.attnProjBias()),
                         upload(gpu, lw.ln2Weight()), upload(gpu, lw.ln2Bias()),
-                        upload(gpu, lw.fcWeight()), upload(gpu, lw.fcBias()),
-                        upload(gpu, lw.fcProjWeight()), upload(gpu, lw.fcProjBias())));
+                        upload(gpu, lw.fcWeight().flat()), upload(gpu, lw.fcBias()),
+                        upload(gpu, lw.fcProjWeight().flat()), upload(gpu, lw.fcProjBias())));
             }
             layers = List.copyOf(ls);
             lnfWeight = upload(gpu, w.lnfWeight());

@@ -1,5 +1,6 @@
 package dev.kvdecode.runtime.model;
 
+import dev.kvdecode.kernels.F32Matrix;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -159,18 +160,29 @@ public final class Checkpoint implements AutoCloseable {
 
     private float[] read(String canonical) { return file.readFloats(tensor(canonical).name()); }
 
-    /** Widens every tensor to fp32 on the heap (the CPU backend's weights). */
+    /**
+     * A linear layer's W (in, out) packed as it is read: F32 straight from the mapping, F16 and
+     * BF16 widened first (one matrix at a time), so no flat copy of the model is kept.
+     */
+    private F32Matrix matrix(String canonical, int in, int out) {
+        SafeTensors.TensorInfo t = tensor(canonical);
+        return t.dtype() == SafeTensors.DType.F32 ? F32Matrix.of(file.raw(t.name()), in, out)
+                : F32Matrix.of(file.readFloats(t.name()), in, out);
+    }
+
+    /** Widens every tensor to fp32 on the heap (the CPU backend's weights; linear layers packed, see {@link F32Matrix}). */
     public Gpt2Weights readWeights() {
+        int C = config.nEmbd();
         List<LayerWeights> layers = new ArrayList<>(config.nLayer());
         for (int l = 0; l < config.nLayer(); l++) {
             String h = "h." + l + ".";
             layers.add(new LayerWeights(
                     read(h + "ln_1.weight"), read(h + "ln_1.bias"),
-                    read(h + "attn.c_attn.weight"), config.qkvBias() ? read(h + "attn.c_attn.bias") : null,
-                    read(h + "attn.c_proj.weight"), read(h + "attn.c_proj.bias"),
+                    matrix(h + "attn.c_attn.weight", C, 3 * C), config.qkvBias() ? read(h + "attn.c_attn.bias") : null,
+                    matrix(h + "attn.c_proj.weight", C, C), read(h + "attn.c_proj.bias"),
                     read(h + "ln_2.weight"), read(h + "ln_2.bias"),
-                    read(h + "mlp.c_fc.weight"), read(h + "mlp.c_fc.bias"),
-                    read(h + "mlp.c_proj.weight"), read(h + "mlp.c_proj.bias")));
+                    matrix(h + "mlp.c_fc.weight", C, 4 * C), read(h + "mlp.c_fc.bias"),
+                    matrix(h + "mlp.c_proj.weight", 4 * C, C), read(h + "mlp.c_proj.bias")));
         }
         float[] wte = read("wte.weight");
         // HF's lm_head is nn.Linear(C, V): its weight is [V, C], already Gpt2Weights' (V, C) layout.

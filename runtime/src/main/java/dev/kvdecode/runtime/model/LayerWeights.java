@@ -1,8 +1,12 @@
 package dev.kvdecode.runtime.model;
 
+import dev.kvdecode.kernels.F32Matrix;
+
 /**
- * One transformer block's weights, fp32, row-major. Linear weights use Hugging Face's Conv1D
- * layout [in, out] so that y = x W + b reads W by contiguous rows.
+ * One transformer block's weights, fp32. Linear weights are Hugging Face's Conv1D W [in, out]
+ * (y = x W + b), held packed in column panels ({@link F32Matrix}: the CPU backend's matmul reads
+ * them as they are; {@link F32Matrix#flat()} gives the row-major order for other consumers).
+ * Vectors are plain arrays.
  *
  * <pre>
  * ln1Weight, ln1Bias   (C)
@@ -16,9 +20,9 @@ package dev.kvdecode.runtime.model;
  */
 public record LayerWeights(
         float[] ln1Weight, float[] ln1Bias,
-        float[] attnWeight, float[] attnBias,
-        float[] attnProjWeight, float[] attnProjBias,
+        F32Matrix attnWeight, float[] attnBias,
+        F32Matrix attnProjWeight, float[] attnProjBias,
         float[] ln2Weight, float[] ln2Bias,
-        float[] fcWeight, float[] fcBias,
-        float[] fcProjWeight, float[] fcProjBias) {
+        F32Matrix fcWeight, float[] fcBias,
+        F32Matrix fcProjWeight, float[] fcProjBias) {
 }

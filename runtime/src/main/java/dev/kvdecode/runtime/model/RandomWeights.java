@@ -1,5 +1,7 @@
 package dev.kvdecode.runtime.model;
 
+import dev.kvdecode.kernels.F32Matrix;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -48,11 +50,11 @@ public final class RandomWeights {
         for (int l = 0; l < cfg.nLayer(); l++) {
             layers.add(new LayerWeights(
                     around(rnd, c, 1f, 0.1f), normal(rnd, c, 0.02f),
-                    normal(rnd, c * 3 * c, 0.02f), cfg.qkvBias() ? normal(rnd, 3 * c, 0.02f) : null,
-                    normal(rnd, c * c, 0.02f), normal(rnd, c, 0.02f),
+                    F32Matrix.of(normal(rnd, c * 3 * c, 0.02f), c, 3 * c), cfg.qkvBias() ? normal(rnd, 3 * c, 0.02f) : null,
+                    F32Matrix.of(normal(rnd, c * c, 0.02f), c, c), normal(rnd, c, 0.02f),
                     around(rnd, c, 1f, 0.1f), normal(rnd, c, 0.02f),
-                    normal(rnd, c * 4 * c, 0.02f), normal(rnd, 4 * c, 0.02f),
-                    normal(rnd, 4 * c * c, 0.02f), normal(rnd, c, 0.02f)));
+                    F32Matrix.of(normal(rnd, c * 4 * c, 0.02f), c, 4 * c), normal(rnd, 4 * c, 0.02f),
+                    F32Matrix.of(normal(rnd, 4 * c * c, 0.02f), 4 * c, c), normal(rnd, c, 0.02f)));
         }
         float[] lmHead = cfg.tiedHead() ? wte : normal(rnd, v * c, 0.02f);
         float[] lmHeadBias = cfg.headBias() ? normal(rnd, v, 0.02f) : null;

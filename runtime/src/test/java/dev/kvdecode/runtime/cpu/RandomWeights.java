@@ -1,5 +1,7 @@
 package dev.kvdecode.runtime.cpu;
 
+import dev.kvdecode.kernels.F32Matrix;
+
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.Model;
@@ -27,11 +29,11 @@ public final class RandomWeights {
         for (int l = 0; l < cfg.nLayer(); l++) {
             layers.add(new LayerWeights(
                     around1(rnd, C), uniform(rnd, C, 0.1),
-                    uniform(rnd, C * 3 * C, s1), cfg.qkvBias() ? uniform(rnd, 3 * C, 0.1) : null,
-                    uniform(rnd, C * C, s1), uniform(rnd, C, 0.1),
+                    F32Matrix.of(uniform(rnd, C * 3 * C, s1), C, 3 * C), cfg.qkvBias() ? uniform(rnd, 3 * C, 0.1) : null,
+                    F32Matrix.of(uniform(rnd, C * C, s1), C, C), uniform(rnd, C, 0.1),
                     around1(rnd, C), uniform(rnd, C, 0.1),
-                    uniform(rnd, C * 4 * C, s1), uniform(rnd, 4 * C, 0.1),
-                    uniform(rnd, 4 * C * C, s4), uniform(rnd, C, 0.1)));
+                    F32Matrix.of(uniform(rnd, C * 4 * C, s1), C, 4 * C), uniform(rnd, 4 * C, 0.1),
+                    F32Matrix.of(uniform(rnd, 4 * C * C, s4), 4 * C, C), uniform(rnd, C, 0.1)));
         }
         float[] lnfW = around1(rnd, C), lnfB = uniform(rnd, C, 0.1);
         float[] head = cfg.tiedHead() ? wte : uniform(rnd, V * C, 1.0);

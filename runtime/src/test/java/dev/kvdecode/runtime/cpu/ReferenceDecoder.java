@@ -36,7 +36,7 @@ final class ReferenceDecoder {
         for (int l = 0; l < cfg.nLayer(); l++) {
             LayerWeights lw = w.layers().get(l);
             double[] h = layerNorm(x, lw.ln1Weight(), lw.ln1Bias());
-            double[] qkv = linear(h, lw.attnWeight(), lw.attnBias(), C, 3 * C);
+            double[] qkv = linear(h, lw.attnWeight().flat(), lw.attnBias(), C, 3 * C);
             double[] q = slice(qkv, 0, C), k = slice(qkv, C, C), v = slice(qkv, 2 * C, C);
             keys.get(l).add(k);
             values.get(l).add(v);
@@ -58,12 +58,12 @@ final class ReferenceDecoder {
                 for (int j = 0; j < cnt; j++)
                     for (int i = 0; i < HS; i++) att[hd * HS + i] += sc[j] / sum * vs.get(from + j)[hd * HS + i];
             }
-            double[] proj = linear(att, lw.attnProjWeight(), lw.attnProjBias(), C, C);
+            double[] proj = linear(att, lw.attnProjWeight().flat(), lw.attnProjBias(), C, C);
             for (int i = 0; i < C; i++) x[i] += proj[i];
             h = layerNorm(x, lw.ln2Weight(), lw.ln2Bias());
-            double[] fc = linear(h, lw.fcWeight(), lw.fcBias(), C, 4 * C);
+            double[] fc = linear(h, lw.fcWeight().flat(), lw.fcBias(), C, 4 * C);
             for (int i = 0; i < fc.length; i++) fc[i] = act(fc[i]);
-            double[] out = linear(fc, lw.fcProjWeight(), lw.fcProjBias(), 4 * C, C);
+            double[] out = linear(fc, lw.fcProjWeight().flat(), lw.fcProjBias(), 4 * C, C);
             for (int i = 0; i < C; i++) x[i] += out[i];
         }
         double[] xf = layerNorm(x, w.lnfWeight(), w.lnfBias());

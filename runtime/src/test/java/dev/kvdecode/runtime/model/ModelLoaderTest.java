@@ -84,15 +84,15 @@ class ModelLoaderTest {
             String h = "h." + l + ".";
             assertEquals(numpySum(GPT2, h + "ln_1.weight"), sum(lw.ln1Weight()), 1e-9);
             assertEquals(numpySum(GPT2, h + "ln_1.bias"), sum(lw.ln1Bias()), 1e-9);
-            assertEquals(numpySum(GPT2, h + "attn.c_attn.weight"), sum(lw.attnWeight()), 1e-9);
+            assertEquals(numpySum(GPT2, h + "attn.c_attn.weight"), sum(lw.attnWeight().flat()), 1e-9);
             assertEquals(numpySum(GPT2, h + "attn.c_attn.bias"), sum(lw.attnBias()), 1e-9);
-            assertEquals(numpySum(GPT2, h + "attn.c_proj.weight"), sum(lw.attnProjWeight()), 1e-9);
+            assertEquals(numpySum(GPT2, h + "attn.c_proj.weight"), sum(lw.attnProjWeight().flat()), 1e-9);
             assertEquals(numpySum(GPT2, h + "attn.c_proj.bias"), sum(lw.attnProjBias()), 1e-9);
             assertEquals(numpySum(GPT2, h + "ln_2.weight"), sum(lw.ln2Weight()), 1e-9);
             assertEquals(numpySum(GPT2, h + "ln_2.bias"), sum(lw.ln2Bias()), 1e-9);
-            assertEquals(numpySum(GPT2, h + "mlp.c_fc.weight"), sum(lw.fcWeight()), 1e-9);
+            assertEquals(numpySum(GPT2, h + "mlp.c_fc.weight"), sum(lw.fcWeight().flat()), 1e-9);
             assertEquals(numpySum(GPT2, h + "mlp.c_fc.bias"), sum(lw.fcBias()), 1e-9);
-            assertEquals(numpySum(GPT2, h + "mlp.c_proj.weight"), sum(lw.fcProjWeight()), 1e-9);
+            assertEquals(numpySum(GPT2, h + "mlp.c_proj.weight"), sum(lw.fcProjWeight().flat()), 1e-9);
             assertEquals(numpySum(GPT2, h + "mlp.c_proj.bias"), sum(lw.fcProjBias()), 1e-9);
         }
     }
@@ -150,7 +150,7 @@ class ModelLoaderTest {
         Gpt2Weights w = ModelLoader.loadWeights(dir);
         assertArrayEquals(hub.wte(), w.wte());
         assertSame(w.wte(), w.lmHead());
-        assertArrayEquals(hub.layers().get(1).fcProjWeight(), w.layers().get(1).fcProjWeight());
+        assertArrayEquals(hub.layers().get(1).fcProjWeight().flat(), w.layers().get(1).fcProjWeight().flat());
         assertArrayEquals(hub.layers().get(0).attnBias(), w.layers().get(0).attnBias());
     }
 
@@ -202,7 +202,7 @@ class ModelLoaderTest {
         Files.copy(CHAR.resolve("config.json"), dir.resolve("config.json"));
         Gpt2Weights w = ModelLoader.loadWeights(dir);
         assertEquals("BF16", w.storedDtype());
-        assertArrayEquals(expected.get("h.1.mlp.c_fc.weight"), w.layers().get(1).fcWeight());
+        assertArrayEquals(expected.get("h.1.mlp.c_fc.weight"), w.layers().get(1).fcWeight().flat());
         assertArrayEquals(expected.get("lm_head.bias"), w.lmHeadBias());
     }
 
