@@ -11,6 +11,7 @@ import dev.kvdecode.runtime.engine.Generator;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.engine.StopReason;
+import dev.kvdecode.runtime.engine.Warmup;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.sample.SamplingParams;
 import dev.kvdecode.runtime.tokenizer.StreamDecoder;
@@ -103,7 +104,21 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingParams sampling = greedy || temperature == 0f ? SamplingParams.greedyDecoding()
                 : SamplingParams.of(temperature, topK, topP, seedValue);
 
-        Model m = model.load();
+        // The backend first, so that it can warm its code up while the model loads (Backend.warmUp).
+        Backend backend = backendOptions.open();
+        try {
+            return run(backend, b, cached, slide, policy, sampling, seedValue);
+        } finally {
+            backend.close();
+        }
+    }
+
+    private Integer run(Backend backend, int b, boolean cached, boolean slide, OverflowPolicy policy,
+                        SamplingParams sampling, long seedValue) throws Exception {
+        Model m;
+        try (Warmup w = backend.warmUp()) {
+            m = model.load();
+        }
         int ctx = context != null ? context : m.config().nPositions();
         if (ctx < 1 || ctx > m.config().nPositions())
             throw new UsageException("--context: must be in 1.." + m.config().nPositions() + " (the model's n_positions), got " + ctx);
@@ -123,8 +138,7 @@ final class GenerateCommand implements Callable<Integer> {
         StreamDecoder decoder = m.tokenizer().streamDecoder();
         GenerationResult result;
         String backendUsed;
-        try (Backend backend = backendOptions.open();
-             InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
+        try (InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
             if (stream) { out.print(prompts.get(0)); out.flush(); }

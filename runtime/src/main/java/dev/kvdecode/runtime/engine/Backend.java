@@ -9,6 +9,14 @@ public interface Backend extends AutoCloseable {
 
     InferenceSession open(Model model, SessionOptions options);
 
+    /**
+     * Starts running this backend's code on a small model of its own in the background, so that
+     * the JIT has compiled it by the time a real session starts; meant to overlap work that leaves
+     * the cores idle, such as loading the model. Close the handle before opening a session: it
+     * stops the warm-up and waits for it. The default warms nothing.
+     */
+    default Warmup warmUp() { return Warmup.NONE; }
+
     @Override
     default void close() {}
 }

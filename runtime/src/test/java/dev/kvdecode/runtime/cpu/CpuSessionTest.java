@@ -290,4 +290,36 @@ class CpuSessionTest {
             assertArrayEquals(one, many, 0f);
         }
     }
+
+    /**
+     * Backend.warmUp runs on the backend's own pool while the caller loads a model: closing it must
+     * stop its thread, and a session opened afterwards must give the bits of a backend that never
+     * warmed up (the warm-up's session shares nothing but compiled code and the pool).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"fp32", "bf16", "int8"})
+    void warmUpStopsOnCloseAndLeavesNoTrace(String dtype) throws Exception {
+        CpuWeightFormat fmt = CpuWeightFormat.ofFlag(dtype);
+        Gpt2Weights w = RandomWeights.create(gpt2Shape(32), 11);
+        dev.kvdecode.runtime.model.Model model = new dev.kvdecode.runtime.model.Model("t", w.config(), w, null);
+        int[][] prompt = prompts(12, w.config().vocabSize(), 5);
+        SessionOptions opt = new SessionOptions(1, 16, OverflowPolicy.SHIFT, true);
+        float[] want, got;
+        try (CpuBackend cold = new CpuBackend(2, fmt, true); CpuSession s = cold.open(model, opt)) {
+            s.prefill(prompt);
+            want = s.step(new int[] {7}).clone();
+        }
+        try (CpuBackend warm = new CpuBackend(2, fmt, true)) {
+            try (dev.kvdecode.runtime.engine.Warmup wu = warm.warmUp()) {
+                Thread.sleep(300);   // let it get into its steps
+            }
+            for (Thread t : Thread.getAllStackTraces().keySet())
+                assertFalse(t.getName().equals("kvdecode-warmup") && t.isAlive(), "warm-up thread still running after close");
+            try (CpuSession s = warm.open(model, opt)) {
+                s.prefill(prompt);
+                got = s.step(new int[] {7});
+            }
+        }
+        assertArrayEquals(want, got, 0f, dtype);
+    }
 }
