@@ -19,7 +19,11 @@ records how busy the machine was apart from the timed process, and repeats a tim
 disturbed (other load above --max-busy), keeping the best undisturbed run (or the best run,
 flagged, when none was undisturbed). On 2 shared cores any parallel job halves a figure.
 
-Both JVM peers (ours, jlama) start cold for each timing: no warm-up run in either.
+Both JVM peers (ours, jlama) start cold for each timing: no warm-up run in either. kvdecode's
+`generate` warms its CPU kernels up inside its own process while it loads the checkpoint (on a
+small model of random weights of its own, Backend.warmUp), which is part of its load, not of its
+prefill or decode figures; every peer's whole process wall time (start-up, load, prefill, decode)
+is recorded beside its figures as process_wall_s.
 
 Usage (node-llama-cpp installed with `npm install node-llama-cpp@3.21.1` in --npm-dir; jlama
 needs `mvn` and a JDK >= 21, found through JAVA_HOME or /usr/lib/jvm):
@@ -68,10 +72,12 @@ def wait_idle(max_busy, max_waits):
 
 
 def timed(cmd, env=None, cwd=None):
-    """Runs cmd; returns (stdout, other-load fraction of the machine during the run)."""
+    """Runs cmd; returns (stdout, other-load fraction of the machine during the run, wall seconds of the process)."""
     t0, i0 = cpu_times()
     r0 = os.times()
+    w0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - w0
     r1 = os.times()
     t1, i1 = cpu_times()
     if p.returncode != 0:
@@ -82,7 +88,7 @@ def timed(cmd, env=None, cwd=None):
     # /proc/stat counts ticks summed over cpus: other = busy - ours
     busy_ticks = (t1 - t0) - (i1 - i0)
     other = max(0.0, (busy_ticks - child) / max(1, (t1 - t0)))
-    return p.stdout, other
+    return p.stdout, other, wall
 
 
 def make_checkpoint(d: Path, seed: int):
@@ -339,7 +345,7 @@ def main():
         for rep in range(a.reps * 3):
             before = wait_idle(a.max_busy, a.max_waits)
             try:
-                out, other = timed(cmd, env, cwd)
+                out, other, wall = timed(cmd, env, cwd)
             except RuntimeError as e:
                 if name != "jlama":
                     raise
@@ -355,7 +361,7 @@ def main():
                 tps = o["decode_tokens"] / (o["decode_ms"] / 1e3)
             r = {"peer": name, "dtype": dtype, "threads": a.threads, "decode_tokens_per_s": tps,
                  "prefill_ms": o["prefill_ms"], "decode_tokens": o["decode_tokens"], "busy_before": before,
-                 "other_load_during": other, "disturbed": other > a.max_busy, "first_tokens": o["tokens"][:8]}
+                 "other_load_during": other, "disturbed": other > a.max_busy, "process_wall_s": wall, "first_tokens": o["tokens"][:8]}
             if "tensor_ops" in o:  # jlama: Panama (Vector API) or its scalar fallback
                 r["tensor_ops"] = o["tensor_ops"]
             print(json.dumps(r), flush=True)
@@ -369,11 +375,11 @@ def main():
     print(f"\nGPT-2 124M shape, random weights, batch 1, greedy, {len(ids)}-token prompt, "
           f"{a.new_tokens} new tokens, {a.threads} threads; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"{'peer':18s} {'weights':8s} {'decode tok/s':>12s} {'prefill ms':>10s} {'other load':>10s}")
+    print(f"{'peer':18s} {'weights':8s} {'decode tok/s':>12s} {'prefill ms':>10s} {'process s':>9s} {'other load':>10s}")
     for r in results:
         flag = " (disturbed)" if r["disturbed"] else ""
         print(f"{r['peer']:18s} {r['dtype']:8s} {r['decode_tokens_per_s']:12.1f} {r['prefill_ms']:10.1f} "
-              f"{r['other_load_during']:10.0%}{flag}")
+              f"{r['process_wall_s']:9.1f} {r['other_load_during']:10.0%}{flag}")
     for name, dtype, why in unavailable:
         print(f"{name}: unavailable ({why})")
     if a.json:
