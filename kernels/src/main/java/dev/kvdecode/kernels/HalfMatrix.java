@@ -48,6 +48,32 @@ public final class HalfMatrix {
         return new HalfMatrix(format, h, null, in, out);
     }
 
+    // fp32 panels -> 16-bit panels, panel by panel
+    /**
+     * Rounds a packed fp32 matrix to {@code format}: the same matrix as {@code of(m.flat(), ...)},
+     * made panel by panel from the fp32 panels (the same panel layout) with no flat copy between.
+     */
+    public static HalfMatrix of(F32Matrix m, HalfFormat format) {
+        if (format == null) throw new IllegalArgumentException("format is null");
+        int in = m.in(), out = m.out();
+        float[] w = m.packed();
+        if (format == HalfFormat.BF16) {
+            int pr = pairRows(in);
+            int[] pairs = new int[Math.multiplyExact(pr, out)];
+            for (int p = 0, np = Panels.count(out); p < np; p++) {
+                int wp = Panels.width(p, out), base = Panels.base(p, in), pairBase = Panels.base(p, pr);
+                for (int i = 0; i < in; i++) {
+                    int src = base + i * wp, dst = pairBase + (i / 2) * wp, shift = (i & 1) == 0 ? 0 : 16;
+                    for (int c = 0; c < wp; c++) pairs[dst + c] |= (format.narrow(w[src + c]) & 0xFFFF) << shift;
+                }
+            }
+            return new HalfMatrix(format, null, pairs, in, out);
+        }
+        short[] h = new short[w.length];   // fp16 uses the fp32 panels' layout element for element
+        for (int k = 0; k < w.length; k++) h[k] = format.narrow(w[k]);
+        return new HalfMatrix(format, h, null, in, out);
+    }
+
     /** Pair rows of a bf16 matrix: ceil(in / 2). */
     static int pairRows(int in) { return (in + 1) / 2; }
 

@@ -145,9 +145,13 @@ class PackedMatrixTest {
                     int in = shape[0], out = shape[1];
                     float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.3), b = random(rnd, out, 1);
                     short[] flat = fmt.narrow(w);
-                    HalfMatrix m = HalfMatrix.of(w, in, out, fmt);
-                    for (int i = 0; i < in; i++) for (int c = 0; c < out; c++)
+                    HalfMatrix m = HalfMatrix.of(w, in, out, fmt), fromPanels = HalfMatrix.of(F32Matrix.of(w, in, out), fmt);
+                    for (int i = 0; i < in; i++) for (int c = 0; c < out; c++) {
                         assertEquals(fmt.widen(flat[i * out + c]), m.get(i, c), 0f);
+                        assertEquals(fmt.widen(flat[i * out + c]), fromPanels.get(i, c), 0f, "from fp32 panels");
+                    }
+                    if (fmt == HalfFormat.BF16) assertArrayEquals(m.pairs(), fromPanels.pairs(), "bf16 pairs from fp32 panels");
+                    else assertArrayEquals(m.packed(), fromPanels.packed(), "fp16 from fp32 panels");
                     for (float[] bias : new float[][] {b, null}) {
                         float[] want = new float[T * out], other = new float[T * out];
                         for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {

@@ -118,6 +118,7 @@ final class GenerateCommand implements Callable<Integer> {
         Model m;
         try (Warmup w = backend.warmUp()) {
             m = model.load();
+            backend.prepare(m);
         }
         int ctx = context != null ? context : m.config().nPositions();
         if (ctx < 1 || ctx > m.config().nPositions())

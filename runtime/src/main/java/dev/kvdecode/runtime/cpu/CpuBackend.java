@@ -76,15 +76,24 @@ public final class CpuBackend implements Backend {
     @Override
     public CpuSession open(Model model, SessionOptions options) {
         if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool, null, kvBf16);
-        if (preparedModel != model) {   // narrowed or quantized once per model, shared by its sessions
-            reduced = switch (weightFormat) {
-                case FP16, BF16 -> PackedHalfWeights.of(model.weights(), weightFormat.half());
-                case INT8 -> Q8Weights.of(model.weights());
-                case FP32 -> throw new AssertionError();
-            };
-            preparedModel = model;
-        }
+        prepare(model);
         return new CpuSession(model.weights(), options, pool, reduced, kvBf16);
+    }
+
+    /** fp16, bf16, int8: narrows or quantizes the model's matmul weights, once per model (its sessions share them). */
+    @Override
+    public void prepare(Model model) {
+        if (weightFormat == CpuWeightFormat.FP32 || preparedModel == model) return;
+        reduced = reduce(model.weights(), weightFormat);
+        preparedModel = model;
+    }
+
+    private static MatmulWeights reduce(Gpt2Weights w, CpuWeightFormat format) {
+        return switch (format) {
+            case FP16, BF16 -> PackedHalfWeights.of(w, format.half());
+            case INT8 -> Q8Weights.of(w);
+            case FP32 -> null;
+        };
     }
 
     /**
@@ -123,11 +132,7 @@ public final class CpuBackend implements Backend {
         try {
             ModelConfig cfg = ModelConfig.gpt2(2, 4, 256, 64, 1000);
             Gpt2Weights w = RandomWeights.create(cfg, 20261126L);
-            MatmulWeights mw = switch (weightFormat) {
-                case FP32 -> null;
-                case FP16, BF16 -> PackedHalfWeights.of(w, weightFormat.half());
-                case INT8 -> Q8Weights.of(w);
-            };
+            MatmulWeights mw = reduce(w, weightFormat);
             int[] prompt = new int[16];
             for (int i = 0; i < prompt.length; i++) prompt[i] = (i * 37) % cfg.vocabSize();
             int[] next = new int[1];

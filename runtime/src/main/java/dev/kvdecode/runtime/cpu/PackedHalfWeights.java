@@ -22,10 +22,10 @@ public record PackedHalfWeights(HalfFormat halfFormat, HalfMatrix[] attn, HalfMa
         HalfMatrix[] attn = new HalfMatrix[L], attnProj = new HalfMatrix[L], fc = new HalfMatrix[L], fcProj = new HalfMatrix[L];
         for (int l = 0; l < L; l++) {
             LayerWeights lw = w.layers().get(l);
-            attn[l] = HalfMatrix.of(lw.attnWeight().flat(), C, 3 * C, format);
-            attnProj[l] = HalfMatrix.of(lw.attnProjWeight().flat(), C, C, format);
-            fc[l] = HalfMatrix.of(lw.fcWeight().flat(), C, 4 * C, format);
-            fcProj[l] = HalfMatrix.of(lw.fcProjWeight().flat(), 4 * C, C, format);
+            attn[l] = HalfMatrix.of(lw.attnWeight(), format);
+            attnProj[l] = HalfMatrix.of(lw.attnProjWeight(), format);
+            fc[l] = HalfMatrix.of(lw.fcWeight(), format);
+            fcProj[l] = HalfMatrix.of(lw.fcProjWeight(), format);
         }
         float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
         return new PackedHalfWeights(format, attn, attnProj, fc, fcProj, HalfMatrix.of(headT, C, cfg.vocabSize(), format));

@@ -17,6 +17,13 @@ public interface Backend extends AutoCloseable {
      */
     default Warmup warmUp() { return Warmup.NONE; }
 
+    /**
+     * Does now, once per model, the work {@link #open} would otherwise do on its first call for
+     * this model (the CPU's reduced-precision copies of the weights), so that a caller can overlap
+     * it with a warm-up. Optional: open works without it. The default does nothing.
+     */
+    default void prepare(Model model) {}
+
     @Override
     default void close() {}
 }
