@@ -1,15 +1,24 @@
 package dev.kvdecode.kernels;
 
 /**
- * Linear layers. Weights are in Hugging Face's Conv1D layout W (in, out), so y = x W + b is
- * computed as y = b + sum_i x[i] * W[i, :]: each step reads a contiguous segment of a row of W and
- * updates a contiguous run of accumulators (a loop C2 vectorizes); a batch-1 decode step streams
- * W from memory once, and with T rows each W segment is reused by ROW_TILE rows.
+ * Linear layers y = x W + b, W in Hugging Face's Conv1D orientation (in, out), in two storage
+ * families:
  *
- * <p>Every output element accumulates bias first, then the terms i = 0, 1, ..., in-1 in order, in
- * fp32, whatever the number of rows, the blocking or the thread split. A row therefore gets the
- * same bits from the batch-1 path and from the blocked prefill path, which is what makes cached
- * and recomputed logits agree exactly.
+ * <ul>
+ *   <li><b>Packed panels</b> ({@link F32Matrix}, {@link HalfMatrix}, {@link Q8Matrix}; the CPU
+ *       backend's weights in every format): each thread streams a contiguous run of 64-column
+ *       panels, a panel's accumulators in registers; each element is the fp32 sum from 0 of
+ *       x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the bias (int8: per block of 32
+ *       inputs, then scaled).</li>
+ *   <li><b>Flat</b> (float[] or 16-bit short[] in the checkpoint's row-major order): y = b + sum_i
+ *       x[i] * W[i, :], each step a contiguous segment of a row of W added into a run of
+ *       accumulators; kept as the layout baseline ({@code DecodeOpsBench -p dtype=fp32-flat}) and
+ *       as a second, independently blocked implementation the tests hold the panels against.</li>
+ * </ul>
+ *
+ * <p>In each family every output element gets the same bits whatever the number of rows, the
+ * blocking or the thread split, so a row gets the same bits from the batch-1 path and from the
+ * prefill path: that is what makes cached and recomputed logits agree exactly.
  */
 public final class Matmul {
     private Matmul() {}
@@ -32,20 +41,6 @@ public final class Matmul {
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                               short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
         matmul(pool, y, yOff, x, xOff, null, wh, fmt, b, T, in, out);
-    }
-
-    // x (T,in), wRows (in rows of out floats), b (out) or null -> y (T,out); y must not alias x
-    /**
-     * As {@link #matmul(CpuThreads, float[], int, float[], int, float[], float[], int, int, int)}
-     * (the same bits), with W given as one array per row (see {@link #rows}): the accumulators
-     * and the W rows are then indexed by the same column, which C2 vectorizes with no copy of
-     * each W segment into scratch first. Measured on this box for the char-1024 matmuls (12.6 MB,
-     * cache-resident, 1 thread, CPU time): 0.76-1.35 -> 0.42-0.82 ms per token.
-     */
-    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
-                              float[][] wRows, float[] b, int T, int in, int out) {
-        if (wRows.length != in) throw new IllegalArgumentException("W has " + wRows.length + " rows, expected " + in);
-        matmul(pool, y, yOff, x, xOff, null, wRows, null, null, b, T, in, out);
     }
 
     // x (T,in), w int8 (in,out) with per-block scales, b (out) or null -> y (T,out); y must not alias x
@@ -94,22 +89,8 @@ public final class Matmul {
         panelMatmul(pool, y, yOff, x, xOff, w, null, null, b, T, in, out);
     }
 
-    // w (in,out) -> in rows of out floats
-    /** A copy of W with each row in its own array, for {@link #matmul(CpuThreads, float[], int, float[], int, float[][], float[], int, int, int)}. */
-    public static float[][] rows(float[] w, int in, int out) {
-        if ((long) in * out != w.length) throw new IllegalArgumentException("W has " + w.length + " floats, expected " + in + " x " + out);
-        float[][] r = new float[in][];
-        for (int i = 0; i < in; i++) r[i] = java.util.Arrays.copyOfRange(w, i * out, (i + 1) * out);
-        return r;
-    }
-
     private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
                                float[] w, short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
-        matmul(pool, y, yOff, x, xOff, w, null, wh, fmt, b, T, in, out);
-    }
-
-    private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, float[] w, float[][] wRows,
-                               short[] wh, HalfFormat fmt, float[] b, int T, int in, int out) {
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         // Few rows (decode): one contiguous run of columns per thread. The op then streams W at
         // memory speed in long row segments (one copy per W row and thread) and needs one
@@ -118,17 +99,16 @@ public final class Matmul {
         int tile = p == null ? out : T <= ROW_TILE ? roundUp((out + p.threads() - 1) / p.threads(), 16) : COL_TILE;
         int tiles = (out + tile - 1) / tile;
         if (p == null || tiles == 1) {
-            if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, 0, out);
-            else columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, 0, out);
             return;
         }
         // a reusable task per calling thread: a capturing lambda would allocate on every call
         MatmulTask task = MATMUL_TASK.get();
-        task.set(y, yOff, x, xOff, w, wRows, wh, fmt, b, T, in, out, tile);
+        task.set(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, tile);
         try {
             p.parallelFor(tiles, task);
         } finally {
-            task.set(null, 0, null, 0, null, null, null, null, null, 0, 0, 0, 0);
+            task.set(null, 0, null, 0, null, null, null, null, 0, 0, 0, 0);
         }
     }
 
@@ -138,14 +118,13 @@ public final class Matmul {
 
     private static final class MatmulTask implements CpuThreads.RangeTask {
         float[] y, x, w, b;
-        float[][] wRows;
         short[] wh;
         HalfFormat fmt;
         int yOff, xOff, T, in, out, tile;
 
-        void set(float[] y, int yOff, float[] x, int xOff, float[] w, float[][] wRows, short[] wh, HalfFormat fmt,
+        void set(float[] y, int yOff, float[] x, int xOff, float[] w, short[] wh, HalfFormat fmt,
                  float[] b, int T, int in, int out, int tile) {
-            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w; this.wRows = wRows;
+            this.y = y; this.yOff = yOff; this.x = x; this.xOff = xOff; this.w = w;
             this.wh = wh; this.fmt = fmt;
             this.b = b; this.T = T; this.in = in; this.out = out; this.tile = tile;
         }
@@ -153,8 +132,7 @@ public final class Matmul {
         @Override
         public void run(int s, int e) {
             int c0 = s * tile, c1 = Math.min(out, e * tile);
-            if (wRows != null) rowColumns(y, yOff, x, xOff, wRows, b, T, in, out, c0, c1);
-            else columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, c0, c1);
+            columns(y, yOff, x, xOff, w, wh, fmt, b, T, in, out, c0, c1);
         }
     }
 
@@ -450,54 +428,6 @@ public final class Matmul {
             for (int c = 0; c < wp; c++) acc[c] += s[so + c] * part[c];
         }
         System.arraycopy(acc, 0, y, yo, wp);
-    }
-
-    /** Accumulator rows of one thread for {@link #rowColumns}, indexed by absolute column, grown to out once. */
-    private static final ThreadLocal<float[][]> ROW_ACC = ThreadLocal.withInitial(() -> new float[ROW_TILE][0]);
-
-    // As columns(), with W as rows: the accumulators are indexed by the absolute column c, like the
-    // W rows, so the inner loops need no copy; same order of operations per output element.
-    private static void rowColumns(float[] y, int yOff, float[] x, int xOff, float[][] w, float[] b,
-                                   int T, int in, int out, int c0, int c1) {
-        float[][] acc = ROW_ACC.get();
-        if (acc[0].length < out) {
-            for (int r = 0; r < ROW_TILE; r++) acc[r] = new float[out];
-        }
-        for (int cb = c0; cb < c1; cb += COL_BLOCK) {
-            int ce = Math.min(c1, cb + COL_BLOCK);
-            for (int t0 = 0; t0 < T; t0 += ROW_TILE) {
-                int rows = Math.min(ROW_TILE, T - t0);
-                for (int r = 0; r < rows; r++) {
-                    if (b == null) java.util.Arrays.fill(acc[r], cb, ce, 0f);
-                    else System.arraycopy(b, cb, acc[r], cb, ce - cb);
-                }
-                int i = 0;
-                for (; i + 4 <= in; i += 4) {
-                    float[] w0 = w[i], w1 = w[i + 1], w2 = w[i + 2], w3 = w[i + 3];
-                    for (int r = 0; r < rows; r++) {
-                        int xo = xOff + (t0 + r) * in + i;
-                        axpy4(acc[r], x[xo], w0, x[xo + 1], w1, x[xo + 2], w2, x[xo + 3], w3, cb, ce);
-                    }
-                }
-                for (; i < in; i++) {
-                    float[] w0 = w[i];
-                    for (int r = 0; r < rows; r++) {
-                        float s0 = x[xOff + (t0 + r) * in + i];
-                        float[] a = acc[r];
-                        if (Simd.VECTOR) VectorOps.axpy(a, cb, s0, w0, cb, ce - cb);
-                        else for (int c = cb; c < ce; c++) a[c] += s0 * w0[c];
-                    }
-                }
-                for (int r = 0; r < rows; r++) System.arraycopy(acc[r], cb, y, yOff + (t0 + r) * out + cb, ce - cb);
-            }
-        }
-    }
-
-    // a[c0..c1) += s0*v0[c] + ... + s3*v3[c], left to right: the bits of four axpy passes
-    private static void axpy4(float[] a, float s0, float[] v0, float s1, float[] v1,
-                              float s2, float[] v2, float s3, float[] v3, int c0, int c1) {
-        if (Simd.VECTOR) { VectorOps.axpy4(a, c0, s0, v0, c0, s1, v1, c0, s2, v2, c0, s3, v3, c0, c1 - c0); return; }
-        for (int c = c0; c < c1; c++) a[c] = a[c] + s0 * v0[c] + s1 * v1[c] + s2 * v2[c] + s3 * v3[c];
     }
 
     // W elements [off, off+n) of w, or of wh widened from fmt -> dst[0..n)

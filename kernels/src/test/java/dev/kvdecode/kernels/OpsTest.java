@@ -350,26 +350,6 @@ class OpsTest {
         }
     }
 
-    /** W as one array per row gives the flat matmul's bits (same order per output), serial and parallel. */
-    @Test
-    void matmulWithRowsEqualsFlatBitForBit() {
-        SplittableRandom rnd = new SplittableRandom(SEED + 12);
-        for (int T : new int[] {1, 3, 9, 33}) for (int in : new int[] {1, 3, 31, 33, 127}) for (int out : new int[] {1, 3, 33, 127, 769}) {
-            float[] x = random(rnd, T * in, 1), w = random(rnd, in * out, 0.5), b = random(rnd, out, 1);
-            float[][] rows = Matmul.rows(w, in, out);
-            for (CpuThreads pool : new CpuThreads[] {null, POOL}) for (float[] bias : new float[][] {b, null}) {
-                float[] flat = output(T * out), byRows = output(T * out);
-                Matmul.matmul(pool, flat, GUARD, x, 0, w, bias, T, in, out);
-                Matmul.matmul(pool, byRows, GUARD, x, 0, rows, bias, T, in, out);
-                String what = "T=" + T + " in=" + in + " out=" + out + " pool=" + (pool != null) + " bias=" + (bias != null);
-                for (int i = 0; i < T * out; i++)
-                    assertEquals(Float.floatToRawIntBits(flat[GUARD + i]), Float.floatToRawIntBits(byRows[GUARD + i]), what + " i=" + i);
-                guardsIntact(byRows, T * out, what);
-            }
-        }
-        assertThrows(IllegalArgumentException.class, () -> Matmul.rows(new float[6], 4, 2));
-    }
-
     /**
      * The CPU cache's row layout against the flat layout: the same entries, placed at the same
      * logical positions (contiguous at an offset, as the SHIFT window, or wrapping, as a ring),

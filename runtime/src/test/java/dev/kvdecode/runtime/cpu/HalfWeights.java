@@ -8,11 +8,11 @@ import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
- * The matmul weights in a 16-bit format, flat (the checkpoint's (in, out) layout), for the CPU
- * backend's {@code --dtype fp16|bf16}: the matmuls widen them to fp32 segment by segment (see
- * {@link HalfFormat}), so a step streams half the bytes of fp32. The backend uses the packed
- * {@link PackedHalfWeights} instead (faster; it adds the bias last, so its bits differ slightly);
- * this flat form stays as a second, independent path for tests and the JMH comparison.
+ * Test reference: the matmul weights in a 16-bit format, flat (the checkpoint's (in, out) order),
+ * run by Matmul's flat 16-bit path, which widens them segment by segment (see {@link HalfFormat}).
+ * The backend uses the packed {@link PackedHalfWeights} (it adds the bias last, so its bits
+ * differ slightly); this flat form is a second, independently written path the tests hold the
+ * packed one against.
  *
  * <p>Narrowing rounds to nearest even once; a checkpoint stored in the same format (widened
  * exactly by the loader) round-trips bit for bit.
