@@ -7,6 +7,7 @@ import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.Warmup;
 import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.HeapTooSmallException;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.model.ModelConfig;
 import dev.kvdecode.runtime.model.RandomWeights;
@@ -84,7 +85,21 @@ public final class CpuBackend implements Backend {
     @Override
     public void prepare(Model model) {
         if (weightFormat == CpuWeightFormat.FP32 || preparedModel == model) return;
-        reduced = reduce(model.weights(), weightFormat);
+        ModelConfig cfg = model.config();
+        long weights = 12L * cfg.nLayer() * cfg.nEmbd() * cfg.nEmbd() + (long) cfg.nEmbd() * cfg.vocabSize();
+        String what = model.name() + ": the " + weightFormat.flag() + " copy of the matmul weights"
+                + " (with, while it is made, the LM head transposed in fp32)";
+        // the copy, plus its transients: the head transposed to (C, V) in fp32, and int8's flat fp32 matrix
+        long bytes = (long) Math.ceil(weights * weightFormat.bytesPerWeight()) + 4L * cfg.nEmbd() * cfg.vocabSize()
+                + 16L * cfg.nEmbd() * cfg.nEmbd();
+        HeapTooSmallException.check(what, bytes);
+        reduced = null;   // a previous model's copy can go first
+        preparedModel = null;
+        try {
+            reduced = reduce(model.weights(), weightFormat);
+        } catch (OutOfMemoryError e) {
+            throw HeapTooSmallException.of(what, bytes);
+        }
         preparedModel = model;
     }
 

@@ -172,6 +172,18 @@ public final class Checkpoint implements AutoCloseable {
 
     /** Widens every tensor to fp32 on the heap (the CPU backend's weights; linear layers packed, see {@link F32Matrix}). */
     public Gpt2Weights readWeights() {
+        long bytes = 0;   // the fp32 copy of every tensor (a tied head is wte's array)
+        for (SafeTensors.TensorInfo t : tensors.values()) bytes += 4 * t.elementCount();
+        String what = file.fileName() + ": the fp32 weights";
+        HeapTooSmallException.check(what, bytes);
+        try {
+            return readAll();
+        } catch (OutOfMemoryError e) {   // what was read so far is garbage once this unwinds
+            throw HeapTooSmallException.of(what, bytes);
+        }
+    }
+
+    private Gpt2Weights readAll() {
         int C = config.nEmbd();
         List<LayerWeights> layers = new ArrayList<>(config.nLayer());
         for (int l = 0; l < config.nLayer(); l++) {
