@@ -48,6 +48,28 @@ public final class HalfMatrix {
         return new HalfMatrix(format, h, null, in, out);
     }
 
+    // wt (out, in) row-major = W^T -> W (in, out) 16-bit, panel layout
+    /**
+     * Rounds W (in, out) given as its transpose {@code wt} (out, in) row-major, e.g. an LM head
+     * stored (V, C) used as W (C, V): the same matrix as {@code of(transpose(wt), in, out, format)}
+     * with no transposed fp32 copy in between.
+     */
+    public static HalfMatrix ofTransposed(float[] wt, int in, int out, HalfFormat format) {
+        if (format == null) throw new IllegalArgumentException("format is null");
+        Panels.checkShape(in, out, wt.length);
+        if (format == HalfFormat.BF16) {
+            int[] pairs = new int[Math.multiplyExact(pairRows(in), out)];
+            for (int c = 0; c < out; c++)
+                for (int i = 0; i < in; i++)
+                    pairs[pairIndex(i, c, in, out)] |= (format.narrow(wt[c * in + i]) & 0xFFFF) << ((i & 1) * 16);
+            return new HalfMatrix(format, null, pairs, in, out);
+        }
+        short[] h = new short[wt.length];
+        for (int c = 0; c < out; c++)
+            for (int i = 0; i < in; i++) h[Panels.index(i, c, in, out)] = format.narrow(wt[c * in + i]);
+        return new HalfMatrix(format, h, null, in, out);
+    }
+
     // fp32 panels -> 16-bit panels, panel by panel
     /**
      * Rounds a packed fp32 matrix to {@code format}: the same matrix as {@code of(m.flat(), ...)},

@@ -38,10 +38,23 @@ public final class Q8Matrix {
     // w (in, out) fp32 -> int8 + per-block scales
     /** Quantizes W (in, out); throws if {@code w} does not hold in x out floats or holds a non-finite value. */
     public static Q8Matrix quantize(float[] w, int in, int out) {
+        return quantize(w, in, out, false);
+    }
+
+    // wt (out, in) row-major = W^T -> W (in, out) int8 + per-block scales
+    /** As {@link #quantize(float[], int, int)}, W given as its transpose (out, in) row-major (an LM head stored (V, C)). */
+    public static Q8Matrix quantizeTransposed(float[] wt, int in, int out) {
+        return quantize(wt, in, out, true);
+    }
+
+    private static Q8Matrix quantize(float[] w, int in, int out, boolean transposed) {
         Panels.checkShape(in, out, w.length);
         for (int k = 0; k < w.length; k++)
-            if (!Float.isFinite(w[k]))
-                throw new IllegalArgumentException("W[" + k / out + ", " + k % out + "] = " + w[k] + " cannot be quantized");
+            if (!Float.isFinite(w[k])) {
+                int i = transposed ? k % in : k / out, c = transposed ? k / in : k % out;
+                throw new IllegalArgumentException("W[" + i + ", " + c + "] = " + w[k] + " cannot be quantized");
+            }
+        int si = transposed ? 1 : out, sc = transposed ? in : 1;   // W[i, c] = w[i * si + c * sc]
         int nb = blocks(in);
         byte[] q = new byte[w.length];
         float[] scales = new float[Math.multiplyExact(nb, out)];
@@ -49,12 +62,12 @@ public final class Q8Matrix {
             int i0 = b * BLOCK, i1 = Math.min(in, i0 + BLOCK);
             for (int c = 0; c < out; c++) {
                 float amax = 0f;
-                for (int i = i0; i < i1; i++) amax = Math.max(amax, Math.abs(w[i * out + c]));
+                for (int i = i0; i < i1; i++) amax = Math.max(amax, Math.abs(w[i * si + c * sc]));
                 float scale = amax / 127f;
                 scales[b * out + c] = scale;
                 if (scale == 0f) continue;
                 for (int i = i0; i < i1; i++)
-                    q[Panels.index(i, c, in, out)] = (byte) Math.max(-127, Math.min(127, Math.round(w[i * out + c] / scale)));
+                    q[Panels.index(i, c, in, out)] = (byte) Math.max(-127, Math.min(127, Math.round(w[i * si + c * sc] / scale)));
             }
         }
         return new Q8Matrix(q, scales, in, out);

@@ -230,4 +230,26 @@ class PackedMatrixTest {
         float[] y = new float[3];
         assertThrows(IllegalArgumentException.class, () -> Matmul.matmul(null, y, 0, new float[2], 0, F32Matrix.of(new float[6], 2, 3), null, 2));
     }
+
+    @Test
+    void transposedSourcesGiveTheSameMatrices() {
+        SplittableRandom rnd = new SplittableRandom(SEED + 5);
+        for (int[] shape : new int[][] {{1, 1}, {3, 63}, {33, 64}, {65, 130}, {64, 2 * 2048 + 77}}) {
+            int in = shape[0], out = shape[1];
+            float[] w = random(rnd, in * out, 0.3), wt = new float[in * out];
+            for (int i = 0; i < in; i++) for (int c = 0; c < out; c++) wt[c * in + i] = w[i * out + c];
+            for (HalfFormat fmt : HalfFormat.values()) {
+                HalfMatrix a = HalfMatrix.of(w, in, out, fmt), b = HalfMatrix.ofTransposed(wt, in, out, fmt);
+                if (fmt == HalfFormat.BF16) assertArrayEquals(a.pairs(), b.pairs(), fmt + " " + in + "x" + out);
+                else assertArrayEquals(a.packed(), b.packed(), fmt + " " + in + "x" + out);
+            }
+            Q8Matrix a = Q8Matrix.quantize(w, in, out), b = Q8Matrix.quantizeTransposed(wt, in, out);
+            assertArrayEquals(a.packed(), b.packed(), "int8 " + in + "x" + out);
+            assertArrayEquals(a.scaleArray(), b.scaleArray(), "int8 scales " + in + "x" + out);
+        }
+        float[] bad = new float[6];
+        bad[1] = Float.NaN;   // W^T (3, 2) row 0, column 1: W[1, 0]
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Q8Matrix.quantizeTransposed(bad, 2, 3));
+        assertTrue(e.getMessage().startsWith("W[1, 0] = NaN"), e.getMessage());
+    }
 }

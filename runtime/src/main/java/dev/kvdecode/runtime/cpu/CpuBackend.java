@@ -87,11 +87,9 @@ public final class CpuBackend implements Backend {
         if (weightFormat == CpuWeightFormat.FP32 || preparedModel == model) return;
         ModelConfig cfg = model.config();
         long weights = 12L * cfg.nLayer() * cfg.nEmbd() * cfg.nEmbd() + (long) cfg.nEmbd() * cfg.vocabSize();
-        String what = model.name() + ": the " + weightFormat.flag() + " copy of the matmul weights"
-                + " (with, while it is made, the LM head transposed in fp32)";
-        // the copy, plus its transients: the head transposed to (C, V) in fp32, and int8's flat fp32 matrix
-        long bytes = (long) Math.ceil(weights * weightFormat.bytesPerWeight()) + 4L * cfg.nEmbd() * cfg.vocabSize()
-                + 16L * cfg.nEmbd() * cfg.nEmbd();
+        String what = model.name() + ": the " + weightFormat.flag() + " copy of the matmul weights";
+        // the copy, plus int8's transient: one matrix in flat fp32 (the largest is 4C x C)
+        long bytes = (long) Math.ceil(weights * weightFormat.bytesPerWeight()) + 16L * cfg.nEmbd() * cfg.nEmbd();
         HeapTooSmallException.check(what, bytes);
         reduced = null;   // a previous model's copy can go first
         preparedModel = null;

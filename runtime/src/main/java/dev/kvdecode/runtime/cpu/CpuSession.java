@@ -323,14 +323,6 @@ public final class CpuSession implements InferenceSession {
         mw.head(pool, logits, logitsOff, s.xn, w.lmHeadBias(), rows);
     }
 
-    // head (V,C) -> (C,V)
-    /** The LM head transposed to the matmul's (in, out) layout. */
-    static float[] transposeHead(float[] head, int V, int C) {
-        float[] t = new float[Math.multiplyExact(V, C)];
-        for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
-        return t;
-    }
-
     @Override
     public String toString() {
         return "CpuSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt;

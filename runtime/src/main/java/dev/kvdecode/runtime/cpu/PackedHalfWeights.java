@@ -27,8 +27,8 @@ public record PackedHalfWeights(HalfFormat halfFormat, HalfMatrix[] attn, HalfMa
             fc[l] = HalfMatrix.of(lw.fcWeight(), format);
             fcProj[l] = HalfMatrix.of(lw.fcProjWeight(), format);
         }
-        float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
-        return new PackedHalfWeights(format, attn, attnProj, fc, fcProj, HalfMatrix.of(headT, C, cfg.vocabSize(), format));
+        // the head (V, C) is W^T of the (C, V) matmul it runs as
+        return new PackedHalfWeights(format, attn, attnProj, fc, fcProj, HalfMatrix.ofTransposed(w.lmHead(), C, cfg.vocabSize(), format));
     }
 
     @Override

@@ -33,8 +33,8 @@ public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8M
             fc[l] = Q8Matrix.quantize(lw.fcWeight().flat(), C, 4 * C);
             fcProj[l] = Q8Matrix.quantize(lw.fcProjWeight().flat(), 4 * C, C);
         }
-        float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), C);
-        return new Q8Weights(attn, attnProj, fc, fcProj, Q8Matrix.quantize(headT, C, cfg.vocabSize()));
+        // the head (V, C) is W^T of the (C, V) matmul it runs as
+        return new Q8Weights(attn, attnProj, fc, fcProj, Q8Matrix.quantizeTransposed(w.lmHead(), C, cfg.vocabSize()));
     }
 
     @Override

@@ -37,7 +37,7 @@ public record HalfWeights(HalfFormat halfFormat, int C, int V, short[][] attn, s
             fcProj[l] = format.narrow(lw.fcProjWeight().flat());
         }
         ModelConfig cfg = w.config();
-        float[] headT = CpuSession.transposeHead(w.lmHead(), cfg.vocabSize(), cfg.nEmbd());
+        float[] headT = transposeHead(w.lmHead(), cfg.vocabSize(), cfg.nEmbd());
         return new HalfWeights(format, cfg.nEmbd(), cfg.vocabSize(), attn, attnProj, fc, fcProj, format.narrow(headT));
     }
 
@@ -56,4 +56,11 @@ public record HalfWeights(HalfFormat halfFormat, int C, int V, short[][] attn, s
 
     @Override
     public CpuWeightFormat format() { return halfFormat == HalfFormat.FP16 ? CpuWeightFormat.FP16 : CpuWeightFormat.BF16; }
+
+    // head (V,C) -> (C,V)
+    static float[] transposeHead(float[] head, int V, int C) {
+        float[] t = new float[Math.multiplyExact(V, C)];
+        for (int v = 0; v < V; v++) for (int c = 0; c < C; c++) t[c * V + v] = head[v * C + c];
+        return t;
+    }
 }
