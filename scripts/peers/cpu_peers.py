@@ -25,9 +25,14 @@ small model of random weights of its own, Backend.warmUp), which is part of its 
 prefill or decode figures; every peer's whole process wall time (start-up, load, prefill, decode)
 is recorded beside its figures as process_wall_s.
 
+Before and after the timings the script measures the read bandwidth (torch, best of 8 x.sum()
+over 1 GiB with the same thread count), and reports our fp32 bytes per token against it.
+--markdown FILE writes the run (command, machine, date, table, bandwidth) into FILE between the
+markers <!-- cpu-peers:begin --> and <!-- cpu-peers:end -->, replacing the previous run's.
+
 Usage (node-llama-cpp installed with `npm install node-llama-cpp@3.21.1` in --npm-dir; jlama
 needs `mvn` and a JDK >= 21, found through JAVA_HOME or /usr/lib/jvm):
-    python3 scripts/peers/cpu_peers.py --threads 2 --new-tokens 128 --npm-dir /tmp/npm --json peers.json
+    python3 scripts/peers/cpu_peers.py --threads 2 --new-tokens 128 --npm-dir /tmp/npm --json peers.json --markdown docs/BENCHMARKS.md
     python3 scripts/peers/cpu_peers.py --peers jlama --new-tokens 8 --reps 1     # smoke test one peer
 Pinned: torch 2.13 (cpu), transformers 5.18, gguf (pip, local index), node-llama-cpp 3.21.1,
 jlama-core 0.8.4.
@@ -89,6 +94,92 @@ def timed(cmd, env=None, cwd=None):
     busy_ticks = (t1 - t0) - (i1 - i0)
     other = max(0.0, (busy_ticks - child) / max(1, (t1 - t0)))
     return p.stdout, other, wall
+
+
+BW_SCRIPT = r"""
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+x = torch.ones(256 * 1024 * 1024)  # 1 GiB of fp32
+best = min((lambda t0: (x.sum(), time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(8))
+print(x.numel() * 4 / best / 1e9)
+"""
+
+
+def read_bandwidth(threads):
+    """Read bandwidth in GB/s: best of 8 torch x.sum() over 1 GiB of fp32 with `threads` threads, in a child process."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    p = subprocess.run([sys.executable, "-c", BW_SCRIPT, str(threads)], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"bandwidth probe failed: {p.stderr[-500:]}")
+    return float(p.stdout.strip().splitlines()[-1])
+
+
+def weight_bytes(ckpt: Path):
+    """Bytes of every fp32 parameter of the checkpoint (what an fp32 decode step reads, the tied head once)."""
+    from safetensors import safe_open
+    n = 0
+    with safe_open(str(ckpt / "model.safetensors"), framework="np") as f:
+        for k in f.keys():
+            if k.endswith("lm_head.weight") or k.endswith(".attn.bias") or k.endswith(".attn.masked_bias"):
+                continue  # the tied head is wte; the causal-mask buffers are not weights
+            n += 4 * int(np.prod(f.get_slice(k).get_shape()))
+    return n
+
+
+MD_BEGIN, MD_END = "<!-- cpu-peers:begin -->", "<!-- cpu-peers:end -->"
+
+
+def markdown(results, unavailable, a, ids, bw, wbytes, when):
+    """The run as a Markdown section: command, machine, date, table, and our fp32 against the read bandwidth."""
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    cmd = "python3 scripts/peers/cpu_peers.py " + " ".join(sys.argv[1:])
+    out = [MD_BEGIN, "",
+           f"### Latest `cpu_peers.py` run ({when}, written by the script)", "",
+           f"    {cmd}", "",
+           f"Machine: {cpu}, {os.cpu_count()} cpus, {mem:.0f} GiB; {a.threads} threads for every peer. GPT-2 124M "
+           f"shape, random weights, batch 1, greedy, {len(ids)}-token prompt, {a.new_tokens} new tokens, cold "
+           f"processes; best undisturbed of up to {a.reps * 3} timings each. Read bandwidth (torch, {a.threads} "
+           f"threads, best of 8 `x.sum()` over 1 GiB) before / after: {bw[0]:.1f} / {bw[1]:.1f} GB/s.", "",
+           "| peer | weights | decode tok/s | prefill ms | process s | other load |",
+           "|---|---|---:|---:|---:|---:|"]
+    for r in results:
+        flag = " (disturbed)" if r["disturbed"] else ""
+        out.append(f"| {r['peer']} | {r['dtype']} | {r['decode_tokens_per_s']:.1f} | {r['prefill_ms']:.1f} | "
+                   f"{r['process_wall_s']:.1f} | {r['other_load_during']:.0%}{flag} |")
+    for name, dtype, why in unavailable:
+        out.append(f"| {name} | {dtype} | unavailable: {why} | | | |")
+    ours = next((r for r in results if r["peer"] == "kvdecode" and r["dtype"] == "fp32"), None)
+    f32 = next((r for r in results if r["peer"] == "llama.cpp" and r["dtype"] == "F32"), None)
+    if ours:
+        gbs = ours["decode_tokens_per_s"] * wbytes / 1e9
+        line = (f"kvdecode fp32 reads {wbytes / 1e6:.0f} MB per token: {gbs:.1f} GB/s, "
+                f"{gbs / max(bw):.0%}-{gbs / min(bw):.0%} of the read bandwidth")
+        if f32:
+            line += f"; {ours['decode_tokens_per_s'] / f32['decode_tokens_per_s']:.2f}x llama.cpp F32"
+        out += ["", line + "."]
+    out += ["", MD_END]
+    return "\n".join(out)
+
+
+def write_markdown(path: Path, section: str):
+    """Replaces the section between the markers in path (appends it when the markers are missing)."""
+    text = path.read_text() if path.exists() else ""
+    if MD_BEGIN in text and MD_END in text:
+        head, rest = text.split(MD_BEGIN, 1)
+        text = head + section + rest.split(MD_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def make_checkpoint(d: Path, seed: int):
@@ -297,6 +388,8 @@ def main():
     ap.add_argument("--ours-dtypes", default="fp32,fp16,bf16,int8")
     ap.add_argument("--gguf-types", default="F32,F16,Q8_0")
     ap.add_argument("--reps", type=int, default=2, help="timings per configuration (best undisturbed kept)")
+    ap.add_argument("--markdown", help="write the run's table into this Markdown file between "
+                    + MD_BEGIN + " and " + MD_END + " (e.g. docs/BENCHMARKS.md)")
     ap.add_argument("--max-busy", type=float, default=0.10, help="other load allowed, fraction of all cores")
     ap.add_argument("--max-waits", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1234)
@@ -339,6 +432,7 @@ def main():
         except Unavailable as e:
             unavailable.append(("jlama", "fp32", str(e)))
 
+    bw_before = read_bandwidth(a.threads)
     results = []
     for name, dtype, cmd, env, cwd in configs:
         best = None
@@ -372,6 +466,9 @@ def main():
         if best is not None:
             results.append(best)
 
+    bw = (bw_before, read_bandwidth(a.threads))
+    when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    wbytes = weight_bytes(ckpt)
     print(f"\nGPT-2 124M shape, random weights, batch 1, greedy, {len(ids)}-token prompt, "
           f"{a.new_tokens} new tokens, {a.threads} threads; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -382,8 +479,14 @@ def main():
               f"{r['process_wall_s']:9.1f} {r['other_load_during']:10.0%}{flag}")
     for name, dtype, why in unavailable:
         print(f"{name}: unavailable ({why})")
+    print(f"read bandwidth before / after: {bw[0]:.1f} / {bw[1]:.1f} GB/s; fp32 weights {wbytes / 1e6:.0f} MB per token")
+    if a.markdown:
+        write_markdown(Path(a.markdown), markdown(results, unavailable, a, ids, bw, wbytes, when))
+        print(f"wrote the table into {a.markdown}")
     if a.json:
         Path(a.json).write_text(json.dumps({"results": results, "prompt_ids": ids, "argv": sys.argv,
+                                            "read_bandwidth_gb_s": {"before": bw[0], "after": bw[1]},
+                                            "fp32_weight_bytes": wbytes, "date": when,
                                             "unavailable": [{"peer": n, "dtype": d, "reason": w}
                                                             for n, d, w in unavailable]}, indent=1))
 
