@@ -77,9 +77,9 @@ public final class Matmul {
     // x (T,in), w fp32 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
     /**
      * y = x W + b with W packed in panels ({@link F32Matrix}, the CPU backend's fp32 weights): each
-     * element is the fp32 sum from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the
-     * bias (or plus 0 without one), as the 16-bit panels; the same bits for any T or thread split,
-     * with and without the Vector API.
+     * element is the fp32 sum from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, each term one
+     * fused multiply-add, then plus the bias (or plus 0 without one), as the 16-bit panels; the
+     * same bits for any T or thread split, with and without the Vector API.
      */
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, F32Matrix w, float[] b, int T) {
         int in = w.in(), out = w.out();
@@ -369,14 +369,15 @@ public final class Matmul {
         }
     }
 
-    // y[yo .. yo+wp) = (0 + sum over i in order of x[xo+i] * W (panel rows of wp at base)) + b[c0 ..]
+    // y[yo .. yo+wp) = (0 + sum over i in order of x[xo+i] * W (panel rows of wp at base), each term
+    // one fused multiply-add, as VectorOps' fp32/fp16/bf16 panel kernels) + b[c0 ..]
     private static void scalarPanelF32(float[] y, int yo, float[] x, int xo, float[] w, int base,
                                        int in, int wp, float[] b, int c0) {
         float[] acc = PANEL_SCRATCH.get()[0];
         java.util.Arrays.fill(acc, 0, wp, 0f);
         for (int i = 0, o = base; i < in; i++, o += wp) {
             float xi = x[xo + i];
-            for (int c = 0; c < wp; c++) acc[c] += xi * w[o + c];
+            for (int c = 0; c < wp; c++) acc[c] = Math.fma(xi, w[o + c], acc[c]);
         }
         for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);
@@ -389,7 +390,7 @@ public final class Matmul {
         java.util.Arrays.fill(acc, 0, wp, 0f);
         for (int i = 0, o = base; i < in; i++, o += wp) {
             float xi = x[xo + i];
-            for (int c = 0; c < wp; c++) acc[c] += xi * Float.float16ToFloat(h[o + c]);
+            for (int c = 0; c < wp; c++) acc[c] = Math.fma(xi, Float.float16ToFloat(h[o + c]), acc[c]);
         }
         for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);
@@ -402,10 +403,10 @@ public final class Matmul {
         java.util.Arrays.fill(acc, 0, wp, 0f);
         for (int i = 0, o = base; i < in; i += 2, o += wp) {
             float x0 = x[xo + i];
-            for (int c = 0; c < wp; c++) acc[c] += x0 * Float.intBitsToFloat(w[o + c] << 16);
+            for (int c = 0; c < wp; c++) acc[c] = Math.fma(x0, Float.intBitsToFloat(w[o + c] << 16), acc[c]);
             if (i + 1 == in) break;
             float x1 = x[xo + i + 1];
-            for (int c = 0; c < wp; c++) acc[c] += x1 * Float.intBitsToFloat(w[o + c] & 0xFFFF0000);
+            for (int c = 0; c < wp; c++) acc[c] = Math.fma(x1, Float.intBitsToFloat(w[o + c] & 0xFFFF0000), acc[c]);
         }
         for (int c = 0; c < wp; c++) acc[c] += b[c0 + c];
         System.arraycopy(acc, 0, y, yo, wp);

@@ -39,7 +39,9 @@ final class VectorOps {
     static boolean panelsVectorized() { return F.vectorBitSize() >= 256; }
 
     // Matmul's scalar bf16 panel loop, 64 columns, over row pairs (HalfMatrix): y[yo + c] = (0 +
-    // x[xo+i] * W[i, c] for i = 0, 1, ... in order) + b[c0 + c] (multiply, then add: the same bits)
+    // x[xo+i] * W[i, c] for i = 0, 1, ... in order, each term one fused multiply-add) + b[c0 + c]
+    // (the same bits: Math.fma there). Fused: C2 compiles a separate multiply and add of this
+    // kernel to ~12 GMAC/s from L2 on the build machine, the fma to 22-30 (PERF_NOTES_CPU.md section 13).
     static void panelBf16(float[] y, int yo, float[] x, int xo, int[] w, int base, int in, float[] b, int c0) {
         // Accumulators start at zero and the bias comes last: started from the loaded bias, C2
         // (JDK 25) compiled this loop ~1.7x slower (10.5 -> 6 GMAC/s, docs/PERF_NOTES_CPU.md section 9).
@@ -53,22 +55,22 @@ final class VectorOps {
             IntVector w2 = IntVector.fromArray(I8, w, o + 16), w3 = IntVector.fromArray(I8, w, o + 24);
             IntVector w4 = IntVector.fromArray(I8, w, o + 32), w5 = IntVector.fromArray(I8, w, o + 40);
             IntVector w6 = IntVector.fromArray(I8, w, o + 48), w7 = IntVector.fromArray(I8, w, o + 56);
-            a0 = a0.add(w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a1 = a1.add(w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a2 = a2.add(w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a3 = a3.add(w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a4 = a4.add(w4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a5 = a5.add(w5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a6 = a6.add(w6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a7 = a7.add(w7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0));
-            a0 = a0.add(w0.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a1 = a1.add(w1.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a2 = a2.add(w2.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a3 = a3.add(w3.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a4 = a4.add(w4.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a5 = a5.add(w5.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a6 = a6.add(w6.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
-            a7 = a7.add(w7.and(HIGH_HALF).reinterpretAsFloats().mul(x1));
+            a0 = w0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a0);
+            a1 = w1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a1);
+            a2 = w2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a2);
+            a3 = w3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a3);
+            a4 = w4.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a4);
+            a5 = w5.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a5);
+            a6 = w6.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a6);
+            a7 = w7.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, a7);
+            a0 = w0.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a0);
+            a1 = w1.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a1);
+            a2 = w2.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a2);
+            a3 = w3.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a3);
+            a4 = w4.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a4);
+            a5 = w5.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a5);
+            a6 = w6.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a6);
+            a7 = w7.and(HIGH_HALF).reinterpretAsFloats().fma(x1, a7);
         }
         a0.intoArray(y, yo); a1.intoArray(y, yo + 8); a2.intoArray(y, yo + 16); a3.intoArray(y, yo + 24);
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
@@ -77,7 +79,7 @@ final class VectorOps {
         if ((in & 1) != 0) {
             FloatVector x0 = FloatVector.broadcast(F8, x[xo + in - 1]);
             for (int c = 0; c < 64; c += 8)
-                FloatVector.fromArray(F8, y, yo + c).add(IntVector.fromArray(I8, w, o + c).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().mul(x0)).intoArray(y, yo + c);
+                IntVector.fromArray(I8, w, o + c).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(x0, FloatVector.fromArray(F8, y, yo + c)).intoArray(y, yo + c);
         }
         for (int c = 0; c < 64; c += 8) FloatVector.fromArray(F8, y, yo + c).add(FloatVector.fromArray(F8, b, c0 + c)).intoArray(y, yo + c);
     }
@@ -176,14 +178,14 @@ final class VectorOps {
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = FloatVector.zero(F8);
         for (int i = 0, o = base; i < in; i++, o += 64) {
             FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
-            a0 = a0.add(FloatVector.fromArray(F8, w, o).mul(xv));
-            a1 = a1.add(FloatVector.fromArray(F8, w, o + 8).mul(xv));
-            a2 = a2.add(FloatVector.fromArray(F8, w, o + 16).mul(xv));
-            a3 = a3.add(FloatVector.fromArray(F8, w, o + 24).mul(xv));
-            a4 = a4.add(FloatVector.fromArray(F8, w, o + 32).mul(xv));
-            a5 = a5.add(FloatVector.fromArray(F8, w, o + 40).mul(xv));
-            a6 = a6.add(FloatVector.fromArray(F8, w, o + 48).mul(xv));
-            a7 = a7.add(FloatVector.fromArray(F8, w, o + 56).mul(xv));
+            a0 = FloatVector.fromArray(F8, w, o).fma(xv, a0);
+            a1 = FloatVector.fromArray(F8, w, o + 8).fma(xv, a1);
+            a2 = FloatVector.fromArray(F8, w, o + 16).fma(xv, a2);
+            a3 = FloatVector.fromArray(F8, w, o + 24).fma(xv, a3);
+            a4 = FloatVector.fromArray(F8, w, o + 32).fma(xv, a4);
+            a5 = FloatVector.fromArray(F8, w, o + 40).fma(xv, a5);
+            a6 = FloatVector.fromArray(F8, w, o + 48).fma(xv, a6);
+            a7 = FloatVector.fromArray(F8, w, o + 56).fma(xv, a7);
         }
         a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));
         a2 = a2.add(FloatVector.fromArray(F8, b, c0 + 16)); a3 = a3.add(FloatVector.fromArray(F8, b, c0 + 24));
@@ -241,14 +243,14 @@ final class VectorOps {
             for (int c = 0; c < n; c++) ws[c] = Float.float16ToFloat(h[o + c]);
             for (int r = 0, so = 0; r < rows; r++, so += 64) {
                 FloatVector xv = FloatVector.broadcast(F8, x[xo + i + r]);
-                a0 = a0.add(FloatVector.fromArray(F8, ws, so).mul(xv));
-                a1 = a1.add(FloatVector.fromArray(F8, ws, so + 8).mul(xv));
-                a2 = a2.add(FloatVector.fromArray(F8, ws, so + 16).mul(xv));
-                a3 = a3.add(FloatVector.fromArray(F8, ws, so + 24).mul(xv));
-                a4 = a4.add(FloatVector.fromArray(F8, ws, so + 32).mul(xv));
-                a5 = a5.add(FloatVector.fromArray(F8, ws, so + 40).mul(xv));
-                a6 = a6.add(FloatVector.fromArray(F8, ws, so + 48).mul(xv));
-                a7 = a7.add(FloatVector.fromArray(F8, ws, so + 56).mul(xv));
+                a0 = FloatVector.fromArray(F8, ws, so).fma(xv, a0);
+                a1 = FloatVector.fromArray(F8, ws, so + 8).fma(xv, a1);
+                a2 = FloatVector.fromArray(F8, ws, so + 16).fma(xv, a2);
+                a3 = FloatVector.fromArray(F8, ws, so + 24).fma(xv, a3);
+                a4 = FloatVector.fromArray(F8, ws, so + 32).fma(xv, a4);
+                a5 = FloatVector.fromArray(F8, ws, so + 40).fma(xv, a5);
+                a6 = FloatVector.fromArray(F8, ws, so + 48).fma(xv, a6);
+                a7 = FloatVector.fromArray(F8, ws, so + 56).fma(xv, a7);
             }
         }
         a0 = a0.add(FloatVector.fromArray(F8, b, c0)); a1 = a1.add(FloatVector.fromArray(F8, b, c0 + 8));

@@ -156,7 +156,7 @@ class PackedMatrixTest {
                         float[] want = new float[T * out], other = new float[T * out];
                         for (int t = 0; t < T; t++) for (int c = 0; c < out; c++) {
                             float a = 0f;
-                            for (int i = 0; i < in; i++) a += x[t * in + i] * fmt.widen(flat[i * out + c]);
+                            for (int i = 0; i < in; i++) a = Math.fma(x[t * in + i], fmt.widen(flat[i * out + c]), a);   // one fused multiply-add per term
                             want[t * out + c] = a + (bias == null ? 0f : bias[c]);   // no bias: plus zeros (Matmul.panels)
                         }
                         Matmul.matmul(null, other, 0, x, 0, flat, fmt, bias, T, in, out);
@@ -204,7 +204,7 @@ class PackedMatrixTest {
                             float a = 0f;
                             double e = 0;
                             for (int i = 0; i < in; i++) {
-                                a += x[t * in + i] * w[i * out + c];
+                                a = Math.fma(x[t * in + i], w[i * out + c], a);   // one fused multiply-add per term
                                 e += (double) x[t * in + i] * w[i * out + c];
                             }
                             want[t * out + c] = a + (bias == null ? 0f : bias[c]);   // no bias: plus zeros (Matmul.panels)
