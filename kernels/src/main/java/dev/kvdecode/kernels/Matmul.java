@@ -8,8 +8,9 @@ package dev.kvdecode.kernels;
  *   <li><b>Packed panels</b> ({@link F32Matrix}, {@link HalfMatrix}, {@link Q8Matrix}; the CPU
  *       backend's weights in every format): each thread streams a contiguous run of 64-column
  *       panels, a panel's accumulators in registers; each element is the fp32 sum from 0 of
- *       x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the bias (int8: per block of 32
- *       inputs, then scaled).</li>
+ *       x[t,i] * W[i,c] for i = 0, 1, ... in order, one fused multiply-add per term (Math.fma in
+ *       the scalar loops), then plus the bias (int8: such a sum per block of 32 inputs, added
+ *       times the block's scale)</li>
  *   <li><b>Flat</b> (float[] or 16-bit short[] in the checkpoint's row-major order): y = b + sum_i
  *       x[i] * W[i, :], each step a contiguous segment of a row of W added into a run of
  *       accumulators; kept as the layout baseline ({@code DecodeOpsBench -p dtype=fp32-flat}) and
@@ -47,7 +48,8 @@ public final class Matmul {
     /**
      * y = x W + b with W in the int8 format of {@link Q8Matrix} ({@code --dtype int8}): each
      * element starts at the bias and, for each block of 32 inputs in order, adds scale[block, c]
-     * times the fp32 sum of x[t,i] * q[i,c] over the block's i in order. The same bits for any
+     * times the fp32 sum of x[t,i] * q[i,c] over the block's i in order (one fused multiply-add
+     * per term). The same bits for any
      * T, blocking or thread split (so cached and recomputed logits agree exactly), and the same
      * bits with and without the Vector API.
      */
@@ -412,7 +414,8 @@ public final class Matmul {
         System.arraycopy(acc, 0, y, yo, wp);
     }
 
-    // the same for int8: per block of 32 rows, part = sum x * q in order, then acc += scale * part
+    // the same for int8: per block of 32 rows, part = the fused multiply-add sum of x * q in order,
+    // then acc += scale * part (multiply, then add)
     private static void scalarPanelQ8(float[] y, int yo, float[] x, int xo, byte[] q, float[] s, int base, int in,
                                       int out, int wp, float[] b, int c0) {
         float[][] sc = PANEL_SCRATCH.get();
@@ -423,7 +426,7 @@ public final class Matmul {
             java.util.Arrays.fill(part, 0, wp, 0f);
             for (int i = i0, o = base + i0 * wp; i < i1; i++, o += wp) {
                 float xi = x[xo + i];
-                for (int c = 0; c < wp; c++) part[c] += xi * q[o + c];
+                for (int c = 0; c < wp; c++) part[c] = Math.fma(xi, q[o + c], part[c]);
             }
             int so = (i0 / Q8Matrix.BLOCK) * out + c0;
             for (int c = 0; c < wp; c++) acc[c] += s[so + c] * part[c];

@@ -208,14 +208,14 @@ final class VectorOps {
             p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = FloatVector.zero(F8);
             for (int i = i0, o = i0 * 64; i < i1; i++, o += 64) {
                 FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
-                p0 = p0.add(FloatVector.fromArray(F8, qf, o).mul(xv));
-                p1 = p1.add(FloatVector.fromArray(F8, qf, o + 8).mul(xv));
-                p2 = p2.add(FloatVector.fromArray(F8, qf, o + 16).mul(xv));
-                p3 = p3.add(FloatVector.fromArray(F8, qf, o + 24).mul(xv));
-                p4 = p4.add(FloatVector.fromArray(F8, qf, o + 32).mul(xv));
-                p5 = p5.add(FloatVector.fromArray(F8, qf, o + 40).mul(xv));
-                p6 = p6.add(FloatVector.fromArray(F8, qf, o + 48).mul(xv));
-                p7 = p7.add(FloatVector.fromArray(F8, qf, o + 56).mul(xv));
+                p0 = FloatVector.fromArray(F8, qf, o).fma(xv, p0);
+                p1 = FloatVector.fromArray(F8, qf, o + 8).fma(xv, p1);
+                p2 = FloatVector.fromArray(F8, qf, o + 16).fma(xv, p2);
+                p3 = FloatVector.fromArray(F8, qf, o + 24).fma(xv, p3);
+                p4 = FloatVector.fromArray(F8, qf, o + 32).fma(xv, p4);
+                p5 = FloatVector.fromArray(F8, qf, o + 40).fma(xv, p5);
+                p6 = FloatVector.fromArray(F8, qf, o + 48).fma(xv, p6);
+                p7 = FloatVector.fromArray(F8, qf, o + 56).fma(xv, p7);
             }
             int so = (i0 / Q8Matrix.BLOCK) * out + c0;
             a0 = a0.add(FloatVector.fromArray(F8, s, so).mul(p0));
@@ -261,8 +261,8 @@ final class VectorOps {
         a4.intoArray(y, yo + 32); a5.intoArray(y, yo + 40); a6.intoArray(y, yo + 48); a7.intoArray(y, yo + 56);
     }
 
-    // Matmul's scalar int8 panel loop, 64 columns: per block of 32 rows the plain products are
-    // summed from 0 in row order, then acc = acc + scale * sum (the same bits)
+    // Matmul's scalar int8 panel loop, 64 columns: per block of 32 rows the products are summed
+    // from 0 in row order with one fused multiply-add each, then acc = acc + scale * sum (the same bits)
     static void panelQ8(float[] y, int yo, float[] x, int xo, byte[] q, float[] s, int base, int in, int out,
                         float[] b, int c0) {
         FloatVector a0, a1, a2, a3, a4, a5, a6, a7;
@@ -276,14 +276,14 @@ final class VectorOps {
             p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = FloatVector.zero(F8);
             for (int i = i0, o = base + i0 * 64; i < i1; i++, o += 64) {
                 FloatVector xv = FloatVector.broadcast(F8, x[xo + i]);
-                p0 = p0.add(int8x8(q, o).mul(xv));
-                p1 = p1.add(int8x8(q, o + 8).mul(xv));
-                p2 = p2.add(int8x8(q, o + 16).mul(xv));
-                p3 = p3.add(int8x8(q, o + 24).mul(xv));
-                p4 = p4.add(int8x8(q, o + 32).mul(xv));
-                p5 = p5.add(int8x8(q, o + 40).mul(xv));
-                p6 = p6.add(int8x8(q, o + 48).mul(xv));
-                p7 = p7.add(int8x8(q, o + 56).mul(xv));
+                p0 = int8x8(q, o).fma(xv, p0);
+                p1 = int8x8(q, o + 8).fma(xv, p1);
+                p2 = int8x8(q, o + 16).fma(xv, p2);
+                p3 = int8x8(q, o + 24).fma(xv, p3);
+                p4 = int8x8(q, o + 32).fma(xv, p4);
+                p5 = int8x8(q, o + 40).fma(xv, p5);
+                p6 = int8x8(q, o + 48).fma(xv, p6);
+                p7 = int8x8(q, o + 56).fma(xv, p7);
             }
             int so = (i0 / Q8Matrix.BLOCK) * out + c0;
             a0 = a0.add(FloatVector.fromArray(F8, s, so).mul(p0));

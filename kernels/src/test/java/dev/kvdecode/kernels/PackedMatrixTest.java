@@ -109,7 +109,7 @@ class PackedMatrixTest {
             float a = b[c];
             for (int i0 = 0; i0 < in; i0 += 32) {
                 float p = 0f;
-                for (int i = i0; i < Math.min(in, i0 + 32); i++) p += x[t * in + i] * m.q(i, c);
+                for (int i = i0; i < Math.min(in, i0 + 32); i++) p = Math.fma(x[t * in + i], m.q(i, c), p);
                 a += m.scale(i0 / 32, c) * p;
             }
             want[t * out + c] = a;
