@@ -31,21 +31,7 @@ public final class HalfMatrix {
     // w (in, out) fp32 -> 16-bit, panel layout
     /** Rounds W (in, out) to {@code format} (nearest even) and packs it. */
     public static HalfMatrix of(float[] w, int in, int out, HalfFormat format) {
-        if (format == null) throw new IllegalArgumentException("format is null");
-        Panels.checkShape(in, out, w.length);
-        if (format == HalfFormat.BF16) {
-            int[] pairs = new int[Math.multiplyExact(pairRows(in), out)];
-            for (int i = 0; i < in; i++)
-                for (int c = 0; c < out; c++) {
-                    int bits = format.narrow(w[i * out + c]) & 0xFFFF;
-                    pairs[pairIndex(i, c, in, out)] |= (i & 1) == 0 ? bits : bits << 16;
-                }
-            return new HalfMatrix(format, null, pairs, in, out);
-        }
-        short[] h = new short[w.length];
-        for (int i = 0; i < in; i++)
-            for (int c = 0; c < out; c++) h[Panels.index(i, c, in, out)] = format.narrow(w[i * out + c]);
-        return new HalfMatrix(format, h, null, in, out);
+        return of(w, in, out, out, 1, format);
     }
 
     // wt (out, in) row-major = W^T -> W (in, out) 16-bit, panel layout
@@ -55,18 +41,23 @@ public final class HalfMatrix {
      * with no transposed fp32 copy in between.
      */
     public static HalfMatrix ofTransposed(float[] wt, int in, int out, HalfFormat format) {
+        return of(wt, in, out, 1, in, format);
+    }
+
+    // W[i, c] = w[i * si + c * sc] -> 16-bit, panel layout
+    private static HalfMatrix of(float[] w, int in, int out, int si, int sc, HalfFormat format) {
         if (format == null) throw new IllegalArgumentException("format is null");
-        Panels.checkShape(in, out, wt.length);
+        Panels.checkShape(in, out, w.length);
         if (format == HalfFormat.BF16) {
             int[] pairs = new int[Math.multiplyExact(pairRows(in), out)];
-            for (int c = 0; c < out; c++)
-                for (int i = 0; i < in; i++)
-                    pairs[pairIndex(i, c, in, out)] |= (format.narrow(wt[c * in + i]) & 0xFFFF) << ((i & 1) * 16);
+            for (int i = 0; i < in; i++)
+                for (int c = 0; c < out; c++)
+                    pairs[pairIndex(i, c, in, out)] |= (format.narrow(w[i * si + c * sc]) & 0xFFFF) << ((i & 1) * 16);
             return new HalfMatrix(format, null, pairs, in, out);
         }
-        short[] h = new short[wt.length];
-        for (int c = 0; c < out; c++)
-            for (int i = 0; i < in; i++) h[Panels.index(i, c, in, out)] = format.narrow(wt[c * in + i]);
+        short[] h = new short[w.length];
+        for (int i = 0; i < in; i++)
+            for (int c = 0; c < out; c++) h[Panels.index(i, c, in, out)] = format.narrow(w[i * si + c * sc]);
         return new HalfMatrix(format, h, null, in, out);
     }
 

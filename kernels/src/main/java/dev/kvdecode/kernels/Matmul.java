@@ -54,26 +54,19 @@ public final class Matmul {
      * bits with and without the Vector API.
      */
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, Q8Matrix w, float[] b, int T) {
-        int in = w.in(), out = w.out();
-        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
-                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
-            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
-        panelMatmul(pool, y, yOff, x, xOff, null, null, w, b, T, in, out);
+        panelMatmul(pool, y, yOff, x, xOff, null, null, w, b, T, w.in(), w.out());
     }
 
     // x (T,in), w fp16/bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
     /**
      * y = x W + b with W a packed 16-bit copy ({@link HalfMatrix}): each element is the fp32 sum
-     * from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order, then plus the bias, or plus 0 without
+     * from 0 of x[t,i] * W[i,c] for i = 0, 1, ... in order (one fused multiply-add per term),
+     * then plus the bias, or plus 0 without
      * one (the bias comes last here, unlike the flat paths, see VectorOps.panelBf16); the same bits for any T or
      * thread split, with and without the Vector API.
      */
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, HalfMatrix w, float[] b, int T) {
-        int in = w.in(), out = w.out();
-        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
-                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
-            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
-        panelMatmul(pool, y, yOff, x, xOff, null, w, null, b, T, in, out);
+        panelMatmul(pool, y, yOff, x, xOff, null, w, null, b, T, w.in(), w.out());
     }
 
     // x (T,in), w fp32 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
@@ -84,11 +77,7 @@ public final class Matmul {
      * same bits for any T or thread split, with and without the Vector API.
      */
     public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, F32Matrix w, float[] b, int T) {
-        int in = w.in(), out = w.out();
-        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
-                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
-            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
-        panelMatmul(pool, y, yOff, x, xOff, w, null, null, b, T, in, out);
+        panelMatmul(pool, y, yOff, x, xOff, w, null, null, b, T, w.in(), w.out());
     }
 
     private static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff,
@@ -227,10 +216,13 @@ public final class Matmul {
     /** Whether the panel kernels run on the Vector API (256-bit float vectors available). */
     static final boolean PANEL_VECTOR = Simd.VECTOR && VectorOps.panelsVectorized();
 
-    // Panels split over the pool: for few rows one contiguous run of panels per thread (the
-    // fewest hand-offs), else one panel per work item.
+    // Checks the shapes, then splits the panels over the pool: for few rows one contiguous run of
+    // panels per thread (the fewest hand-offs), else one panel per work item.
     private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, F32Matrix wf, HalfMatrix wb,
                                     Q8Matrix wq, float[] b, int T, int in, int out) {
+        if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
+                || (long) yOff + (long) T * out > y.length || (b != null && b.length < out))
+            throw new IllegalArgumentException("matmul: x, y or b too short for T=" + T + ", in=" + in + ", out=" + out);
         CpuThreads p = CpuThreads.forWork(pool, (long) T * in * out);
         int np = Panels.count(out);
         if (p == null || np == 1) {

@@ -265,7 +265,7 @@ public final class CpuSession implements InferenceSession {
             // xn = LayerNorm_1(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
             // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
-            linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnBias(), rows, C, C3);
+            linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnBias(), rows);
             // --kv-dtype bf16: K and V rounded where they are made, so both modes see the same values
             if (kvBf16) roundKv(rows, C3);
             // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
@@ -284,15 +284,15 @@ public final class CpuSession implements InferenceSession {
                 Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
             }
             // x = x + att W_proj + b_proj
-            linear(l, MatmulWeights.ATTN_PROJ, s.proj, s.att, lw.attnProjBias(), rows, C, C);
+            linear(l, MatmulWeights.ATTN_PROJ, s.proj, s.att, lw.attnProjBias(), rows);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
             // xn = LayerNorm_2(x)
             LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
             // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
-            linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcBias(), rows, C, C4);
+            linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcBias(), rows);
             Activations.apply(pool, cfg.activation(), s.fc, 0, rows * C4);
             // x = x + h W_fcproj + b_fcproj
-            linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjBias(), rows, C4, C);
+            linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjBias(), rows);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
         }
     }
@@ -310,7 +310,7 @@ public final class CpuSession implements InferenceSession {
     }
 
     /** y (rows,out) = x (rows,in) W + b for matrix k of layer l. */
-    private void linear(int l, int k, float[] y, float[] x, float[] b, int rows, int in, int out) {
+    private void linear(int l, int k, float[] y, float[] x, float[] b, int rows) {
         mw.linear(pool, l, k, y, x, b, rows);
     }
 

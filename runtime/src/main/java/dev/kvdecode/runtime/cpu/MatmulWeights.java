@@ -1,6 +1,11 @@
 package dev.kvdecode.runtime.cpu;
 
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.F32Matrix;
+import dev.kvdecode.runtime.model.Gpt2Weights;
+import dev.kvdecode.runtime.model.LayerWeights;
+
+import java.util.function.Function;
 
 /**
  * A reduced-precision copy of a model's matmul weights for the CPU backend ({@code --dtype fp16|bf16|int8}):
@@ -30,5 +35,16 @@ public interface MatmulWeights {
             case FC_PROJ -> fcProj[layer];
             default -> throw new IllegalArgumentException("matrix " + k);
         };
+    }
+
+    /** attn[l], attnProj[l], fc[l], fcProj[l] = f(that matrix of layer l of {@code w}) for every layer. */
+    static <M> void fill(Gpt2Weights w, M[] attn, M[] attnProj, M[] fc, M[] fcProj, Function<F32Matrix, M> f) {
+        for (int l = 0; l < w.layers().size(); l++) {
+            LayerWeights lw = w.layers().get(l);
+            attn[l] = f.apply(lw.attnWeight());
+            attnProj[l] = f.apply(lw.attnProjWeight());
+            fc[l] = f.apply(lw.fcWeight());
+            fcProj[l] = f.apply(lw.fcProjWeight());
+        }
     }
 }

@@ -4,7 +4,6 @@ import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.F32Matrix;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.runtime.model.Gpt2Weights;
-import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
@@ -21,13 +20,7 @@ public record PackedF32Weights(F32Matrix[] attn, F32Matrix[] attnProj, F32Matrix
         ModelConfig cfg = w.config();
         int L = w.layers().size(), C = cfg.nEmbd();
         F32Matrix[] attn = new F32Matrix[L], attnProj = new F32Matrix[L], fc = new F32Matrix[L], fcProj = new F32Matrix[L];
-        for (int l = 0; l < L; l++) {
-            LayerWeights lw = w.layers().get(l);
-            attn[l] = lw.attnWeight();
-            attnProj[l] = lw.attnProjWeight();
-            fc[l] = lw.fcWeight();
-            fcProj[l] = lw.fcProjWeight();
-        }
+        MatmulWeights.fill(w, attn, attnProj, fc, fcProj, m -> m);
         return new PackedF32Weights(attn, attnProj, fc, fcProj, w.lmHead(), C, cfg.vocabSize());
     }
 

@@ -5,7 +5,6 @@ import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.runtime.model.Gpt2Weights;
-import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
@@ -20,13 +19,7 @@ public record PackedHalfWeights(HalfFormat halfFormat, HalfMatrix[] attn, HalfMa
         ModelConfig cfg = w.config();
         int L = w.layers().size(), C = cfg.nEmbd();
         HalfMatrix[] attn = new HalfMatrix[L], attnProj = new HalfMatrix[L], fc = new HalfMatrix[L], fcProj = new HalfMatrix[L];
-        for (int l = 0; l < L; l++) {
-            LayerWeights lw = w.layers().get(l);
-            attn[l] = HalfMatrix.of(lw.attnWeight(), format);
-            attnProj[l] = HalfMatrix.of(lw.attnProjWeight(), format);
-            fc[l] = HalfMatrix.of(lw.fcWeight(), format);
-            fcProj[l] = HalfMatrix.of(lw.fcProjWeight(), format);
-        }
+        MatmulWeights.fill(w, attn, attnProj, fc, fcProj, m -> HalfMatrix.of(m, format));
         // the head (V, C) is W^T of the (C, V) matmul it runs as
         return new PackedHalfWeights(format, attn, attnProj, fc, fcProj, HalfMatrix.ofTransposed(w.lmHead(), C, cfg.vocabSize(), format));
     }

@@ -4,7 +4,6 @@ import dev.kvdecode.kernels.CpuThreads;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.kernels.Q8Matrix;
 import dev.kvdecode.runtime.model.Gpt2Weights;
-import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 
 /**
@@ -26,13 +25,7 @@ public record Q8Weights(Q8Matrix[] attn, Q8Matrix[] attnProj, Q8Matrix[] fc, Q8M
         ModelConfig cfg = w.config();
         int L = w.layers().size(), C = cfg.nEmbd();
         Q8Matrix[] attn = new Q8Matrix[L], attnProj = new Q8Matrix[L], fc = new Q8Matrix[L], fcProj = new Q8Matrix[L];
-        for (int l = 0; l < L; l++) {
-            LayerWeights lw = w.layers().get(l);
-            attn[l] = Q8Matrix.quantize(lw.attnWeight().flat(), C, 3 * C);
-            attnProj[l] = Q8Matrix.quantize(lw.attnProjWeight().flat(), C, C);
-            fc[l] = Q8Matrix.quantize(lw.fcWeight().flat(), C, 4 * C);
-            fcProj[l] = Q8Matrix.quantize(lw.fcProjWeight().flat(), 4 * C, C);
-        }
+        MatmulWeights.fill(w, attn, attnProj, fc, fcProj, m -> Q8Matrix.quantize(m.flat(), m.in(), m.out()));
         // the head (V, C) is W^T of the (C, V) matmul it runs as
         return new Q8Weights(attn, attnProj, fc, fcProj, Q8Matrix.quantizeTransposed(w.lmHead(), C, cfg.vocabSize()));
     }
