@@ -18,12 +18,24 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorOps {
     private VectorOps() {}
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    // One vector shape for every kernel in this JVM: 256 bits wherever the machine has them, even
+    // where 512 is preferred (AVX-512). The Vector API's shared methods (FloatVector.fma, add, mul,
+    // IntVector.lanewise, ...) keep one type profile for all their callers. When the dot product ran
+    // on Float512Vector and the panels on Float256Vector, C2 found both types in that profile,
+    // inlined a type check, and could no longer keep the panel kernels' accumulators in registers:
+    // depending on which kernel it compiled first, the fp16 panel kernel boxed its vectors,
+    // ~16.8 KB per step of the allocation test's model and several times slower (issue 16; seen
+    // with -XX:+PrintInlining as "TypeProfile ... = Float512Vector" under FloatVector::fma).
+    // One shape also makes the dot product's lane order, and so its bits, the same on AVX2 and
+    // AVX-512 machines.
+    private static final VectorShape SHAPE = FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256
+            ? VectorShape.S_256_BIT : FloatVector.SPECIES_PREFERRED.vectorShape();
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.withShape(SHAPE);
     private static final int L = F.length();
     /** Shorts with as many lanes as F: half its width. */
     private static final VectorSpecies<Short> S =
             VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, SHAPE);
 
     static int floatLanes() { return L; }
 
@@ -36,7 +48,10 @@ final class VectorOps {
     private static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
 
     /** The panel kernels need real 256-bit float vectors (AVX2 or wider); otherwise the scalar loops run. */
-    static boolean panelsVectorized() { return F.vectorBitSize() >= 256; }
+    static boolean panelsVectorized() { return F.vectorBitSize() == 256; }
+
+    /** Every vector species this class uses, for the test that holds them to one shape (a 256-bit panel shape where vectorized). */
+    static java.util.List<VectorSpecies<?>> species() { return java.util.List.of(F, S, I, F8, S8, I8, B8); }
 
     // Matmul's scalar bf16 panel loop, 64 columns, over row pairs (HalfMatrix): y[yo + c] = (0 +
     // x[xo+i] * W[i, c] for i = 0, 1, ... in order, each term one fused multiply-add) + b[c0 + c]

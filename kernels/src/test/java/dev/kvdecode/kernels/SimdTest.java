@@ -24,6 +24,23 @@ class SimdTest {
         assertEquals(!"scalar".equals(System.getProperty("kvdecode.simd")), Simd.VECTOR, Simd.describe());
     }
 
+    /**
+     * One vector size per element type (issue 16): where a machine prefers 512-bit vectors, a
+     * kernel on Float512Vector beside the 256-bit panels puts both types into the shared Vector
+     * API methods' type profiles, and C2 then boxed the fp16 panel kernel's accumulators (an
+     * allocation per call, and several times slower). Holds on AVX2 and AVX-512 machines alike.
+     */
+    @Test
+    void everyKernelUsesOneVectorShapePerElementType() {
+        if (!Simd.VECTOR) return;   // the scalar run never loads VectorOps
+        var sizes = new java.util.TreeMap<String, java.util.Set<Integer>>();
+        for (var sp : VectorOps.species())
+            sizes.computeIfAbsent(sp.elementType().getName(), k -> new java.util.TreeSet<>()).add(sp.vectorBitSize());
+        for (var e : sizes.entrySet())
+            assertEquals(1, e.getValue().size(), e.getKey() + " vectors of several sizes (bits): " + e.getValue());
+        if (VectorOps.panelsVectorized()) assertEquals(8, VectorOps.floatLanes(), "the float species is not the panels' 256-bit one");
+    }
+
     @Test
     void softmaxGivesTheScalarBits() {
         SplittableRandom rnd = new SplittableRandom(77);

@@ -24,6 +24,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * per-thread allocation counter, which is exact for TLAB allocations.
  */
 class AllocationTest {
+    static final int MAX_WINDOWS = 200;
+
     @Test
     void stepAndSampleAllocateNothingAfterWarmUp() {
         var bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
@@ -46,12 +48,14 @@ class AllocationTest {
                 long tid = Thread.currentThread().threadId();
                 // 250 steps of warm-up (past the 64-token window: overflow paths too), then windows
                 // of 50 steps until one allocates nothing. Vector API code allocates (boxed
-                // vectors) until C2 has compiled it, and on a busy machine that can take longer
-                // than the warm-up, so a few windows are allowed; a real per-step allocation
-                // shows in every window.
+                // vectors) until C2 has compiled it; run alone in a fresh JVM (no earlier test
+                // warmed the kernels up) on 2 busy cores that took 10-20 windows here, so up to
+                // MAX_WINDOWS are allowed (a few seconds at most). A real per-step allocation shows in
+                // every window, however many are run: the fp16 boxing of issue 16 gave ~840 KB in
+                // each of 60 windows.
                 List<Long> windows = new ArrayList<>();
                 for (int step = 0; step < 250; step++) logits = step(s, sampler, rng, logits, next, cfg.vocabSize());
-                while (windows.size() < 8 && (windows.isEmpty() || windows.get(windows.size() - 1) != 0)) {
+                while (windows.size() < MAX_WINDOWS && (windows.isEmpty() || windows.get(windows.size() - 1) != 0)) {
                     long before = bean.getThreadAllocatedBytes(tid);
                     for (int step = 0; step < 50; step++) logits = step(s, sampler, rng, logits, next, cfg.vocabSize());
                     windows.add(bean.getThreadAllocatedBytes(tid) - before);
