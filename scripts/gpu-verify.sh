@@ -2,16 +2,18 @@
 # Issue 3's verification on a real NVIDIA GPU, in one run, with a log. Two halves, because the GPU
 # machine has no Java, no Maven and no network:
 #
-#   scripts/gpu-verify.sh prepare   HERE (JDK 25 + Maven): builds the jars and the test classes,
-#                                   a jlink'd JRE (../shared/tools/device-jre.sh) and .device/
-#                                   with everything the run needs (about 40 MiB).
+#   scripts/gpu-verify.sh prepare   HERE (JDK 25 + Maven; online on a fresh machine): builds the
+#                                   jars and the test classes, a jlink'd JRE, and packs all of it
+#                                   into .device/bundle.txz (~19 MiB); fails when the tree and
+#                                   .device exceed the carry budget (56 of the 64 MiB a call carries).
 #   scripts/gpu-verify.sh [run]     ON THE GPU MACHINE, from the repository root, with .device
 #                                   carried (device tool: run(command="scripts/gpu-verify.sh run",
-#                                   carry=[".device"])). Writes $OUT/gpu-verify.log (or
-#                                   ./gpu-verify.log) and exits 0 only if every check passed.
+#                                   carry=[".device"])). Writes $OUT/gpu-verify.log (without
+#                                   $OUT: target/gpu-verify/) and exits 0 only if every check passed.
 #   scripts/gpu-verify.sh dry-run   HERE, after prepare: the same test runs on the device emulator
-#                                   with the local JDK (no nvidia-smi, no sanitizers), to check the
-#                                   script, the classpath and DeviceTestMain before spending GPU time.
+#                                   with the bundled JRE (no nvidia-smi, no sanitizers), to check the
+#                                   bundle, the classpath and DeviceTestMain before spending GPU time.
+#                                   CI runs prepare and dry-run on every commit (.ci/run).
 #
 # The checks (issue 3, "What it must show", numbered as there):
 #   0. the device, driver, the fatbin's SASS targets, and which libcuda/libcublas were loaded;
@@ -30,63 +32,121 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEV="$ROOT/.device"
 MODE="${1:-run}"
 
+# The device call carries the tracked tree and .device, 64 MiB in all; prepare fails above this
+# budget, which leaves 8 MiB of margin for the fixtures that the coming work adds (issue 22).
+CARRY_BUDGET_MIB="${CARRY_BUDGET_MIB:-56}"
+
+find_jdk() {
+  if [[ -n "${JAVA_HOME:-}" && -x "${JAVA_HOME}/bin/jlink" ]] && "$JAVA_HOME/bin/java" -version 2>&1 | grep -qE 'version "(2[5-9]|[3-9][0-9])'; then return; fi
+  for cand in /usr/lib/jvm/temurin-25* /usr/lib/jvm/*25* /usr/lib/jvm/*; do
+    if [[ -x "$cand/bin/jlink" ]] && "$cand/bin/java" -version 2>&1 | grep -qE 'version "(2[5-9]|[3-9][0-9])'; then
+      export JAVA_HOME="$cand"; return
+    fi
+  done
+  echo "gpu-verify prepare: no JDK 25 with jlink under /usr/lib/jvm: set JAVA_HOME" >&2; exit 2
+}
+
+# mvn_build ARGS...: Maven, offline first (a warm machine needs no network); when the offline
+# build reports an artifact that was never downloaded, once more online (a fresh machine). A
+# failure prints Maven's first error line and where the whole log is.
+mvn_build() {
+  local log="$ROOT/target/gpu-verify-prepare.log"
+  mkdir -p "$ROOT/target"
+  if [[ -n "${MVN_FLAGS+set}" ]]; then
+    mvn -B ${MVN_FLAGS} "$@" > "$log" 2>&1 && return
+  else
+    mvn -B -o "$@" > "$log" 2>&1 && return
+    if grep -qE 'offline mode|has not been downloaded' "$log"; then
+      echo "gpu-verify prepare: the offline build lacks an artifact; building online" >&2
+      mvn -B "$@" > "$log" 2>&1 && return
+    fi
+  fi
+  echo "gpu-verify prepare: mvn failed: $(grep -m1 -E '^\[ERROR\] ' "$log" | cut -c9-400) (whole log: $log)" >&2
+  exit 1
+}
+
 prepare() {
   set -e
   cd "$ROOT"
-  if [[ -z "${JAVA_HOME:-}" || ! -x "${JAVA_HOME}/bin/javac" ]]; then
-    for cand in /usr/lib/jvm/temurin-25* /usr/lib/jvm/*25*; do [[ -x "$cand/bin/javac" ]] && { export JAVA_HOME="$cand"; break; }; done
-  fi
+  find_jdk
+  command -v mvn > /dev/null || { echo "gpu-verify prepare: mvn (Maven 3.8+) not on PATH" >&2; exit 2; }
+  command -v xz > /dev/null || { echo "gpu-verify prepare: xz not on PATH (apt-get install xz-utils)" >&2; exit 2; }
   echo "gpu-verify prepare: building jars and test classes (JAVA_HOME=$JAVA_HOME)" >&2
   # (a relative outputFile is per module: runtime/target/... is the runtime tests' class path)
-  mvn -B -q ${MVN_FLAGS:--o} -pl runtime,bench -am package -DskipTests \
+  mvn_build -pl runtime,bench -am package -DskipTests \
       dependency:build-classpath -Dmdep.outputFile=target/gpu-verify-classpath.txt -Dmdep.includeScope=test
   [[ -f "$ROOT/kernels/target/classes/dev/kvdecode/kernels/kvdecode.fatbin" ]] \
     || { echo "gpu-verify prepare: no fatbin was built (nvcc missing?): the GPU run would have no kernels" >&2; exit 1; }
-  local jre_tool=""
-  for t in "${DEVICE_JRE_SH:-}" "$ROOT/../shared/tools/device-jre.sh" "$ROOT/../../shared/tools/device-jre.sh" /work/shared/tools/device-jre.sh; do
-    [[ -n "$t" && -x "$t" ]] && { jre_tool="$t"; break; }
-  done
-  [[ -n "$jre_tool" ]] || { echo "gpu-verify prepare: device-jre.sh not found (set DEVICE_JRE_SH)" >&2; exit 1; }
-  # The device call carries 64 MiB in all, the tracked tree (~25 MB) included: the JRE travels as
-  # .device/jre.txz (~20 MB, unpacked there), the CLI jar holds the main code and its libraries,
-  # lib/ only the test libraries, test-classes/ only classes (the resources travel in the tree).
-  "$jre_tool" jdk.zipfs   # JUnit scans packages inside jars through the zip file system
-  tar -C "$DEV" -cJf "$DEV/jre.txz" jre && rm -rf "$DEV/jre"
-  rm -rf "$DEV/lib" "$DEV/test-classes" "$DEV/kvdecode-cli.jar"
-  mkdir -p "$DEV/lib" "$DEV/test-classes"
+  # Everything travels as one xz archive, .device/bundle.txz, unpacked on the GPU machine:
+  # - a jlink'd JRE without jlink's own compression (xz packs raw class files far better: 13 MB
+  #   instead of 20 with --compress=zip-9), jdk.zipfs for JUnit's scans inside jars;
+  # - the CLI jar (main code and its libraries) re-packed uncompressed for the same reason (9.6 MB
+  #   as built, 4.4 MB in the archive);
+  # - lib/: the test libraries; test-classes/: only classes (the test resources are in the tree).
+  local stage="$ROOT/target/gpu-verify-stage"
+  rm -rf "$stage" "$DEV"; mkdir -p "$stage/lib" "$stage/test-classes" "$DEV"
+  "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported,jdk.zipfs \
+      --output "$stage/jre" --strip-debug --no-man-pages --no-header-files --compress=zip-0
   { tr ':' '\n' < "$ROOT/runtime/target/gpu-verify-classpath.txt"; echo; } | while read -r jar; do
-    case "$(basename "$jar")" in junit-*|opentest4j-*|apiguardian-*) cp "$jar" "$DEV/lib/" ;; esac
+    case "$(basename "$jar")" in junit-*|opentest4j-*|apiguardian-*) cp "$jar" "$stage/lib/" ;; esac
   done
-  cp "$ROOT/bench/target/kvdecode-cli.jar" "$DEV/kvdecode-cli.jar"
+  local unpacked="$ROOT/target/gpu-verify-cli"
+  rm -rf "$unpacked"; mkdir -p "$unpacked"
+  (cd "$unpacked" && "$JAVA_HOME/bin/jar" --extract --file "$ROOT/bench/target/kvdecode-cli.jar")
+  "$JAVA_HOME/bin/jar" --create --no-compress --file "$stage/kvdecode-cli.jar" \
+      --manifest "$unpacked/META-INF/MANIFEST.MF" -C "$unpacked" .
   for m in kernels runtime; do
-    mkdir -p "$DEV/test-classes/$m"; (cd "$ROOT/$m/target/test-classes" && find . -name '*.class' -print0 | xargs -0 cp --parents -t "$DEV/test-classes/$m")
+    mkdir -p "$stage/test-classes/$m"; (cd "$ROOT/$m/target/test-classes" && find . -name '*.class' -print0 | xargs -0 cp --parents -t "$stage/test-classes/$m")
   done
-  git -C "$ROOT" rev-parse HEAD > "$DEV/commit.txt" 2>/dev/null || true
-  local carried; carried=$(( $(du -cb "$DEV" | tail -1 | cut -f1)
-                             + $(git -C "$ROOT" ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) ))
-  echo "gpu-verify prepare: .device ready; tree + .device = $((carried / 1048576)) MiB of the 64 MiB a call carries" >&2
-  (( carried < 64 * 1048576 )) || { echo "gpu-verify prepare: too big to carry" >&2; exit 1; }
-  echo "carry [\".device\"] and run: scripts/gpu-verify.sh run|all" >&2
+  git -C "$ROOT" rev-parse HEAD > "$stage/commit.txt" 2>/dev/null || echo unknown > "$stage/commit.txt"
+  cp "$stage/commit.txt" "$DEV/commit.txt"
+  tar -C "$stage" -cf - . | xz -9 -T2 > "$DEV/bundle.txz"
+  rm -rf "$unpacked"
+  carry_report
+  echo "carry [\".device\"] and run: scripts/gpu-verify.sh all (or SHORT=1 ... all; see docs/GPU_VERIFICATION.md)" >&2
 }
 
-# setup DRY: JAVA, CP, JOPTS, MAIN, LOG and the cuBLAS path, for run/all/dry-run.
+# carry_report: what a device call would carry now (the tracked tree, untracked files git does not
+# ignore, and .device), against the 64 MiB limit and the budget; fails above the budget.
+carry_report() {
+  local tree dev total
+  tree=$(cd "$ROOT" && { git ls-files -z; git ls-files -z --others --exclude-standard; } | xargs -0 -r du -cb 2>/dev/null | awk '$2 == "total" {s += $1} END {print s + 0}')
+  dev=$(du -sb "$DEV" | cut -f1)
+  total=$((tree + dev))
+  printf 'gpu-verify prepare: tree + .device = %d MiB of 64 (tree %.1f MiB, .device %.1f MiB; budget %d MiB)\n' \
+      $(( (total + 1048575) / 1048576 )) "$(echo "$tree / 1048576" | bc -l)" "$(echo "$dev / 1048576" | bc -l)" "$CARRY_BUDGET_MIB" >&2
+  (( total <= CARRY_BUDGET_MIB * 1048576 )) || { echo "gpu-verify prepare: over the carry budget of $CARRY_BUDGET_MIB MiB: shrink the tree or .device" >&2; exit 1; }
+}
+
+# unpack: .device/bundle.txz into $BUNDLE (once per commit; a re-prepared bundle is unpacked anew)
+unpack() {
+  [[ -f "$DEV/bundle.txz" ]] || { echo "gpu-verify: $DEV/bundle.txz missing: run 'scripts/gpu-verify.sh prepare' here first and carry .device" >&2; exit 2; }
+  BUNDLE="${TMPDIR:-/tmp}/kvdecode-device-$(cat "$DEV/commit.txt" 2>/dev/null || echo unknown)"
+  if [[ ! -f "$BUNDLE/.unpacked" || "$DEV/bundle.txz" -nt "$BUNDLE/.unpacked" ]]; then
+    rm -rf "$BUNDLE"; mkdir -p "$BUNDLE"
+    if command -v xz > /dev/null; then
+      xz -dc -T0 "$DEV/bundle.txz" | tar -C "$BUNDLE" -xf -
+    else
+      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$DEV/bundle.txz" "$BUNDLE"
+    fi || { echo "gpu-verify: could not unpack $DEV/bundle.txz into $BUNDLE" >&2; exit 2; }
+    touch "$BUNDLE/.unpacked"
+  fi
+}
+
+# setup: JAVA, CP, JOPTS, MAIN, LOG and the cuBLAS path, for run/all/dry-run. The dry run uses the
+# bundled JRE too, so that it also checks that the jlink'd image has every module the tests need.
 setup() {
   local dry="${1:-}"
-  OUT_DIR="${OUT:-$ROOT}"
+  OUT_DIR="${OUT:-$ROOT/target/gpu-verify}"   # (docs/gpu/ holds the dated logs worth keeping)
   mkdir -p "$OUT_DIR"
   LOG="$OUT_DIR/gpu-verify.log"
   : > "$LOG"
   cd "$ROOT"
-  JAVA="$DEV/jre/bin/java"
-  if [[ -z "$dry" && ! -x "$JAVA" && -f "$DEV/jre.txz" ]]; then
-    mkdir -p /tmp/kvd-jre && tar -C /tmp/kvd-jre -xJf "$DEV/jre.txz" && JAVA=/tmp/kvd-jre/jre/bin/java
-  fi
-  if [[ -n "$dry" ]]; then
-    for cand in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25* /usr/lib/jvm/*25*; do [[ -n "$cand" && -x "$cand/bin/java" ]] && { JAVA="$cand/bin/java"; break; }; done
-  fi
-  [[ -x "$JAVA" ]] || { echo "gpu-verify: $JAVA missing: run 'scripts/gpu-verify.sh prepare' here first and carry .device" >&2; exit 2; }
-  [[ -d "$DEV/test-classes/runtime" ]] || { echo "gpu-verify: $DEV/test-classes missing: run 'scripts/gpu-verify.sh prepare' first" >&2; exit 2; }
-  CP="$DEV/test-classes/runtime:$DEV/test-classes/kernels:$ROOT/runtime/src/test/resources:$ROOT/kernels/src/test/resources:$(ls "$DEV"/lib/*.jar | tr '\n' ':')$DEV/kvdecode-cli.jar"
+  unpack
+  JAVA="$BUNDLE/jre/bin/java"
+  [[ -x "$JAVA" && -d "$BUNDLE/test-classes/runtime" && -f "$BUNDLE/kvdecode-cli.jar" ]] \
+    || { echo "gpu-verify: $BUNDLE is incomplete (no jre, test-classes or CLI jar): run 'scripts/gpu-verify.sh prepare' again" >&2; exit 2; }
+  CP="$BUNDLE/test-classes/runtime:$BUNDLE/test-classes/kernels:$ROOT/runtime/src/test/resources:$ROOT/kernels/src/test/resources:$(ls "$BUNDLE"/lib/*.jar | tr '\n' ':')$BUNDLE/kvdecode-cli.jar"
   JOPTS=(--enable-native-access=ALL-UNNAMED -Xss4m -cp "$CP")
   MAIN=dev.kvdecode.runtime.cuda.DeviceTestMain
   # The checks' commands, shared by run (one after another) and all (at once):
@@ -127,7 +187,7 @@ step() {
 env_report() {
   nvidia-smi; nvidia-smi -L; echo "KVDECODE_CUBLAS_LIB=${KVDECODE_CUBLAS_LIB:-unset}"
   "$JAVA" -version
-  python3 -c "import zipfile; zipfile.ZipFile('$DEV/kvdecode-cli.jar').extract('dev/kvdecode/kernels/kvdecode.fatbin', '/tmp/kvd-fatbin')" &&
+  python3 -c "import zipfile; zipfile.ZipFile('$BUNDLE/kvdecode-cli.jar').extract('dev/kvdecode/kernels/kvdecode.fatbin', '/tmp/kvd-fatbin')" &&
     cuobjdump --list-elf /tmp/kvd-fatbin/dev/kvdecode/kernels/kvdecode.fatbin &&
     cuobjdump --list-ptx /tmp/kvd-fatbin/dev/kvdecode/kernels/kvdecode.fatbin
 }
@@ -172,37 +232,51 @@ run() {
 
 # all: within one device call of at most ~10 minutes. Phase A runs the four checks of `run` at
 # once (correctness only: they share the GPU, nothing is timed); phase B then times, one at a
-# time on the otherwise idle GPU: bench (char-1024 and gpt2 shapes, every mode), the PyTorch
-# peers, and an ncu per-kernel split of a gpt2 fp16 decode. Each step has a time limit and
-# phase B skips what no longer fits before DEADLINE seconds (default 540). Everything lands in
-# $OUT: gpu-verify.log, bench.log, peers.log, ncu.log, results.tgz (CSVs, JSON, each check's log).
+# time on the otherwise idle GPU, in this order of priority: bench (char-1024 and gpt2 shapes,
+# every mode), the PyTorch peers, and an ncu per-kernel split of a gpt2 fp16 decode. Every step
+# has a time limit clipped to what is left before DEADLINE seconds after the script started
+# (default 540; SHORT=1: 420, for a lease of which the machine's start has already taken some);
+# phase B skips, with a line in the log, each step that no longer fits. Everything lands in $OUT:
+# gpu-verify.log, bench.log, results.tgz (CSVs, JSON, each check's log). A TERM or INT (the device
+# call's own limit) still writes the summary and results.tgz before the script exits.
 all() {
   setup ""
-  local deadline="${DEADLINE:-540}"
+  local deadline="${DEADLINE:-$([[ -n "${SHORT:-}" ]] && echo 420 || echo 540)}"
   export KVDECODE_TEST_BACKEND=cuda
+  local logs="$OUT_DIR/logs" R="$OUT_DIR/results"; mkdir -p "$logs" "$R"
+  finish() {
+    trap - TERM INT
+    [[ -n "${1:-}" ]] && log "gpu-verify all: $1 at $SECONDS s; writing what there is"
+    tar -C "$OUT_DIR" -czf "$OUT_DIR/results.tgz" results logs 2> /dev/null && rm -rf "$R" "$logs"
+    log "gpu-verify all: done at $SECONDS s (deadline $deadline s)"
+  }
+  trap 'kill $(jobs -p) 2> /dev/null; summary; finish "interrupted"; exit 124' TERM INT
   step env env_report
-  local logs="$OUT_DIR/logs"; mkdir -p "$logs"
   # pstep NAME LIMIT CMD...: in the background, output to logs/NAME.log, exit status to logs/NAME.rc
   pstep() {
     local name="$1" limit="$2"; shift 2
     ( start=$SECONDS; timeout -k 10 "$limit" "$@" > "$logs/$name.log" 2>&1; rc=$?
       echo "$rc $((SECONDS - start))" > "$logs/$name.rc" ) &
   }
-  log ""; log "=== phase A: kernels, end-to-end, memcheck, racecheck in parallel"
-  pstep kernels "${ALIMIT:-240}" "${KERNELS[@]}"
-  pstep end-to-end "${ALIMIT:-240}" "${END_TO_END[@]}"
+  # phase A may take at most half of what is left, so that timings always get the other half
+  local alimit="${ALIMIT:-240}" half=$(( (deadline - SECONDS) / 2 ))
+  (( alimit > half )) && alimit=$half
+  log ""; log "=== phase A: kernels, end-to-end, memcheck, racecheck in parallel (limit $alimit s each)"
+  pstep kernels "$alimit" "${KERNELS[@]}"
+  pstep end-to-end "$alimit" "${END_TO_END[@]}"
   for tool in memcheck racecheck; do
     sanitizer "$tool"
-    pstep "sanitizer-$tool" "${ALIMIT:-240}" "${SANITIZER[@]}"
+    pstep "sanitizer-$tool" "$alimit" "${SANITIZER[@]}"
   done
   wait
   for name in kernels end-to-end sanitizer-memcheck sanitizer-racecheck; do
-    local rc secs; read -r rc secs < "$logs/$name.rc"
+    local rc=124 secs="?"; [[ -f "$logs/$name.rc" ]] && read -r rc secs < "$logs/$name.rc"
     RESULT[$name]=$([[ $rc -eq 0 ]] && echo PASS || echo "FAIL (exit $rc$([[ $rc -eq 124 ]] && echo ", timed out"))")
     log ""; log "=== $name: ${RESULT[$name]} in $secs s; its log (last 150 lines; whole in results.tgz):"
     tail -n 150 "$logs/$name.log" | tee -a "$LOG" > /dev/null
   done
-  summary || true
+  local verdict=0
+  summary || verdict=1
 
   log ""; log "=== phase B: timings ($((deadline - SECONDS)) s left before the deadline)"
   local BENCH="$OUT_DIR/bench.log"; : > "$BENCH"
@@ -214,12 +288,13 @@ all() {
     (( limit > left )) && limit=$left
     echo "=== $name ($(date -u +%T), limit $limit s): $*" >> "$BENCH"
     local start=$SECONDS
-    timeout -k 5 "$limit" "$@" >> "$BENCH" 2>&1
-    echo "=== $name: exit $? in $((SECONDS - start)) s" | tee -a "$BENCH"
+    # (in the background, so that a TERM reaches the trap at once instead of after the step)
+    timeout -k 5 "$limit" "$@" >> "$BENCH" 2>&1 &
+    local rc=0; wait $! || rc=$?
+    echo "=== $name: exit $rc in $((SECONDS - start)) s" | tee -a "$BENCH"
   }
   local B="${GPU_VERIFY_BACKEND:-cuda}"   # cuda-emu: a local rehearsal of the mechanics
-  local KV=("$JAVA" --enable-native-access=ALL-UNNAMED -Xss4m -jar "$DEV/kvdecode-cli.jar")
-  local R="$OUT_DIR/results"; mkdir -p "$R"
+  local KV=("$JAVA" --enable-native-access=ALL-UNNAMED -Xss4m -jar "$BUNDLE/kvdecode-cli.jar")
   # SHORT=1: the second call of a 15-minute lease (fewer steps and repetitions, same coverage)
   local cs="100,500,1000,5000,10000" reps=3 ps="100,1000,10000" gs="100,1000"
   [[ -n "${SHORT:-}" ]] && { cs="100,1000,10000"; reps=1; ps="100,1000"; gs="100"; }
@@ -241,8 +316,8 @@ all() {
   tstep ncu 60 ncu --target-processes all --graph-profiling node --launch-count 1500 --metrics gpu__time_duration.sum \
       --print-summary per-kernel --csv "${KV[@]}" bench --backend "$B" --no-charts --preset gpt2 --dtype fp16 \
       --modes loop --steps 4 --warmup 0 --out "$R/ncu-run"
-  tar -C "$OUT_DIR" -czf "$OUT_DIR/results.tgz" results logs && rm -rf "$R" "$logs"
-  log "gpu-verify all: done at $SECONDS s"
+  finish
+  return $verdict   # the correctness checks' verdict; timings only report
 }
 
 case "$MODE" in
