@@ -187,9 +187,9 @@ public final class GgufFile implements AutoCloseable {
         for (long i = 0; i < kvCount; i++) {
             String key = c.string("metadata key " + i, MAX_KEY_BYTES);
             if (key.isEmpty()) throw c.fail("metadata key " + i + " is empty");
-            ValueType type = c.valueType("metadata " + key);
-            Value v = c.value("metadata " + key, type);
-            if (metadata.putIfAbsent(key, v) != null) throw c.fail("metadata key " + key + " appears twice");
+            ValueType type = c.valueType("metadata " + printable(key));
+            Value v = c.value("metadata " + printable(key), type);
+            if (metadata.putIfAbsent(key, v) != null) throw c.fail("metadata key " + printable(key) + " appears twice");
         }
 
         long alignment = DEFAULT_ALIGNMENT;
@@ -206,7 +206,7 @@ public final class GgufFile implements AutoCloseable {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (long i = 0; i < tensorCount; i++) {
             String tname = c.string("tensor " + i + " name", MAX_TENSOR_NAME_BYTES);
-            String where = "tensor " + tname;
+            String where = "tensor " + printable(tname);
             long nDims = c.u32(where + " n_dims");
             if (nDims < 1 || nDims > MAX_DIMS)
                 throw c.fail(where + ": n_dims " + nDims + " is not in 1.." + MAX_DIMS);
@@ -239,7 +239,7 @@ public final class GgufFile implements AutoCloseable {
             if (offset % alignment != 0)
                 throw c.fail(where + ": offset " + offset + " is not a multiple of the alignment " + alignment);
             Tensor t = new Tensor(tname, type, dims, offset, sizeBytes);   // offset relative to the data for now
-            if (tensors.putIfAbsent(tname, t) != null) throw c.fail("tensor " + tname + " appears twice");
+            if (tensors.putIfAbsent(tname, t) != null) throw c.fail(where + " appears twice");
             infos.add(t);
         }
 
@@ -248,7 +248,7 @@ public final class GgufFile implements AutoCloseable {
         Map<String, Tensor> placed = new LinkedHashMap<>();
         for (Tensor t : infos) {
             if (t.offset() > dataSize || t.sizeBytes() > dataSize - t.offset())
-                throw c.fail("tensor " + t.name() + ": " + t.sizeBytes() + " bytes at data offset " + t.offset()
+                throw c.fail("tensor " + printable(t.name()) + ": " + t.sizeBytes() + " bytes at data offset " + t.offset()
                         + " run past the end of the file (data region " + dataSize + " bytes); is the file truncated?");
             placed.put(t.name(), new Tensor(t.name(), t.type(), t.dims, dataStart + t.offset(), t.sizeBytes()));
         }
@@ -258,10 +258,24 @@ public final class GgufFile implements AutoCloseable {
         for (int i = 1; i < byOffset.size(); i++) {
             Tensor prev = byOffset.get(i - 1), cur = byOffset.get(i);
             if (cur.offset() < prev.offset() + prev.sizeBytes())
-                throw c.fail("tensors " + prev.name() + " and " + cur.name() + " overlap");
+                throw c.fail("tensors " + printable(prev.name()) + " and " + printable(cur.name()) + " overlap");
         }
         return new GgufFile(name, arena, seg, (int) version, alignment,
                 Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(placed));
+    }
+
+    /**
+     * A string from the file as it may appear in a one-line message: control characters escaped
+     * (a key or name could hold a newline), at most 64 characters.
+     */
+    public static String printable(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < s.length() && sb.length() < 64; i++) {
+            char ch = s.charAt(i);
+            if (ch < 0x20 || (ch >= 0x7F && ch < 0xA0) || ch == 0x2028 || ch == 0x2029) sb.append(String.format("\\u%04x", (int) ch));
+            else sb.append(ch);
+        }
+        return sb.length() < 64 ? sb.toString() : sb + "...";
     }
 
     private static String dimsOf(long[] dims, int n) {
@@ -424,7 +438,7 @@ public final class GgufFile implements AutoCloseable {
     /** A tensor's entry; a {@link ModelFormatException} naming it when absent. */
     public Tensor tensor(String name) {
         Tensor t = tensors.get(name);
-        if (t == null) throw new ModelFormatException(fileName + ": missing tensor " + name);
+        if (t == null) throw new ModelFormatException(fileName + ": missing tensor " + printable(name));
         return t;
     }
 
@@ -436,7 +450,7 @@ public final class GgufFile implements AutoCloseable {
     /** A required string value. */
     public String string(String key) {
         Value v = require(key);
-        if (v.type() != ValueType.STRING) throw bad("metadata " + key + " is " + v.describe() + ", expected STRING");
+        if (v.type() != ValueType.STRING) throw bad("metadata " + printable(key) + " is " + v.describe() + ", expected STRING");
         return (String) v.value();
     }
 
@@ -446,9 +460,9 @@ public final class GgufFile implements AutoCloseable {
     /** A required integer value (any integer type) in [min, max]. */
     public long integer(String key, long min, long max) {
         Value v = require(key);
-        if (!v.type().isInteger()) throw bad("metadata " + key + " is " + v.describe() + ", expected an integer");
+        if (!v.type().isInteger()) throw bad("metadata " + printable(key) + " is " + v.describe() + ", expected an integer");
         long n = (Long) v.value();
-        if (n < min || n > max) throw bad("metadata " + key + " " + n + " is not in " + min + ".." + max);
+        if (n < min || n > max) throw bad("metadata " + printable(key) + " " + n + " is not in " + min + ".." + max);
         return n;
     }
 
@@ -456,7 +470,7 @@ public final class GgufFile implements AutoCloseable {
     public double floating(String key) {
         Value v = require(key);
         if (v.type() != ValueType.FLOAT32 && v.type() != ValueType.FLOAT64)
-            throw bad("metadata " + key + " is " + v.describe() + ", expected FLOAT32");
+            throw bad("metadata " + printable(key) + " is " + v.describe() + ", expected FLOAT32");
         return (Double) v.value();
     }
 
@@ -464,7 +478,7 @@ public final class GgufFile implements AutoCloseable {
     public String[] strings(String key) {
         Value v = require(key);
         if (v.type() != ValueType.ARRAY || v.elementType() != ValueType.STRING)
-            throw bad("metadata " + key + " is " + v.describe() + ", expected ARRAY of STRING");
+            throw bad("metadata " + printable(key) + " is " + v.describe() + ", expected ARRAY of STRING");
         return ((String[]) v.value()).clone();
     }
 
@@ -472,13 +486,13 @@ public final class GgufFile implements AutoCloseable {
     public long[] integers(String key) {
         Value v = require(key);
         if (v.type() != ValueType.ARRAY || !v.elementType().isInteger())
-            throw bad("metadata " + key + " is " + v.describe() + ", expected an ARRAY of integers");
+            throw bad("metadata " + printable(key) + " is " + v.describe() + ", expected an ARRAY of integers");
         return ((long[]) v.value()).clone();
     }
 
     private Value require(String key) {
         Value v = metadata.get(key);
-        if (v == null) throw bad("missing metadata key " + key);
+        if (v == null) throw bad("missing metadata key " + printable(key));
         return v;
     }
 
@@ -495,7 +509,7 @@ public final class GgufFile implements AutoCloseable {
     public float[] readFloats(String name) {
         Tensor t = tensor(name);
         long n = t.elementCount();
-        if (n > MAX_ARRAY) throw bad("tensor " + name + " has " + n + " elements, more than one Java array holds");
+        if (n > MAX_ARRAY) throw bad("tensor " + printable(name) + " has " + n + " elements, more than one Java array holds");
         float[] out = new float[(int) n];
         MemorySegment src = file.asSlice(t.offset(), t.sizeBytes());
         switch (t.type()) {

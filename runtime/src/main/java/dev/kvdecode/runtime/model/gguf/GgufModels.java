@@ -69,7 +69,7 @@ public final class GgufModels {
     public static ModelConfig config(GgufFile f) {
         String arch = f.string("general.architecture");
         if (!arch.equals("gpt2"))
-            throw new ModelFormatException(f.fileName() + ": general.architecture \"" + arch
+            throw new ModelFormatException(f.fileName() + ": general.architecture \"" + GgufFile.printable(arch)
                     + "\" is not supported (this build reads \"gpt2\")");
         int nLayer = (int) f.integer("gpt2.block_count", 1, 1 << 16);
         int nEmbd = (int) f.integer("gpt2.embedding_length", 1, 1 << 20);
@@ -149,7 +149,7 @@ public final class GgufModels {
         }
         for (String name : f.tensors().keySet())
             if (!expected.containsKey(name))
-                throw new ModelFormatException(f.fileName() + ": unexpected tensor " + name + " (not part of a GPT-2 with "
+                throw new ModelFormatException(f.fileName() + ": unexpected tensor " + GgufFile.printable(name) + " (not part of a GPT-2 with "
                         + cfg.nLayer() + " layers" + (cfg.qkvBias() ? "" : ", no qkv bias") + ")");
     }
 
@@ -214,7 +214,7 @@ public final class GgufModels {
     public static Tokenizer tokenizer(Path file, GgufFile f) {
         String model = f.string("tokenizer.ggml.model");
         if (!model.equals("gpt2"))
-            throw new ModelFormatException(f.fileName() + ": tokenizer.ggml.model \"" + model
+            throw new ModelFormatException(f.fileName() + ": tokenizer.ggml.model \"" + GgufFile.printable(model)
                     + "\" is not supported (this build reads \"gpt2\", byte-level BPE)");
         String[] tokens = f.strings("tokenizer.ggml.tokens");
         String[] merges = f.strings("tokenizer.ggml.merges");
