@@ -3,6 +3,7 @@ package dev.kvdecode.runtime.model.gguf;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.Q8Matrix;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.cpu.CpuSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -122,6 +123,37 @@ class GgufFixtureTest {
         // the quantization itself moved the logits far more than the bound: the test sees the format
         assertTrue(relErr(fx.logits(), ref[0], 0, ref[0].length) > 100 * BOUND, type + " logits equal the unquantized ones");
         System.out.printf("gguf %s vs numpy on dequantized weights: worst rel err %.3g%n", type, worst);
+    }
+
+    /**
+     * Q8_0 is the int8 format's block (32 inputs of a column, one scale): the file's blocks map
+     * onto {@link Q8Matrix} as they are, and re-quantizing the dequantized weights (what
+     * {@code --dtype int8} does with a Q8_0 file's fp32 copy) gives the same int8 values and
+     * scales, since each gguf-quantized block has a |q| of 127, so 127 d / 127 = d exactly.
+     */
+    @Test
+    void q8_0BlocksAreTheInt8FormatsBlocks() {
+        try (GgufFile f = GgufFile.open(DIR.resolve("model-q8_0.gguf"))) {
+            int C = 64;
+            int[][] shapes = {{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}};
+            String[] names = {"attn_qkv", "attn_output", "ffn_up", "ffn_down"};
+            for (int k = 0; k < 4; k++) {
+                String name = "blk.0." + names[k] + ".weight";
+                int in = shapes[k][0], out = shapes[k][1];
+                Q8Matrix fromFile = Q8Matrix.ofQ8_0(f.raw(name), in, out);
+                float[] wt = f.readFloats(name), w = new float[wt.length];
+                for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) w[i * out + o] = wt[o * in + i];
+                Q8Matrix requantized = Q8Matrix.quantize(w, in, out);
+                for (int i = 0; i < in; i++)
+                    for (int c = 0; c < out; c++) {
+                        assertEquals(w[i * out + c], fromFile.get(i, c), name + " W[" + i + ", " + c + "]");
+                        assertEquals(fromFile.q(i, c), requantized.q(i, c), name + " q[" + i + ", " + c + "]");
+                    }
+                for (int b = 0; b < in / 32; b++)
+                    for (int c = 0; c < out; c++)
+                        assertEquals(fromFile.scale(b, c), requantized.scale(b, c), name + " scale[" + b + ", " + c + "]");
+            }
+        }
     }
 
     @Test
