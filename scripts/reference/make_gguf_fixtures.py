@@ -7,6 +7,9 @@ Pinned versions (what made the committed files):
     python 3.11, numpy==2.4.6, safetensors==0.8.0, gguf==0.19.0, tokenizers (HF, the id oracle)
 Run from the repository root with the oracle venv:
     /work/pyref/bin/python scripts/reference/make_gguf_fixtures.py
+    /work/pyref/bin/python scripts/reference/make_gguf_fixtures.py --check FILE.gguf MODEL_DIR
+(the second reads a file `kvdecode convert --to gguf` wrote back with the gguf package and
+compares every tensor with the directory's safetensors weights)
 It rewrites runtime/src/test/resources/fixtures/gguf-tiny/ deterministically (fixed seed), so
 re-running must leave `git status` clean.
 
@@ -315,5 +318,33 @@ def main():
         f.write("\n")
 
 
+def check(path, model_dir):
+    """Reads a GGUF file kvdecode's exporter wrote with the gguf package and compares every tensor
+    with the model directory's safetensors weights (exact for F32; F16 as numpy rounds them)."""
+    r = gguf.GGUFReader(path)
+    kv = {f.name: f for f in r.fields.values()}
+    arch = bytes(kv["general.architecture"].parts[-1]).decode()
+    assert arch == "gpt2", arch
+    n_tokens = len(kv["tokenizer.ggml.tokens"].data)
+    n_merges = len(kv["tokenizer.ggml.merges"].data)
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    w = {k[len("transformer."):] if k.startswith("transformer.") else k: v.astype(np.float32)
+         for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()}
+    want = gguf_tensors(w, cfg)
+    assert {t.name for t in r.tensors} == set(want), sorted({t.name for t in r.tensors} ^ set(want))
+    for t in r.tensors:
+        a = want[t.name]
+        got = np.asarray(t.data).reshape(a.shape)
+        exp = a.astype(np.float16) if t.tensor_type == Q.F16 else a.astype(np.float32)
+        assert got.dtype == exp.dtype and np.array_equal(got, exp), t.name
+    print(f"{path}: gguf {__import__('importlib.metadata').metadata.version('gguf')} reads architecture {arch}, "
+          f"{len(r.tensors)} tensors ({', '.join(sorted({t.tensor_type.name for t in r.tensors}))}) equal to "
+          f"{model_dir}'s weights, {n_tokens} tokens, {n_merges} merges")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--check":
+        check(sys.argv[2], sys.argv[3])   # --check FILE.gguf MODEL_DIR
+    else:
+        main()
