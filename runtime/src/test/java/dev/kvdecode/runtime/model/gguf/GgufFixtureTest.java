@@ -156,6 +156,52 @@ class GgufFixtureTest {
         }
     }
 
+    /**
+     * BF16 (which gguf 0.19 writes but the committed fixtures leave out for size): the F32 file's
+     * tensors rewritten by our writer with every matrix narrowed to bf16 read back as exactly the
+     * widened bf16 values, and the model runs on them.
+     */
+    @Test
+    void bf16TensorsWidenExactly(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("bf16.gguf");
+        try (GgufFile f = GgufFile.open(DIR.resolve("model-f32.gguf"))) {
+            GgufWriter w = new GgufWriter().string("general.architecture", "gpt2");
+            for (String k : new String[] {"gpt2.block_count", "gpt2.context_length", "gpt2.embedding_length", "gpt2.attention.head_count"})
+                w.u32(k, f.integer(k, 1, 1 << 20));
+            w.f32("gpt2.attention.layer_norm_epsilon", (float) f.floating("gpt2.attention.layer_norm_epsilon"));
+            for (GgufFile.Tensor t : f.tensors().values()) {
+                float[] v = f.readFloats(t.name());
+                if (t.dims().length == 1) {
+                    w.floats(t.name(), GgmlType.F32, t.dims(), v);
+                    continue;
+                }
+                w.tensor(t.name(), GgmlType.BF16, t.dims(), () -> {
+                    ByteBuffer b = ByteBuffer.allocate(2 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+                    for (float x : v) b.putShort(dev.kvdecode.kernels.HalfFormat.BF16.narrow(x));
+                    return b.flip();
+                });
+            }
+            w.write(out);
+            try (GgufFile g = GgufFile.open(out)) {
+                assertEquals(GgmlType.BF16, g.tensor("blk.0.ffn_up.weight").type());
+                for (GgufFile.Tensor t : f.tensors().values()) {
+                    float[] v = f.readFloats(t.name()), got = g.readFloats(t.name());
+                    for (int i = 0; i < v.length; i++) {
+                        float want = t.dims().length == 1 ? v[i]
+                                : dev.kvdecode.kernels.HalfFormat.BF16.widen(dev.kvdecode.kernels.HalfFormat.BF16.narrow(v[i]));
+                        assertEquals(Float.floatToRawIntBits(want), Float.floatToRawIntBits(got[i]), t.name() + "[" + i + "]");
+                    }
+                }
+            }
+        }
+        Gpt2Weights w = ModelLoader.loadWeights(out);
+        assertEquals("mixed", w.storedDtype());
+        FixtureLogits fx = FixtureLogits.read(DIR);
+        float[] got = logits(w, fx.promptIds());
+        // bf16 keeps 8 bits: the logits move, but stay near the reference
+        assertTrue(relErr(got, fx.logits(), 0, fx.cols()) < 0.05, "bf16 logits near the F16 ones");
+    }
+
     @Test
     void embeddedTokenizerGivesHfTokenizersIds() throws Exception {
         Model m = ModelLoader.load(DIR.resolve("model-f16.gguf"));
