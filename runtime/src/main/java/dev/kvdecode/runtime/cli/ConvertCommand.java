@@ -6,6 +6,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -40,7 +41,11 @@ final class ConvertCommand implements Callable<Integer> {
         Path dir = out.toAbsolutePath().getParent();
         if (dir == null || !Files.isDirectory(dir)) throw new UsageException("--out " + out + ": the folder does not exist");
         if (Files.isDirectory(out)) throw new UsageException("--out " + out + ": is a directory");
-        GgufExport.gpt2(model, out, t);
+        try {
+            GgufExport.gpt2(model, out, t);
+        } catch (IOException e) {   // the temporary file or the rename (reading the model reports its own errors)
+            throw new UsageException("--out " + out + ": cannot write: " + e.getMessage());
+        }
         var o = spec.commandLine().getOut();
         o.println("wrote " + out + " (" + Files.size(out) + " bytes, " + t + ")");
         o.flush();

@@ -32,7 +32,8 @@ final class ModelOptions {
     /** Loads the model; problems with the directory itself are reported against the flag. */
     Model load() {
         Path dir = resolve();
-        if (!Files.exists(dir)) throw new UsageException("--model " + dir + ": model directory does not exist");
+        if (!Files.exists(dir))
+            throw new UsageException("--model " + dir + ": " + (GgufModels.isGguf(dir) ? "GGUF file" : "model directory") + " does not exist");
         if (GgufModels.isGguf(dir)) return ModelLoader.load(dir);
         if (!Files.isDirectory(dir)) throw new UsageException("--model " + dir + ": not a directory (nor a .gguf file)");
         return ModelLoader.load(dir);

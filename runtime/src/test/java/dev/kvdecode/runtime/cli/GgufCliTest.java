@@ -118,7 +118,13 @@ class GgufCliTest {
         Path text = tmp.resolve("notgguf.gguf");
         Files.writeString(text, "hello, not a model");
         assertUsageError(run("tokenize", "--model", text.toString(), "--text", "x"), "notgguf.gguf: not a GGUF file (magic bytes 68 65 6C 6C");
-        assertUsageError(run("generate", "--model", tmp.resolve("absent.gguf").toString(), "--prompt", "x"), "does not exist");
+        assertUsageError(run("generate", "--model", tmp.resolve("absent.gguf").toString(), "--prompt", "x"), "GGUF file does not exist");
+        Path badVocab = tmp.resolve("bad-vocab");
+        Files.createDirectories(badVocab);
+        for (String f : new String[] {"config.json", "model.safetensors", "merges.txt"}) Files.copy(modelDir.resolve(f), badVocab.resolve(f));
+        Files.writeString(badVocab.resolve("vocab.json"), "{\"a\": 0,");
+        assertUsageError(run("convert", "--to", "gguf", "--model", badVocab.toString(), "--out", tmp.resolve("v.gguf").toString()),
+                "cannot read the tokenizer");
         assertUsageError(run("convert", "--to", "onnx", "--model", modelDir.toString(), "--out", tmp.resolve("x").toString()), "--to: expected gguf");
         assertUsageError(run("convert", "--to", "gguf", "--model", modelDir.toString(), "--out", tmp.resolve("x.gguf").toString(), "--type", "q4"),
                 "--type: expected f32 or f16");

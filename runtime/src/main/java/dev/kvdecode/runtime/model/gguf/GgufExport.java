@@ -104,7 +104,15 @@ public final class GgufExport {
     private record Vocab(List<String> tokens, int[] types, List<String> merges, int eos) {}
 
     /** Tokens by id, token types (CONTROL for added tokens) and merges from tokenizer.json or vocab.json + merges.txt. */
-    private static Vocab readVocab(Path dir) throws IOException {
+    private static Vocab readVocab(Path dir) {
+        try {
+            return readVocabFiles(dir);
+        } catch (IOException e) {   // JSON syntax errors included
+            throw new TokenizerException(dir + ": cannot read the tokenizer: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+    }
+
+    private static Vocab readVocabFiles(Path dir) throws IOException {
         ObjectMapper json = new ObjectMapper();
         Path tj = dir.resolve("tokenizer.json"), vj = dir.resolve("vocab.json"), mt = dir.resolve("merges.txt");
         JsonNode vocabNode;
