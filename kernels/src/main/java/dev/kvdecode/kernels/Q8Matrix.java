@@ -1,5 +1,8 @@
 package dev.kvdecode.kernels;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * A weight matrix W (in, out) in the Conv1D layout, stored as int8 with one fp32 scale per
  * {@link #BLOCK} consecutive inputs of an output column (the CPU's opt-in {@code --dtype int8},
@@ -72,6 +75,35 @@ public final class Q8Matrix {
         }
         return new Q8Matrix(q, scales, in, out);
     }
+
+    // src: out rows of in / 32 Q8_0 blocks (W^T row-major, ggml's layout) -> W (in, out) int8 + per-block scales
+    /**
+     * W (in, out) from ggml Q8_0 blocks ({@link GgmlBlocks}: an fp16 scale and 32 int8 per block)
+     * of W^T (out, in) row-major, as a GGUF file stores an nn.Linear weight: a Q8_0 block is 32
+     * consecutive inputs of one output column with one scale, exactly this format's block, so the
+     * values are taken as they are (the scale widened exactly), not re-quantized; {@link #get}
+     * then equals the block's dequantization bit for bit. {@code in} must be a multiple of 32.
+     */
+    public static Q8Matrix ofQ8_0(MemorySegment src, int in, int out) {
+        if (in < 1 || out < 1 || in % BLOCK != 0 || (long) in * out > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("Q8_0 W shape " + in + " x " + out + ": in must be a positive multiple of " + BLOCK);
+        int nb = in / BLOCK;
+        long bytes = (long) out * nb * GgmlBlocks.Layout.Q8_0.sizeBytes;
+        if (src.byteSize() != bytes)
+            throw new IllegalArgumentException("Q8_0 W has " + src.byteSize() + " bytes, expected " + bytes);
+        byte[] q = new byte[in * out];
+        float[] scales = new float[nb * out];
+        for (int c = 0; c < out; c++) {
+            for (int b = 0; b < nb; b++) {
+                long o = ((long) c * nb + b) * GgmlBlocks.Layout.Q8_0.sizeBytes;
+                scales[b * out + c] = Float.float16ToFloat(src.get(U16_LE, o));
+                for (int j = 0; j < BLOCK; j++) q[Panels.index(b * BLOCK + j, c, in, out)] = src.get(ValueLayout.JAVA_BYTE, o + 2 + j);
+            }
+        }
+        return new Q8Matrix(q, scales, in, out);
+    }
+
+    private static final ValueLayout.OfShort U16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
     public int in() { return in; }
 

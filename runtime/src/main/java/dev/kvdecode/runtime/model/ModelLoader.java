@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kvdecode.kernels.Activation;
+import dev.kvdecode.runtime.model.gguf.GgufModels;
 import dev.kvdecode.runtime.tokenizer.Tokenizer;
 import dev.kvdecode.runtime.tokenizer.Tokenizers;
 
@@ -30,8 +31,12 @@ public final class ModelLoader {
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
-    /** Loads config, fp32 weights and the tokenizer config.json names (see docs/MODEL_FORMAT.md). */
+    /**
+     * Loads config, fp32 weights and the tokenizer config.json names (see docs/MODEL_FORMAT.md);
+     * a path ending in .gguf is read as a GGUF file with its embedded tokenizer instead.
+     */
     public static Model load(Path dir) {
+        if (GgufModels.isGguf(dir)) return GgufModels.load(dir, System.err::println);   // a .gguf file (issue 20)
         return load(dir, Tokenizers::load);
     }
 
@@ -53,6 +58,7 @@ public final class ModelLoader {
 
     /** Reads config.json and model.safetensors, widened to fp32; needs no tokenizer files. */
     public static Gpt2Weights loadWeights(Path dir) {
+        if (GgufModels.isGguf(dir)) return GgufModels.loadWeights(dir, System.err::println);   // issue 20
         try (Checkpoint c = Checkpoint.open(dir)) {
             return c.readWeights();
         }

@@ -116,6 +116,30 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
     }
 
     /**
+     * From a token list (index = id, byte-level strings as in vocab.json), merges by rank ("a b")
+     * and the ids of added tokens (cut out of the text before BPE, kept whole): the tokenizer a
+     * GGUF file embeds ({@code tokenizer.ggml.tokens}, {@code .merges}, CONTROL/USER_DEFINED
+     * {@code .token_type}). {@code source} names the file in messages.
+     */
+    public static Gpt2BpeTokenizer of(Path source, String[] tokens, String[] merges, java.util.Set<Integer> addedIds) {
+        Map<String, Integer> vocab = new HashMap<>();
+        Map<String, Integer> added = new HashMap<>();
+        for (int id = 0; id < tokens.length; id++) {
+            if (addedIds.contains(id)) added.putIfAbsent(tokens[id], id);
+            else if (vocab.putIfAbsent(tokens[id], id) != null)
+                throw bad(source, "token '" + printable(tokens[id]) + "' appears twice (ids " + vocab.get(tokens[id]) + " and " + id + ")");
+        }
+        List<String[]> pairs = new ArrayList<>(merges.length);
+        for (int i = 0; i < merges.length; i++) {
+            String[] pair = merges[i].split(" ", -1);
+            if (pair.length != 2 || pair[0].isEmpty() || pair[1].isEmpty())
+                throw bad(source, "merge " + i + " is not \"a b\": '" + printable(merges[i]) + "'");
+            pairs.add(pair);
+        }
+        return new Gpt2BpeTokenizer(source, source, vocab, pairs, added);
+    }
+
+    /**
      * From a Hugging Face tokenizer.json (model.vocab, model.merges as "a b" strings or [a, b]
      * pairs, added_tokens). Settings that would change the ids and that this class does not
      * implement (a normalizer, add_prefix_space, lstrip/rstrip/single_word added tokens,

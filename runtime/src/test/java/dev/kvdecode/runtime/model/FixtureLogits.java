@@ -61,7 +61,7 @@ public record FixtureLogits(int[] promptIds, int rows, int cols, float[] logits)
      * Reads a version 1/2/3 .npy file holding little-endian float32 in C order
      * (format: numpy.lib.format). Returns the shape; the data goes to {@code out[0]}.
      */
-    static int[] readNpyF32(Path npy, float[][] out) throws IOException {
+    public static int[] readNpyF32(Path npy, float[][] out) throws IOException {
         byte[] all = Files.readAllBytes(npy);
         ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
         if (all.length < 10 || (all[0] & 0xFF) != 0x93 || !new String(all, 1, 5, StandardCharsets.US_ASCII).equals("NUMPY"))
