@@ -136,8 +136,17 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /** Starts the loop on its own platform thread (it runs the model: virtual threads gain nothing). */
-    public Scheduler start() {
-        thread = Thread.ofPlatform().name("kvdecode-scheduler").daemon().start(this::loop);
+    public Scheduler start() { return start(() -> {}); }
+
+    /**
+     * As {@link #start()}, running {@code threadSetup} first on the scheduler thread (the CUDA
+     * backend makes its context current there: the driver binds a context per thread).
+     */
+    public Scheduler start(Runnable threadSetup) {
+        thread = Thread.ofPlatform().name("kvdecode-scheduler").daemon().start(() -> {
+            threadSetup.run();
+            loop();
+        });
         return this;
     }
 

@@ -4,7 +4,6 @@ import dev.kvdecode.runtime.cli.BackendOptions;
 import dev.kvdecode.runtime.cli.ModelOptions;
 import dev.kvdecode.runtime.cli.UsageException;
 import dev.kvdecode.runtime.engine.Backend;
-import dev.kvdecode.runtime.engine.Backends;
 import dev.kvdecode.runtime.engine.Warmup;
 import dev.kvdecode.runtime.model.Model;
 import picocli.CommandLine;
@@ -63,7 +62,7 @@ final class ServeCommand implements Callable<Integer> {
         if (apiKey != null && apiKey.isBlank()) throw new UsageException("--api-key: must not be empty");
         PrintWriter err = spec.commandLine().getErr();
 
-        Backend backend = openBackend(err);
+        Backend backend = backendOptions.open();
         CountDownLatch stop = new CountDownLatch(1);
         Signal.handle(new Signal("TERM"), s -> stop.countDown());
         Signal.handle(new Signal("INT"), s -> stop.countDown());
@@ -101,22 +100,6 @@ final class ServeCommand implements Callable<Integer> {
             serving.close();
             backend.close();
         }
-    }
-
-    /**
-     * The backend: continuous batching needs per-slot prefill and steps, which the CPU backend has;
-     * --backend auto therefore means cpu here, and an explicit CUDA backend is refused for now.
-     */
-    private Backend openBackend(PrintWriter err) {
-        boolean explicit = spec.commandLine().getParseResult().hasMatchedOption("--backend");
-        Backend b = backendOptions.open();
-        if (b.name().equals("cpu")) return b;
-        String name = b.name();
-        b.close();
-        if (explicit)
-            throw new UsageException("--backend " + name + ": kvdecode serve runs on the cpu backend for now (per-slot admission on CUDA is not implemented yet)");
-        err.println("kvdecode: serve uses the cpu backend (per-slot admission on CUDA is not implemented yet)");
-        return Backends.create("cpu", backendOptions.dtype(), 0, backendOptions.kvDtype());
     }
 
     private static String rootMessage(Throwable e) {

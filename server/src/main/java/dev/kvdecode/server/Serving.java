@@ -1,6 +1,7 @@
 package dev.kvdecode.server;
 
 import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.cuda.CudaBackend;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -30,7 +31,9 @@ public final class Serving implements AutoCloseable {
      */
     public void load(Model model, Backend backend, int slots, int window, int maxQueue, ChatFormatter chat) {
         session = backend.open(model, new SessionOptions(slots, window, OverflowPolicy.STOP, true));
-        scheduler = new Scheduler(session, slots, window, maxQueue, http.metrics()).start();
+        // the CUDA driver binds a context to a thread: the scheduler thread runs the session
+        Runnable bind = backend instanceof CudaBackend cuda ? cuda.gpu()::makeCurrent : () -> {};
+        scheduler = new Scheduler(session, slots, window, maxQueue, http.metrics()).start(bind);
         http.ready(new OpenAiServer.Engine(model, scheduler, chat));
     }
 
