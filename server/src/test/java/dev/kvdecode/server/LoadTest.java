@@ -68,6 +68,19 @@ class LoadTest {
                         return sb.toString();
                     }));
                 }
+                // hostile requests in the middle of the load: each refused on its own, nobody else disturbed
+                String base = "http://127.0.0.1:" + serving.port() + "/v1/completions";
+                String[] bad = {"{\"model\": \"" + model + "\", \"prompt\": \"A\", \"max_tokens\": -5}",
+                        "{\"model\": \"" + model + "\", \"prompt\": \"A\", \"temperature\": 1e308}", "{not json",
+                        "{\"model\": \"" + model + "\", \"prompt\": \"" + "A".repeat(1 << 17) + "\"}"};
+                int[] status = {400, 400, 400, 413};
+                HttpClient raw = HttpClient.newHttpClient();
+                for (int k = 0; k < bad.length; k++) {
+                    HttpResponse<String> r = raw.send(HttpRequest.newBuilder(URI.create(base))
+                            .POST(HttpRequest.BodyPublishers.ofString(bad[k])).build(), HttpResponse.BodyHandlers.ofString());
+                    assertEquals(status[k], r.statusCode(), r.body());
+                    assertTrue(r.body().startsWith("{\"error\":"), r.body());
+                }
                 for (int i = 0; i < CLIENTS; i++)
                     assertEquals(TestModel.aloneGreedyText(prompt(i), MAX_TOKENS), results.get(i).get(60, TimeUnit.SECONDS),
                             "client " + i + " (" + prompt(i).replace("\n", "\\n") + ")");
