@@ -183,7 +183,13 @@ public final class Scheduler implements AutoCloseable {
         while ((inUse.get() > 0 || !queue.isEmpty()) && System.nanoTime() < deadline) Thread.sleep(10);
         boolean clean = inUse.get() == 0 && queue.isEmpty();
         running = false;
-        if (thread != null) stopped.await();
+        if (thread != null) {
+            stopped.await();
+        } else {   // never started: the queued requests end here
+            List<Sequence> left = new ArrayList<>();
+            queue.drainTo(left);
+            for (Sequence s : left) finishUnadmitted(s, Finish.CANCELLED, null);
+        }
         return clean;
     }
 
