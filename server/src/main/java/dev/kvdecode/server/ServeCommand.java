@@ -14,6 +14,8 @@ import picocli.CommandLine.Spec;
 import sun.misc.Signal;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -61,6 +63,9 @@ final class ServeCommand implements Callable<Integer> {
         if (apiKey == null) apiKey = System.getenv("KVDECODE_API_KEY");
         if (apiKey != null && apiKey.isBlank()) throw new UsageException("--api-key: must not be empty");
         PrintWriter err = spec.commandLine().getErr();
+        // a missing model directory is a mistake to report before anything listens
+        Path dir = model.resolve();
+        if (!Files.isDirectory(dir)) throw new UsageException("--model " + dir + ": model directory does not exist");
 
         Backend backend = backendOptions.open();
         CountDownLatch stop = new CountDownLatch(1);
@@ -85,7 +90,7 @@ final class ServeCommand implements Callable<Integer> {
             int window = context != null ? context : n;
             if (window < 1 || window > n)
                 throw new UsageException("--context: must be in 1.." + n + " (the model's n_positions), got " + window);
-            serving.load(m, backend, maxBatch, window, maxQueue, ChatFormatter.forModel(model.resolve()));
+            serving.load(m, backend, maxBatch, window, maxQueue, ChatFormatter.forModel(dir));
             err.println("kvdecode: serving " + m.name() + " on " + backend.name() + ": " + maxBatch + " slots of " + window
                     + " tokens, queue " + maxQueue + (apiKey != null ? ", API key required" : "") + "; SIGTERM drains and exits");
             err.flush();
