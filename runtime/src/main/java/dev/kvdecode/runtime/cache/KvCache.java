@@ -80,6 +80,9 @@ public final class KvCache {
     /** Forgets every sequence (the buffers keep their old bytes; nothing reads past length). */
     public void reset() { java.util.Arrays.fill(tokens, 0); }
 
+    /** Forgets sequence b only (a slot reused by continuous batching); the others are untouched. */
+    public void reset(int b) { tokens[b] = 0; }
+
     /** Tokens appended and committed to sequence b so far (not capped by the capacity). */
     public int tokens(int b) { return tokens[b]; }
 

@@ -9,7 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** {@code --model DIR} (or a .gguf file), defaulting to the embedded Shakespeare model next to the launcher. */
-final class ModelOptions {
+public final class ModelOptions {
     /** Where the default model lives, relative to the project (the launcher's folder). */
     static final String DEFAULT_MODEL = "models/shakespeare-char";
 
@@ -19,7 +19,7 @@ final class ModelOptions {
 
     boolean isDefault() { return modelDir == null; }
 
-    Path resolve() {
+    public Path resolve() {
         if (modelDir != null) return modelDir;
         String home = System.getProperty("kvdecode.home", System.getenv("KVDECODE_HOME"));
         Path base = home != null ? Path.of(home) : Path.of(".");
@@ -30,7 +30,7 @@ final class ModelOptions {
     }
 
     /** Loads the model; problems with the directory itself are reported against the flag. */
-    Model load() {
+    public Model load() {
         Path dir = resolve();
         if (!Files.exists(dir))
             throw new UsageException("--model " + dir + ": " + (GgufModels.isGguf(dir) ? "GGUF file" : "model directory") + " does not exist");

@@ -161,6 +161,53 @@ public final class CpuSession implements InferenceSession {
         return s.logits;
     }
 
+    /**
+     * Cached mode only. The slot's rows go through the same code as {@link #prefill} and
+     * {@link #step}; the panel matmuls give a row the same bits whatever the row count, and
+     * attention reads only the row's own sequence, so a sequence's logits do not depend on which
+     * other slots are active (CpuSessionSlotsTest).
+     */
+    @Override
+    public float[] prefillSlot(int slot, int[] prompt) {
+        requireCache("prefillSlot");
+        checkSlot(slot);
+        if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
+        for (int t : prompt) checkToken(t);
+        if (prompt.length > ctx) throw KvCache.contextFull(ctx);
+        cache.reset(slot);
+        prefillCached(slot, prompt);
+        return s.logits;
+    }
+
+    @Override
+    public float[] stepSlots(int[] slots, int[] tokens, int count) {
+        requireCache("stepSlots");
+        if (count < 1 || count > B || slots.length < count || tokens.length < count)
+            throw new IllegalArgumentException("stepSlots: count " + count + " outside 1.." + B + " or longer than its arrays");
+        long seenMask = 0;
+        boolean[] seenSlot = B > 64 ? new boolean[B] : null;
+        for (int r = 0; r < count; r++) {
+            int b = slots[r];
+            checkSlot(b);
+            boolean dup = seenSlot != null ? seenSlot[b] : (seenMask & (1L << b)) != 0;
+            if (dup) throw new IllegalArgumentException("stepSlots: slot " + b + " given twice");
+            if (seenSlot != null) seenSlot[b] = true; else seenMask |= 1L << b;
+            checkToken(tokens[r]);
+            cache.checkRoom(b, 1);
+        }
+        System.arraycopy(slots, 0, s.rowSeq, 0, count);
+        stepRows(count, tokens, 0);
+        return s.logits;
+    }
+
+    private void requireCache(String what) {
+        if (cache == null) throw new UnsupportedOperationException(what + " needs the KV cache (kvCache = true)");
+    }
+
+    private void checkSlot(int b) {
+        if (b < 0 || b >= B) throw new IllegalArgumentException("slot " + b + " outside 0.." + (B - 1));
+    }
+
     @Override
     public float[] forwardAll(int[] tokens) {
         int T = tokens.length;

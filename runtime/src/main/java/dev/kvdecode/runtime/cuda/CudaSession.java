@@ -234,6 +234,64 @@ public final class CudaSession implements InferenceSession {
         return downloadLogits();
     }
 
+    /**
+     * Continuous batching, host loop: zeroes the slot's step counter and prefills it through the
+     * same per-sequence path as {@link #prefill}; the other slots' caches and counters are untouched.
+     */
+    @Override
+    public float[] prefillSlot(int slot, int[] prompt) {
+        checkOpen();
+        requireCache("prefillSlot");
+        if (slot < 0 || slot >= B) throw new IllegalArgumentException("slot " + slot + " outside 0.." + (B - 1));
+        if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
+        for (int t : prompt) checkToken(t);
+        if (prompt.length > ctx) throw KvCache.contextFull(ctx);
+        seen.buffer().view(4L * slot, 4).fillWordsAsync(stream, 0);
+        prefillCached(slot, prompt);
+        seenHost[slot] = prompt.length;
+        return downloadLogits();
+    }
+
+    /**
+     * Continuous batching, host loop: one eager decode step (no graph) of the given slots, one
+     * {@code decodeRows} launch sequence per run of consecutive slots, so a step over a full batch
+     * costs what {@link #step} costs. Rows of different run lengths go through cuBLAS GEMMs of
+     * different shapes, so unlike the CPU the logits are not bitwise independent of the batch
+     * (that needs the batch-invariant GEMV of the GPU-decode issue).
+     */
+    @Override
+    public float[] stepSlots(int[] slots, int[] tokens, int count) {
+        checkOpen();
+        requireCache("stepSlots");
+        if (count < 1 || count > B || slots.length < count || tokens.length < count)
+            throw new IllegalArgumentException("stepSlots: count " + count + " outside 1.." + B + " or longer than its arrays");
+        boolean[] used = new boolean[B];
+        for (int r = 0; r < count; r++) {
+            int b = slots[r];
+            if (b < 0 || b >= B) throw new IllegalArgumentException("slot " + b + " outside 0.." + (B - 1));
+            if (used[b]) throw new IllegalArgumentException("stepSlots: slot " + b + " given twice");
+            used[b] = true;
+            checkToken(tokens[r]);
+            if (opt.overflow() == OverflowPolicy.STOP && seenHost[b] + 1 > ctx) throw KvCache.contextFull(ctx);
+        }
+        int[] byslot = new int[B];
+        for (int r = 0; r < count; r++) byslot[slots[r]] = tokens[r];
+        for (int b0 = 0; b0 < B; ) {
+            if (!used[b0]) { b0++; continue; }
+            int n = 1;
+            while (b0 + n < B && used[b0 + n]) n++;
+            uploadInts(byslot, b0, n, this.tokens.buffer(), 4L * b0);
+            decodeRows(b0, n);
+            for (int b = b0; b < b0 + n; b++) seenHost[b]++;
+            b0 += n;
+        }
+        return downloadLogits();
+    }
+
+    private void requireCache(String what) {
+        if (!opt.kvCache()) throw new UnsupportedOperationException(what + " needs the KV cache (kvCache = true)");
+    }
+
     @Override
     public int tokensSeen(int b) { return seenHost[b]; }
 

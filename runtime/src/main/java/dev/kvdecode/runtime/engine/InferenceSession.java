@@ -36,6 +36,26 @@ public interface InferenceSession extends AutoCloseable {
         return Generator.generate(this, prompts, options, listener);
     }
 
+    /**
+     * Continuous batching (kvdecode serve): starts sequence {@code slot} afresh with {@code prompt}
+     * while the other sequences keep their caches, and returns the logits buffer (B, V) whose row
+     * {@code slot} holds the next-token logits after the prompt (other rows are unspecified). The
+     * prompt must fit the window. A backend that cannot do this throws UnsupportedOperationException.
+     */
+    default float[] prefillSlot(int slot, int[] prompt) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not implement per-slot prefill");
+    }
+
+    /**
+     * Continuous batching: one decode step of the sequences {@code slots[0..count)} only (distinct),
+     * feeding tokens[i] to slots[i]; the other sequences are left as they are. Returns the logits
+     * buffer (B, V) where row slots[i] holds that sequence's next-token logits. A sequence with a
+     * full window must not be stepped (ContextFullException under STOP).
+     */
+    default float[] stepSlots(int[] slots, int[] tokens, int count) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not implement per-slot steps");
+    }
+
     /** Tokens seen so far by sequence b (prompt + fed tokens), not capped by the window. */
     int tokensSeen(int b);
 
