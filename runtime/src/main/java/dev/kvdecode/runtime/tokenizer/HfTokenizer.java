@@ -257,6 +257,7 @@ public final class HfTokenizer implements Tokenizer {
      * {@code encode(text, add_special_tokens=False)} and apply_chat_template do (a rendered chat
      * already holds its BOS as text, and added tokens in the text are matched either way).
      */
+    @Override
     public int[] encode(String text, boolean addSpecialTokens) {
         Gpt2BpeTokenizer.IntList out = new Gpt2BpeTokenizer.IntList(Math.max(16, text.length() / 3));
         if (addSpecialTokens) for (int id : prefixIds) out.add(id);

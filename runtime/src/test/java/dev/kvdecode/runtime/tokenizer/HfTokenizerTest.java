@@ -38,7 +38,7 @@ class HfTokenizerTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama3", "llama2", "qwen3"})
     void realTokenizerGivesHfIds(String name) {
-        HfTokenizer tok = HfTokenizer.fromModelDir(RealTokenizers.dir(name));
+        HfTokenizer tok = RealTokenizers.tokenizer(name);
         JsonNode expected = RealTokenizers.expected(name);
         assertMatchesHf(tok, expected.get("cases"), name);
         JsonNode noSpecial = expected.get("no_special_first8");
@@ -50,14 +50,14 @@ class HfTokenizerTest {
 
     @Test
     void bosAndEosComeFromTokenizerConfig() {
-        HfTokenizer llama3 = HfTokenizer.fromModelDir(RealTokenizers.dir("llama3"));
+        HfTokenizer llama3 = RealTokenizers.tokenizer("llama3");
         assertEquals(128000, llama3.bosToken());
         assertEquals(128001, llama3.eosToken());
         assertEquals(128009, llama3.tokenId("<|eot_id|>").orElseThrow());
-        HfTokenizer llama2 = HfTokenizer.fromModelDir(RealTokenizers.dir("llama2"));
+        HfTokenizer llama2 = RealTokenizers.tokenizer("llama2");
         assertEquals(1, llama2.bosToken());
         assertEquals(2, llama2.eosToken());
-        HfTokenizer qwen3 = HfTokenizer.fromModelDir(RealTokenizers.dir("qwen3"));
+        HfTokenizer qwen3 = RealTokenizers.tokenizer("qwen3");
         assertEquals(-1, qwen3.bosToken());
         assertEquals(151645, qwen3.eosToken()); // <|im_end|>
     }
@@ -93,7 +93,7 @@ class HfTokenizerTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama3", "llama2", "qwen3"})
     void streamingDecodeIsUtf8Safe(String name) {
-        HfTokenizer tok = HfTokenizer.fromModelDir(RealTokenizers.dir(name));
+        HfTokenizer tok = RealTokenizers.tokenizer(name);
         for (JsonNode c : RealTokenizers.expected(name).get("cases")) {
             int[] ids = Fixtures.ints(c.get("ids"));
             StreamDecoder d = tok.streamDecoder();

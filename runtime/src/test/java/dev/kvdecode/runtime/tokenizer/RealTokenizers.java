@@ -22,6 +22,7 @@ final class RealTokenizers {
     private static final Path LIST = Path.of("target/test-fixtures/tokenizers.properties");
     private static Properties dirs;
     private static JsonNode expected;
+    private static final java.util.Map<String, HfTokenizer> LOADED = new java.util.HashMap<>();
 
     private RealTokenizers() {}
 
@@ -40,6 +41,11 @@ final class RealTokenizers {
         String d = dirs.getProperty(name);
         if (d == null || !Files.isRegularFile(Path.of(d, "tokenizer.json"))) fail(name + ": no tokenizer.json listed in " + LIST + " (" + d + ")");
         return Path.of(d);
+    }
+
+    /** The real tokenizer, loaded once per test JVM (a Llama 3 tokenizer.json is 9 MB of JSON). */
+    static synchronized HfTokenizer tokenizer(String name) {
+        return LOADED.computeIfAbsent(name, n -> HfTokenizer.fromModelDir(dir(n)));
     }
 
     /** fixtures.json's object for one tokenizer: cases, no_special_first8, chat. */
