@@ -1,5 +1,8 @@
 package dev.kvdecode.server;
 
+import dev.kvdecode.runtime.tokenizer.ChatMessage;
+import dev.kvdecode.runtime.tokenizer.ChatTemplate;
+
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -19,11 +22,16 @@ interface ChatFormatter {
     ChatFormatter NONE = messages -> Optional.empty();
 
     /**
-     * The chat formatter of the model in {@code modelDir}. The only place where a model's chat
-     * template joins the server: until the runtime reads templates (the Llama-family issue's
-     * ChatTemplate), every model has none.
+     * The chat formatter of the model in {@code modelDir}: its {@link ChatTemplate}
+     * ({@code chat_template} of tokenizer_config.json, or chat_template.jinja), or {@link #NONE}.
+     * A template that refuses the messages (its {@code raise_exception}) throws
+     * {@link dev.kvdecode.runtime.tokenizer.TokenizerException}, which the server answers with a 400
+     * naming {@code messages}.
      */
     static ChatFormatter forModel(Path modelDir) {
-        return NONE;
+        if (modelDir == null) return NONE;
+        return ChatTemplate.load(modelDir).<ChatFormatter>map(t -> messages -> Optional.of(
+                t.render(messages.stream().map(m -> new ChatMessage(m.role(), m.content())).toList(), true)))
+            .orElse(NONE);
     }
 }

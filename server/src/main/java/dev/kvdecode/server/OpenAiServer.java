@@ -127,7 +127,8 @@ public final class OpenAiServer implements AutoCloseable {
             throw new ApiException(404, "invalid_request_error", "model", "model_not_found",
                     "model: '" + p.model() + "' does not exist; this server serves '" + e.model().name() + "'");
         String promptText = chat ? chatPrompt(body, e.chat()) : null;
-        int[] prompt = chat ? encode(e, promptText, "messages") : completionPrompt(body, e);
+        // the template writes the special tokens itself (BOS among them): encode without adding any, as HF does
+        int[] prompt = chat ? encode(e, promptText, "messages", false) : completionPrompt(body, e);
         if (prompt.length > window)
             throw new ApiException(400, "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded",
                     (chat ? "messages" : "prompt") + ": " + prompt.length + " tokens exceed the model's window of " + window + " tokens");
@@ -270,8 +271,8 @@ public final class OpenAiServer implements AutoCloseable {
     private static int[] completionPrompt(JsonNode body, Engine e) {
         JsonNode p = body.get("prompt");
         if (p == null || p.isNull()) throw ApiException.badField("prompt", "is required");
-        if (p.isTextual()) return encode(e, p.asText(), "prompt");
-        if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) return encode(e, p.get(0).asText(), "prompt");
+        if (p.isTextual()) return encode(e, p.asText(), "prompt", true);
+        if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) return encode(e, p.get(0).asText(), "prompt", true);
         if (p.isArray() && !p.isEmpty() && p.get(0).isIntegralNumber()) {
             int V = e.model().tokenizer().vocabSize();
             int[] ids = new int[p.size()];
@@ -288,10 +289,10 @@ public final class OpenAiServer implements AutoCloseable {
         throw ApiException.badField("prompt", "must be a string, an array of one string, or an array of token ids");
     }
 
-    private static int[] encode(Engine e, String text, String field) {
+    private static int[] encode(Engine e, String text, String field, boolean addSpecialTokens) {
         int[] ids;
         try {
-            ids = e.model().tokenizer().encode(text);
+            ids = e.model().tokenizer().encode(text, addSpecialTokens);
         } catch (TokenizerException x) {
             throw ApiException.badField(field, x.getMessage());
         }
@@ -321,7 +322,12 @@ public final class OpenAiServer implements AutoCloseable {
             } else throw ApiException.badField("messages", "content must be a string or an array of text parts");
             list.add(new ChatFormatter.Message(role, content));
         }
-        Optional<String> prompt = chat.render(list);
+        Optional<String> prompt;
+        try {
+            prompt = chat.render(list);
+        } catch (TokenizerException x) {
+            throw ApiException.badField("messages", x.getMessage());
+        }
         if (prompt.isEmpty())
             throw new ApiException(400, "invalid_request_error", "messages", "no_chat_template", "model has no chat template");
         return prompt.get();

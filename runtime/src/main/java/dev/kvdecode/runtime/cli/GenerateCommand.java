@@ -14,6 +14,8 @@ import dev.kvdecode.runtime.engine.StopReason;
 import dev.kvdecode.runtime.engine.Warmup;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.sample.SamplingParams;
+import dev.kvdecode.runtime.tokenizer.ChatMessage;
+import dev.kvdecode.runtime.tokenizer.ChatTemplate;
 import dev.kvdecode.runtime.tokenizer.StreamDecoder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -72,6 +74,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "keep generating past the end-of-text token")
     boolean ignoreEos;
 
+    @Option(names = "--chat", description = "render each --prompt as a user turn with the model's chat template "
+            + "(tokenizer_config.json chat_template) and stop at its eos token")
+    boolean chat;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "with --chat: a system turn before the user's")
+    String system;
+
     @Option(names = "--json", description = "print exactly one JSON object instead of streaming text")
     boolean json;
 
@@ -94,6 +103,8 @@ final class GenerateCommand implements Callable<Integer> {
             case "stop", "slide" -> OverflowPolicy.STOP; // slide: the session stops, the generator re-encodes
             default -> throw new UsageException("--overflow: expected slide, shift, ring or stop, got '" + overflow + "'");
         };
+        if (system != null && !chat) throw new UsageException("--system: needs --chat");
+        if (chat && prompts.isEmpty()) throw new UsageException("--chat: needs a --prompt (the user's message)");
         if (prompts.isEmpty()) prompts.add("ROMEO:");
         for (String p : prompts) if (p.isEmpty()) throw new UsageException("--prompt: must not be empty");
         int b = batch != null ? batch : prompts.size();
@@ -123,9 +134,25 @@ final class GenerateCommand implements Callable<Integer> {
         int ctx = context != null ? context : m.config().nPositions();
         if (ctx < 1 || ctx > m.config().nPositions())
             throw new UsageException("--context: must be in 1.." + m.config().nPositions() + " (the model's n_positions), got " + ctx);
+        ChatTemplate template = null;
+        int eos = m.tokenizer().eosToken();
+        if (chat) {
+            template = ChatTemplate.load(model.resolve()).orElseThrow(() -> new UsageException(
+                    "--chat: " + model.resolve() + " has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja)"));
+            eos = chatEos(m, template, eos);
+        }
         int[][] ids = new int[b][];
         for (int i = 0; i < b; i++) {
-            ids[i] = m.tokenizer().encode(prompts.size() == 1 ? prompts.get(0) : prompts.get(i));
+            String prompt = prompts.size() == 1 ? prompts.get(0) : prompts.get(i);
+            if (template != null) {
+                List<ChatMessage> turns = new ArrayList<>();
+                if (system != null) turns.add(new ChatMessage("system", system));
+                turns.add(new ChatMessage("user", prompt));
+                // The template writes the BOS where the model wants one: no second one (as HF's apply_chat_template).
+                ids[i] = m.tokenizer().encode(template.render(turns, true), false);
+            } else {
+                ids[i] = m.tokenizer().encode(prompt);
+            }
             if (ids[i].length == 0) throw new UsageException("--prompt: encodes to no tokens");
             if (slide && ids[i].length > ctx) // slide keeps the most recent window of a long prompt
                 ids[i] = java.util.Arrays.copyOfRange(ids[i], ids[i].length - ctx, ids[i].length);
@@ -142,8 +169,9 @@ final class GenerateCommand implements Callable<Integer> {
         try (InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
-            if (stream) { out.print(prompts.get(0)); out.flush(); }
-            GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos,
+            // A chat prints only the reply, not the rendered template.
+            if (stream && !chat) { out.print(prompts.get(0)); out.flush(); }
+            GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, eos, ignoreEos,
                     slide ? Math.max(1, ctx / 2) : 0);
             Generator.TokenListener listener = (seq, token) -> {
                 if (stream) {
@@ -169,11 +197,22 @@ final class GenerateCommand implements Callable<Integer> {
         } else if (!stream) {
             for (int i = 0; i < b; i++) {
                 out.println("=== sequence " + i + " ===");
-                out.println((prompts.size() == 1 ? prompts.get(0) : prompts.get(i)) + m.tokenizer().decode(result.tokens()[i]));
+                out.println((chat ? "" : prompts.size() == 1 ? prompts.get(0) : prompts.get(i)) + m.tokenizer().decode(result.tokens()[i]));
             }
         }
         out.flush();
         return 0;
+    }
+
+    /**
+     * The id a chat reply ends at: the template's eos_token (e.g. Qwen's "<|im_end|>") when it is
+     * one token, else the tokenizer's. GenerationOptions takes one id; the model's other eos ids
+     * (generation_config.json) join when the engine takes a set.
+     */
+    private static int chatEos(Model m, ChatTemplate template, int fallback) {
+        if (template.eosToken() == null) return fallback;
+        int[] e = m.tokenizer().encode(template.eosToken(), false);
+        return e.length == 1 ? e[0] : fallback;
     }
 
     private String toJson(Model m, String backend, boolean cached, int[][] ids, GenerationResult r, long seedValue) throws Exception {

@@ -19,7 +19,6 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * GPT-2 byte-level BPE (Radford et al. 2019, section 2.2; Sennrich et al. 2016 for BPE), giving
@@ -33,20 +32,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * Immutable and thread-safe; the word -> ids cache is a bounded concurrent map.
  */
 public final class Gpt2BpeTokenizer implements Tokenizer {
-    /** Words in the cache at most; typical text has far fewer distinct words than this. */
-    private static final int CACHE_MAX_ENTRIES = 1 << 16;
-    /** Words longer than this (in chars) skip the cache: they are rare and would pin memory. */
-    private static final int CACHE_MAX_WORD_CHARS = 64;
     static final String END_OF_TEXT = "<|endoftext|>";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final byte[][] tokenBytes;     // by id; null for ids the vocabulary skips
-    private final int[] byteToId = new int[256];
-    private final MergeTable merges;
+    private final BpeModel model;
     private final String[] addedTokens;    // cut out of the text before pre-tokenization
     private final int[] addedIds;
     private final int eosToken;
-    private final ConcurrentHashMap<String, int[]> cache = new ConcurrentHashMap<>();
 
     /** vocabSource and mergesSource name the files in messages (the same file for tokenizer.json). */
     private Gpt2BpeTokenizer(Path vocabSource, Path mergesSource, Map<String, Integer> vocab,
@@ -71,19 +64,8 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
                 throw new TokenizerException(String.format(
                         "%s: not a byte-level BPE vocabulary: byte 0x%02X (token '%s') is missing", source, b, s));
             }
-            byteToId[b] = id;
         }
-        merges = new MergeTable(mergePairs.size());
-        for (int rank = 0; rank < mergePairs.size(); rank++) {
-            String[] pair = mergePairs.get(rank);
-            Integer a = vocab.get(pair[0]), b = vocab.get(pair[1]), merged = vocab.get(pair[0] + pair[1]);
-            String missing = a == null ? pair[0] : b == null ? pair[1] : merged == null ? pair[0] + pair[1] : null;
-            if (missing != null) {
-                throw new TokenizerException(String.format("%s: merge '%s %s' (rank %d): token '%s' is not in the vocabulary",
-                        mergesSource, printable(pair[0]), printable(pair[1]), rank, printable(missing)));
-            }
-            merges.put(a, b, rank, merged); // a repeated merge keeps its last rank, as in HF and encoder.py
-        }
+        model = new BpeModel(mergesSource, vocab, mergePairs, null, false, false, false);
         addedTokens = added.keySet().toArray(String[]::new);
         addedIds = new int[addedTokens.length];
         for (int i = 0; i < addedTokens.length; i++) addedIds[i] = added.get(addedTokens[i]);
@@ -164,23 +146,7 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
             if (!model.path(affix).asText("").isEmpty()) throw bad(tokenizerJson, "model." + affix + " is not supported");
         }
         Map<String, Integer> vocab = readVocab(tokenizerJson, model.path("vocab"));
-        JsonNode mergesNode = model.path("merges");
-        if (!mergesNode.isArray()) throw bad(tokenizerJson, "model.merges is not an array");
-        List<String[]> pairs = new ArrayList<>(mergesNode.size());
-        for (int i = 0; i < mergesNode.size(); i++) {
-            JsonNode m = mergesNode.get(i);
-            String[] pair = null;
-            if (m.isTextual()) {
-                String[] parts = m.asText().split(" ", -1);
-                if (parts.length == 2) pair = parts;
-            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
-                pair = new String[] {m.get(0).asText(), m.get(1).asText()};
-            }
-            if (pair == null || pair[0].isEmpty() || pair[1].isEmpty()) {
-                throw bad(tokenizerJson, "model.merges[" + i + "] is not \"a b\" or [\"a\", \"b\"]: " + printable(m.toString(), 60));
-            }
-            pairs.add(pair);
-        }
+        List<String[]> pairs = readMerges(tokenizerJson, model.path("merges"));
         Map<String, Integer> added = new HashMap<>();
         JsonNode addedNode = root.path("added_tokens");
         for (int i = 0; i < addedNode.size(); i++) {
@@ -228,19 +194,19 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
 
     private void encodeSegment(String text, int from, int to, IntList out) {
         if (from >= to) return;
-        Gpt2PreTokenizer.split(text, from, to, (start, end) -> {
-            String word = text.substring(start, end);
-            int[] ids = cache.get(word);
-            if (ids == null) {
-                ids = bpe(utf8(word));
-                if (word.length() <= CACHE_MAX_WORD_CHARS && cache.size() < CACHE_MAX_ENTRIES) cache.putIfAbsent(word, ids);
-            }
-            out.addAll(ids);
-        });
+        Gpt2PreTokenizer.split(text, from, to, (start, end) -> model.encodeWord(byteLevelChars(text.substring(start, end)), out));
+    }
+
+    /** A word's UTF-8 bytes as {@link ByteLevel} characters: the form the vocabulary stores. */
+    static String byteLevelChars(String word) {
+        byte[] bytes = utf8(word);
+        char[] cs = new char[bytes.length];
+        for (int i = 0; i < bytes.length; i++) cs[i] = ByteLevel.charOf(bytes[i] & 0xFF);
+        return new String(cs);
     }
 
     /** Java strings may hold unpaired surrogates; they become U+FFFD, as Rust's lossy UTF-16 decoding does. */
-    private static byte[] utf8(String word) {
+    static byte[] utf8(String word) {
         boolean surrogates = false;
         for (int i = 0; i < word.length() && !surrogates; i++) surrogates = Character.isSurrogate(word.charAt(i));
         if (!surrogates) return word.getBytes(StandardCharsets.UTF_8);
@@ -254,47 +220,6 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         } catch (CharacterCodingException e) {
             throw new IllegalStateException("UTF-8 encoder with REPLACE cannot fail", e);
         }
-    }
-
-    /**
-     * BPE over one word: start from single-byte tokens and repeatedly merge the adjacent pair of
-     * lowest rank, leftmost on a tie. A heap of (rank, position) candidates, validated when
-     * popped, makes a word of n bytes cost O(n log n) (HF's word.rs does the same), so a very long
-     * "word" (a minified line, a long run of digits) is not quadratic.
-     */
-    int[] bpe(byte[] bytes) {
-        int n = bytes.length;
-        int[] sym = new int[n];
-        for (int i = 0; i < n; i++) sym[i] = byteToId[bytes[i] & 0xFF];
-        if (n < 2) return sym;
-        int[] prev = new int[n], next = new int[n];
-        for (int i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
-        LongHeap heap = new LongHeap(n);
-        for (int i = 0; i + 1 < n; i++) pushPair(heap, sym, i, i + 1);
-        int alive = n;
-        while (!heap.isEmpty()) {
-            long top = heap.pop();
-            int rank = (int) (top >>> 32), i = (int) top;
-            int j = next[i];
-            if (sym[i] < 0 || j < 0) continue;
-            int slot = merges.find(sym[i], sym[j]);
-            if (slot < 0 || merges.rank(slot) != rank) continue; // stale: the pair at i changed
-            sym[i] = merges.merged(slot);
-            sym[j] = -1;
-            next[i] = next[j];
-            if (next[j] >= 0) prev[next[j]] = i;
-            alive--;
-            if (prev[i] >= 0) pushPair(heap, sym, prev[i], i);
-            if (next[i] >= 0) pushPair(heap, sym, i, next[i]);
-        }
-        int[] ids = new int[alive];
-        for (int i = 0, k = 0; i >= 0; i = next[i]) ids[k++] = sym[i];
-        return ids;
-    }
-
-    private void pushPair(LongHeap heap, int[] sym, int left, int right) {
-        int slot = merges.find(sym[left], sym[right]);
-        if (slot >= 0) heap.push(((long) merges.rank(slot) << 32) | left);
     }
 
     @Override
@@ -339,7 +264,28 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         return new TokenizerException(file + ": cannot read: " + why, e);
     }
 
-    private static Map<String, Integer> readVocab(Path file, JsonNode node) {
+    /** model.merges of a tokenizer.json: "a b" strings (older files) or ["a", "b"] pairs. */
+    static List<String[]> readMerges(Path tokenizerJson, JsonNode mergesNode) {
+        if (!mergesNode.isArray()) throw bad(tokenizerJson, "model.merges is not an array");
+        List<String[]> pairs = new ArrayList<>(mergesNode.size());
+        for (int i = 0; i < mergesNode.size(); i++) {
+            JsonNode m = mergesNode.get(i);
+            String[] pair = null;
+            if (m.isTextual()) {
+                String[] parts = m.asText().split(" ", -1);
+                if (parts.length == 2) pair = parts;
+            } else if (m.isArray() && m.size() == 2 && m.get(0).isTextual() && m.get(1).isTextual()) {
+                pair = new String[] {m.get(0).asText(), m.get(1).asText()};
+            }
+            if (pair == null || pair[0].isEmpty() || pair[1].isEmpty()) {
+                throw bad(tokenizerJson, "model.merges[" + i + "] is not \"a b\" or [\"a\", \"b\"]: " + printable(m.toString(), 60));
+            }
+            pairs.add(pair);
+        }
+        return pairs;
+    }
+
+    static Map<String, Integer> readVocab(Path file, JsonNode node) {
         if (!node.isObject()) throw bad(file, "the vocabulary is not a JSON object of token -> id");
         Map<String, Integer> vocab = new HashMap<>(node.size() * 2);
         for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
@@ -357,7 +303,7 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         if (!node.isMissingNode() && !node.isNull()) throw bad(file, name + " is not supported (GPT-2 has none), found " + printable(node.toString(), 60));
     }
 
-    private static TokenizerException bad(Path file, String what) { return new TokenizerException(file + ": " + what); }
+    static TokenizerException bad(Path file, String what) { return new TokenizerException(file + ": " + what); }
 
     /** Keeps messages on one line. */
     static String printable(String s) { return printable(s, 80); }
@@ -371,92 +317,6 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         });
         if (s.codePointCount(0, s.length()) > maxChars) sb.append("...");
         return sb.toString();
-    }
-
-    // ---- small primitive collections (no boxing on the hot path) ------------------------------
-
-    /** Open-addressing map (left id, right id) -> (rank, merged id). */
-    private static final class MergeTable {
-        private final long[] keys;
-        private final int[] ranks, mergedIds;
-        private final int mask;
-
-        MergeTable(int entries) {
-            int cap = Integer.highestOneBit(Math.max(4, entries * 2 - 1)) << 1;
-            keys = new long[cap];
-            Arrays.fill(keys, -1L); // ids are non-negative, so no key is -1
-            ranks = new int[cap];
-            mergedIds = new int[cap];
-            mask = cap - 1;
-        }
-
-        private static long key(int a, int b) { return ((long) a << 32) | (b & 0xFFFFFFFFL); }
-
-        private static int hash(long k) {
-            long h = k * 0x9E3779B97F4A7C15L;
-            return (int) (h ^ (h >>> 29));
-        }
-
-        void put(int a, int b, int rank, int merged) {
-            long k = key(a, b);
-            int i = hash(k) & mask;
-            while (keys[i] != -1L && keys[i] != k) i = (i + 1) & mask;
-            keys[i] = k;
-            ranks[i] = rank;
-            mergedIds[i] = merged;
-        }
-
-        int find(int a, int b) {
-            long k = key(a, b);
-            int i = hash(k) & mask;
-            while (keys[i] != -1L) {
-                if (keys[i] == k) return i;
-                i = (i + 1) & mask;
-            }
-            return -1;
-        }
-
-        int rank(int slot) { return ranks[slot]; }
-
-        int merged(int slot) { return mergedIds[slot]; }
-    }
-
-    /** Binary min-heap of longs. */
-    private static final class LongHeap {
-        private long[] a;
-        private int size;
-
-        LongHeap(int capacity) { a = new long[Math.max(4, capacity)]; }
-
-        boolean isEmpty() { return size == 0; }
-
-        void push(long v) {
-            if (size == a.length) a = Arrays.copyOf(a, size * 2);
-            int i = size++;
-            while (i > 0) {
-                int parent = (i - 1) >>> 1;
-                if (a[parent] <= v) break;
-                a[i] = a[parent];
-                i = parent;
-            }
-            a[i] = v;
-        }
-
-        long pop() {
-            long top = a[0];
-            long last = a[--size];
-            int i = 0;
-            while (true) {
-                int c = 2 * i + 1;
-                if (c >= size) break;
-                if (c + 1 < size && a[c + 1] < a[c]) c++;
-                if (a[c] >= last) break;
-                a[i] = a[c];
-                i = c;
-            }
-            a[i] = last;
-            return top;
-        }
     }
 
     static final class IntList {

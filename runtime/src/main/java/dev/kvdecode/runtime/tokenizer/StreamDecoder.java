@@ -16,12 +16,30 @@ public final class StreamDecoder {
     private final Tokenizer tokenizer;
     private byte[] pending = new byte[16];
     private int pendingBytes;
+    private final int stripLeadingSpaces;
+    private int spacesToStrip;
 
-    public StreamDecoder(Tokenizer tokenizer) { this.tokenizer = tokenizer; }
+    public StreamDecoder(Tokenizer tokenizer) { this(tokenizer, 0); }
+
+    /**
+     * stripLeadingSpaces: up to this many spaces at the start of the sequence's text are dropped
+     * (HF's Strip decoder after Fuse, and Metaspace's leading replacement, in SentencePiece
+     * tokenizers: "Hello" encodes as "▁Hello").
+     */
+    public StreamDecoder(Tokenizer tokenizer, int stripLeadingSpaces) {
+        this.tokenizer = tokenizer;
+        this.stripLeadingSpaces = stripLeadingSpaces;
+        this.spacesToStrip = stripLeadingSpaces;
+    }
 
     /** Adds one token; returns the text that is now complete (possibly empty). */
     public String push(int id) {
         byte[] bytes = tokenizer.tokenBytes(id);
+        int skip = 0;
+        while (spacesToStrip > 0 && skip < bytes.length) {
+            if (bytes[skip] == ' ') { skip++; spacesToStrip--; } else spacesToStrip = 0;
+        }
+        if (skip > 0) bytes = java.util.Arrays.copyOfRange(bytes, skip, bytes.length);
         if (pendingBytes + bytes.length > pending.length) {
             pending = Arrays.copyOf(pending, Math.max(pending.length * 2, pendingBytes + bytes.length));
         }
@@ -31,7 +49,10 @@ public final class StreamDecoder {
     }
 
     /** Ends the sequence: a held-back incomplete character becomes U+FFFD. The decoder can then be reused. */
-    public String flush() { return drain(true); }
+    public String flush() {
+        spacesToStrip = stripLeadingSpaces;
+        return drain(true);
+    }
 
     private String drain(boolean endOfInput) {
         StringBuilder out = new StringBuilder(pendingBytes);

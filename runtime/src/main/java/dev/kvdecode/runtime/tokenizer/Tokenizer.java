@@ -5,6 +5,13 @@ public interface Tokenizer {
     /** Token ids of a text. Throws {@link TokenizerException} for text the vocabulary cannot express. */
     int[] encode(String text);
 
+    /**
+     * Token ids of a text, without the special tokens a post-processor adds (BOS) when
+     * addSpecialTokens is false: how a rendered chat template, which holds its own BOS, is
+     * encoded (as HF's apply_chat_template does). Tokenizers without a post-processor ignore it.
+     */
+    default int[] encode(String text, boolean addSpecialTokens) { return encode(text); }
+
     /** The raw bytes a token stands for (UTF-8 fragments for byte-level BPE). */
     byte[] tokenBytes(int id);
 

@@ -10,7 +10,8 @@ public final class Tokenizers {
     private Tokenizers() {}
 
     /**
-     * GPT2_BPE: tokenizer.json if present, else vocab.json + merges.txt. CHAR: chars.json.
+     * GPT2_BPE: tokenizer.json if present ({@link HfTokenizer#fromModelDir}), else vocab.json +
+     * merges.txt. CHAR: chars.json.
      * A missing file is a {@link TokenizerException} naming the directory and the files looked for.
      */
     public static Tokenizer load(Path modelDir, TokenizerKind kind) {
@@ -18,7 +19,7 @@ public final class Tokenizers {
         return switch (kind) {
             case GPT2_BPE -> {
                 Path tokenizerJson = modelDir.resolve("tokenizer.json");
-                if (Files.isRegularFile(tokenizerJson)) yield Gpt2BpeTokenizer.fromTokenizerJson(tokenizerJson);
+                if (Files.isRegularFile(tokenizerJson)) yield HfTokenizer.fromModelDir(modelDir);
                 Path vocab = modelDir.resolve("vocab.json"), merges = modelDir.resolve("merges.txt");
                 boolean hasVocab = Files.isRegularFile(vocab), hasMerges = Files.isRegularFile(merges);
                 if (hasVocab && hasMerges) yield Gpt2BpeTokenizer.fromVocabAndMerges(vocab, merges);

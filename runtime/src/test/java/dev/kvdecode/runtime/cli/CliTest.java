@@ -181,6 +181,15 @@ class CliTest {
                     "--dtype int8: int8 weights are CPU-only; use --backend cpu");
     }
 
+    /** The char model has no tokenizer_config.json, so no chat template. */
+    @Test
+    void chatWithoutTemplate() {
+        assertUsageError(run("generate", "--model", CHAR.toString(), "--chat", "--prompt", "Hi"),
+                "--chat: " + CHAR + " has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja)");
+        assertUsageError(run("generate", "--model", CHAR.toString(), "--system", "Be brief", "--prompt", "Hi"), "--system: needs --chat");
+        assertUsageError(run("generate", "--model", CHAR.toString(), "--chat"), "--chat: needs a --prompt");
+    }
+
     @Test
     void emptyPrompt() {
         assertUsageError(run("generate", "--model", CHAR.toString(), "--prompt", ""), "--prompt: must not be empty");

@@ -33,6 +33,13 @@ class DefaultModelTest {
         assertTrue(loss <= SAMPLE_LOSS_BOUND, "held-out loss " + loss + " above its bound " + SAMPLE_LOSS_BOUND);
     }
 
+    /** The default model has no chat template: --chat is a one-line usage error, exit 2. */
+    @Test
+    void chatNeedsATemplate() {
+        CliTest.assertUsageError(CliTest.run("generate", "--model", MODEL.toString(), "--chat", "--prompt", "Hi"),
+                "--chat: " + MODEL + " has no chat template");
+    }
+
     @Test
     void greedyTokensIdenticalWithAndWithoutCache() throws Exception {
         ObjectMapper mapper = new ObjectMapper();
