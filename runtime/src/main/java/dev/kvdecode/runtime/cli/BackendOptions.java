@@ -25,7 +25,10 @@ public final class BackendOptions {
     int threads;
 
     /** Opens the chosen backend; a bad value is a {@link UsageException} naming the flag. */
-    public Backend open() { return Backends.create(backendName, dtype, threads, kvDtype); }
+    public Backend open() {
+        dev.kvdecode.runtime.engine.Sizes.cpuThreads(threads);   // every backend: a bad --threads is an error, not ignored
+        return Backends.create(backendName, dtype, threads, kvDtype);
+    }
 
     /** --kv-dtype as given, or null. */
     public String kvDtype() { return kvDtype; }

@@ -123,15 +123,18 @@ final class GenerateCommand implements Callable<Integer> {
         int ctx = context != null ? context : m.config().nPositions();
         if (ctx < 1 || ctx > m.config().nPositions())
             throw new UsageException("--context: must be in 1.." + m.config().nPositions() + " (the model's n_positions), got " + ctx);
-        int[][] ids = new int[b][];
-        for (int i = 0; i < b; i++) {
-            ids[i] = m.tokenizer().encode(prompts.size() == 1 ? prompts.get(0) : prompts.get(i));
-            if (ids[i].length == 0) throw new UsageException("--prompt: encodes to no tokens");
-            if (slide && ids[i].length > ctx) // slide keeps the most recent window of a long prompt
-                ids[i] = java.util.Arrays.copyOfRange(ids[i], ids[i].length - ctx, ids[i].length);
-            if (!slide && policy == OverflowPolicy.STOP && ids[i].length > ctx)
-                throw new UsageException("--prompt: " + ids[i].length + " tokens do not fit the context of " + ctx
+        // Every prompt is encoded once (a repeated prompt's ids are shared by the batch) and checked
+        // before the session is opened, so a bad prompt costs nothing.
+        List<int[]> encoded = new ArrayList<>();
+        for (String p : prompts) {
+            int[] e = m.tokenizer().encode(p);
+            if (e.length == 0) throw new UsageException("--prompt: encodes to no tokens");
+            if (slide && e.length > ctx) // slide keeps the most recent window of a long prompt
+                e = java.util.Arrays.copyOfRange(e, e.length - ctx, e.length);
+            if (!slide && policy == OverflowPolicy.STOP && e.length > ctx)
+                throw new UsageException("--prompt: " + e.length + " tokens do not fit the context of " + ctx
                         + " with --overflow stop (use --overflow shift or ring, or a shorter prompt)");
+            encoded.add(e);
         }
 
         PrintWriter out = spec.commandLine().getOut();
@@ -139,8 +142,13 @@ final class GenerateCommand implements Callable<Integer> {
         StreamDecoder decoder = m.tokenizer().streamDecoder();
         GenerationResult result;
         String backendUsed;
+        int[][] ids;
+        // The session checks its memory (KV cache, buffers: heap or device) before it allocates
+        // anything; the per-sequence arrays below only follow once that check has passed.
         try (InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
+            ids = new int[b][];
+            for (int i = 0; i < b; i++) ids[i] = encoded.get(prompts.size() == 1 ? 0 : i);
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
             if (stream) { out.print(prompts.get(0)); out.flush(); }
             GenerationOptions go = new GenerationOptions(maxNewTokens, sampling, m.tokenizer().eosToken(), ignoreEos,

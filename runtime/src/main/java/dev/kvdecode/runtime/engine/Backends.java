@@ -108,8 +108,7 @@ public final class Backends {
     }
 
     private static CpuBackend cpu(int threads, CpuWeightFormat format, boolean kvBf16) {
-        if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-        return new CpuBackend(threads, format, kvBf16);
+        return new CpuBackend(Sizes.cpuThreads(threads), format, kvBf16);
     }
 
     /**
