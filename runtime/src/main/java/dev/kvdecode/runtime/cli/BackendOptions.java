@@ -21,7 +21,7 @@ public final class BackendOptions {
                     + "cache in --dtype")
     String kvDtype;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads, at most the available processors (more is an error); 0 = one per available processor (default: ${DEFAULT-VALUE})")
     int threads;
 
     /** Opens the chosen backend; a bad value is a {@link UsageException} naming the flag. */
