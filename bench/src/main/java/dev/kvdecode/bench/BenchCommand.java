@@ -121,7 +121,7 @@ public final class BenchCommand implements Callable<Integer> {
         int[] sortedSteps = Arrays.stream(steps).sorted().distinct().toArray();
         // Every run keeps its per-step timings (a long and an int per token) until the report.
         long timingBytes = 0;
-        for (int n : sortedSteps) timingBytes = Sizes.add(timingBytes, Sizes.mul(n, 12 + 2 * 24));
+        for (int n : sortedSteps) timingBytes = Sizes.add(timingBytes, Sizes.add(Sizes.mul(n, 12), 2 * 24));
         Sizes.checkHeap("--steps " + Arrays.stream(steps).mapToObj(Integer::toString).collect(java.util.stream.Collectors.joining(","))
                 + " --reps " + reps + ": the per-step timings", Sizes.mul(timingBytes, reps, modes.length), "use fewer --steps or --reps");
 

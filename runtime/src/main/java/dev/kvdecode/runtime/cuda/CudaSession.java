@@ -174,7 +174,12 @@ public final class CudaSession implements InferenceSession {
         kCache = kArena.plan("kCache", es * cacheElems);
         vCache = vArena.plan("vCache", es * cacheElems);
 
-        checkFits(gpu, weights, (long) es * perSeq);
+        try {
+            checkFits(gpu, weights, (long) es * perSeq);
+        } catch (RuntimeException e) {
+            pinned.close();   // nothing allocated in it yet; it has one owner, this session
+            throw e;
+        }
 
         this.seenHost = new int[B];
         this.windowLen = opt.kvCache() ? null : new int[B];
