@@ -126,7 +126,7 @@ public final class BenchCommand implements Callable<Integer> {
                 + " --reps " + reps + ": the per-step timings", Sizes.mul(timingBytes, reps, modes.length), "use fewer --steps or --reps");
 
         PrintStream out = System.out;
-        try (Backend backend = backendOptions.open()) {
+        try (Backend backend = backendOptions.openHoldingNotices()) {
             warmupTokens = warmupOption != null ? warmupOption : backend.name().equals("cpu") ? 256 : 50;
             recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
                     : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
@@ -141,6 +141,7 @@ public final class BenchCommand implements Callable<Integer> {
                     modeList.stream().anyMatch(RunResult.Mode::usesCache)))) {
                 // nothing: the constructor's checks and allocations are the point
             }
+            backendOptions.printNotices(new java.io.PrintWriter(System.err, true));
             double copyGBps = backend instanceof CudaBackend cuda
                     ? MemoryBandwidth.deviceCopyGBps(cuda.gpu(), backend.name().equals("cuda") ? 1L << 30 : 64L << 20)
                     : MemoryBandwidth.hostCopyGBps();

@@ -30,6 +30,29 @@ public final class BackendOptions {
         return Backends.create(backendName, dtype, threads, kvDtype);
     }
 
+    private final java.io.ByteArrayOutputStream heldNotices = new java.io.ByteArrayOutputStream();
+
+    /**
+     * As {@link #open()}, but the backend's notices (auto fell back to the CPU, cuda-emu is slow)
+     * are held until {@link #printNotices}: a command calls that once its session is open, so a
+     * size the session refuses is the only line on stderr (issue 21).
+     */
+    public Backend openHoldingNotices() {
+        dev.kvdecode.runtime.engine.Sizes.cpuThreads(threads);
+        return Backends.create(backendName, dtype, threads, kvDtype,
+                new java.io.PrintStream(heldNotices, true, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** Prints the notices {@link #openHoldingNotices} held, once. */
+    public void printNotices(java.io.PrintWriter err) {
+        String s = heldNotices.toString(java.nio.charset.StandardCharsets.UTF_8);
+        heldNotices.reset();
+        if (!s.isEmpty()) {
+            err.print(s);
+            err.flush();
+        }
+    }
+
     /** --kv-dtype as given, or null. */
     public String kvDtype() { return kvDtype; }
 

@@ -105,7 +105,7 @@ final class GenerateCommand implements Callable<Integer> {
                 : SamplingParams.of(temperature, topK, topP, seedValue);
 
         // The backend first, so that it can warm its code up while the model loads (Backend.warmUp).
-        Backend backend = backendOptions.open();
+        Backend backend = backendOptions.openHoldingNotices();
         try {
             return run(backend, b, cached, slide, policy, sampling, seedValue);
         } finally {
@@ -147,6 +147,7 @@ final class GenerateCommand implements Callable<Integer> {
         // anything; the per-sequence arrays below only follow once that check has passed.
         try (InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
+            backendOptions.printNotices(spec.commandLine().getErr());
             ids = new int[b][];
             for (int i = 0; i < b; i++) ids[i] = encoded.get(prompts.size() == 1 ? 0 : i);
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
