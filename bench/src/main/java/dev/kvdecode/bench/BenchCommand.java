@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
+import dev.kvdecode.runtime.cli.OutputFiles;
 import dev.kvdecode.runtime.cli.UsageException;
+import dev.kvdecode.runtime.engine.Sizes;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.cli.BackendOptions;
 import dev.kvdecode.runtime.engine.InferenceSession;
@@ -24,7 +26,6 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -98,6 +99,14 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         System.setProperty("java.awt.headless", "true");
         validate();
+        // The output folder is checked before any work; the files appear together at the end.
+        try (OutputFiles outputs = OutputFiles.checkDirectory("--out", outDir, charts
+                ? List.of("bench.csv", "per-token.csv", "bench.png", "per-token.png") : List.of("bench.csv", "per-token.csv"))) {
+            return run(outputs);
+        }
+    }
+
+    private Integer run(OutputFiles outputs) throws IOException {
         List<RunResult.Mode> modeList = parseModes();
         OverflowPolicy policy = switch (overflow) {
             case "shift" -> OverflowPolicy.SHIFT;
@@ -110,10 +119,14 @@ public final class BenchCommand implements Callable<Integer> {
         if (ctx > cfg.nPositions())
             throw new UsageException("--context: " + ctx + " exceeds the model's n_positions " + cfg.nPositions());
         int[] sortedSteps = Arrays.stream(steps).sorted().distinct().toArray();
-        Files.createDirectories(outDir);
+        // Every run keeps its per-step timings (a long and an int per token) until the report.
+        long timingBytes = 0;
+        for (int n : sortedSteps) timingBytes = Sizes.add(timingBytes, Sizes.add(Sizes.mul(n, 12), 2 * 24));
+        Sizes.checkHeap("--steps " + Arrays.stream(steps).mapToObj(Integer::toString).collect(java.util.stream.Collectors.joining(","))
+                + " --reps " + reps + ": the per-step timings", Sizes.mul(timingBytes, reps, modes.length), "use fewer --steps or --reps");
 
         PrintStream out = System.out;
-        try (Backend backend = backendOptions.open()) {
+        try (Backend backend = backendOptions.openHoldingNotices()) {
             warmupTokens = warmupOption != null ? warmupOption : backend.name().equals("cpu") ? 256 : 50;
             recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
                     : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
@@ -122,6 +135,13 @@ public final class BenchCommand implements Callable<Integer> {
                     : new Roofline(cfg, batch, dtypeBytes());
             // The ceiling a memory-bound step is compared with: host copy rate on the CPU, a
             // device-to-device copy on CUDA (smaller on the emulator, where it is a host memcpy).
+            // One session opened and closed first: a --batch or --context that does not fit this
+            // heap or device ends here, in one line, before anything is printed.
+            try (InferenceSession probe = backend.open(model, new SessionOptions(batch, ctx, policy,
+                    modeList.stream().anyMatch(RunResult.Mode::usesCache)))) {
+                // nothing: the constructor's checks and allocations are the point
+            }
+            backendOptions.printNotices(new java.io.PrintWriter(System.err, true));
             double copyGBps = backend instanceof CudaBackend cuda
                     ? MemoryBandwidth.deviceCopyGBps(cuda.gpu(), backend.name().equals("cuda") ? 1L << 30 : 64L << 20)
                     : MemoryBandwidth.hostCopyGBps();
@@ -154,13 +174,18 @@ public final class BenchCommand implements Callable<Integer> {
                         recomputeLimit, backend.name());
             List<Reports.Row> rows = summarize(results, modeList, sortedSteps, roofline, copyGBps);
             List<Reports.Bucket> buckets = buckets(results, ctx);
-            Reports.writeSummaryCsv(outDir.resolve("bench.csv"), rows);
-            Reports.writeBucketCsv(outDir.resolve("per-token.csv"), buckets);
-            String title = String.format(Locale.ROOT, "%s on %s: cached vs recompute (context %d)", model.name(), backend.name(), ctx);
-            if (charts) {
-                Charts.writeTimeChart(outDir.resolve("bench.png"), rows, title);
-                Charts.writeBucketChart(outDir.resolve("per-token.png"), buckets, "time per token vs context length");
+            try {
+                Reports.writeSummaryCsv(outputs.stage("bench.csv"), rows);
+                Reports.writeBucketCsv(outputs.stage("per-token.csv"), buckets);
+                String title = String.format(Locale.ROOT, "%s on %s: cached vs recompute (context %d)", model.name(), backend.name(), ctx);
+                if (charts) {
+                    Charts.writeTimeChart(outputs.stage("bench.png"), rows, title);
+                    Charts.writeBucketChart(outputs.stage("per-token.png"), buckets, "time per token vs context length");
+                }
+            } catch (IOException e) {
+                throw new UsageException("--out " + outDir + ": cannot write the results (" + e.getMessage() + ")");
             }
+            outputs.publish();
             if (json) printJson(out, model, backend, ctx, copyGBps, rows, buckets);
             else {
                 Reports.printTable(out, rows);
@@ -170,6 +195,13 @@ public final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * Limits that keep a typo from running for days: 10 million tokens is a thousand times the
+     * tutorial's longest run (its per-step timings alone take 120 MB), 1,000 repetitions
+     * of a run are far more than a median needs.
+     */
+    static final int MAX_STEPS = 10_000_000, MAX_REPS = 1_000;
+
     private boolean runs(RunResult.Mode m, int n) {
         return m.usesCache() || n <= recomputeLimit;
     }
@@ -178,8 +210,10 @@ public final class BenchCommand implements Callable<Integer> {
         if (batch < 1) throw new UsageException("--batch: must be >= 1, got " + batch);
         if (reps < 1) throw new UsageException("--reps: must be >= 1, got " + reps);
         if (warmupOption != null && warmupOption < 0) throw new UsageException("--warmup: must be >= 0, got " + warmupOption);
+        if (reps > MAX_REPS) throw new UsageException("--reps: at most " + MAX_REPS + ", got " + reps);
         if (steps.length == 0) throw new UsageException("--steps: give at least one token count");
-        for (int s : steps) if (s < 1) throw new UsageException("--steps: token counts must be >= 1, got " + s);
+        for (int s : steps)
+            if (s < 1 || s > MAX_STEPS) throw new UsageException("--steps: token counts must be in 1.." + MAX_STEPS + ", got " + s);
         if (maxRecomputeSteps != null && maxRecomputeSteps < 0)
             throw new UsageException("--max-recompute-steps: must be >= 0, got " + maxRecomputeSteps);
         if (context != null && context < 1) throw new UsageException("--context: must be >= 1, got " + context);

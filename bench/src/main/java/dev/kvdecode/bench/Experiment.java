@@ -17,12 +17,14 @@ final class Experiment {
                          ProgressBar bar) {
         int b = opts.batch();
         int v = model.config().vocabSize();
-        long[] stepNanos = new long[steps];
-        int[] contextLens = new int[steps];
-        int[] tokens = new int[b];
-        int[][] prompts = new int[b][];
-        for (int i = 0; i < b; i++) prompts[i] = new int[] {0};
+        // The session first: it checks that B sequences fit before the per-sequence arrays below.
         try (InferenceSession session = backend.open(model, opts)) {
+            long[] stepNanos = new long[steps];
+            int[] contextLens = new int[steps];
+            int[] tokens = new int[b];
+            int[][] prompts = new int[b][];
+            int[] start0 = {0};
+            for (int i = 0; i < b; i++) prompts[i] = start0;
             if (mode == RunResult.Mode.LOOP) return runLoop(session, prompts, mode, steps, rep, bar, opts.contextTokens());
             long start = System.nanoTime();
             long t0 = start;

@@ -139,6 +139,19 @@ public final class GpuContext implements AutoCloseable {
         }
     }
 
+    /** Device memory of this context's device, from {@code cuMemGetInfo}. */
+    public record MemoryInfo(long freeBytes, long totalBytes) {}
+
+    /** Free and total device memory now (cuMemGetInfo; the context must be current on this thread). */
+    public MemoryInfo memoryInfo() {
+        CudaDriver d = driver();
+        try (Arena tmp = Arena.ofConfined()) {
+            MemorySegment free = tmp.allocate(ValueLayout.JAVA_LONG), total = tmp.allocate(ValueLayout.JAVA_LONG);
+            d.cuMemGetInfo_v2(free, total);
+            return new MemoryInfo(free.get(ValueLayout.JAVA_LONG, 0), total.get(ValueLayout.JAVA_LONG, 0));
+        }
+    }
+
     /** Waits for all work in the context. */
     public void synchronize() { driver().cuCtxSynchronize(); }
 

@@ -29,12 +29,12 @@ public final class KvCache {
 
     // -> keys (B*NH*HS rows of slots floats), row layout
     public static float[][] newKeys(int B, int NH, int HS, int slots) {
-        return new float[Math.multiplyExact(B * NH, HS)][slots];
+        return new float[Math.multiplyExact(Math.multiplyExact(B, NH), HS)][slots];
     }
 
     // -> values (B*NH*slots rows of HS floats), row layout
     public static float[][] newValues(int B, int NH, int HS, int slots) {
-        return new float[Math.multiplyExact(B * NH, slots)][HS];
+        return new float[Math.multiplyExact(Math.multiplyExact(B, NH), slots)][HS];
     }
 
     // k, v (C) [head h at h*HS] -> keys[(b,h,d)][slot], values[(b,h,slot)] for every h, row layout
@@ -90,12 +90,12 @@ public final class KvCache {
 
     // -> one layer's keys as bf16 pairs, bf16 layout
     public static int[] newKeys16(int B, int NH, int HS, int slots) {
-        return new int[Math.multiplyExact(Math.multiplyExact(B * NH, keyBlocks(slots)), pairs(HS) * KEY_BLOCK)];
+        return new int[Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(B, NH), keyBlocks(slots)), Math.multiplyExact(pairs(HS), KEY_BLOCK))];
     }
 
     // -> one layer's values as bf16 pairs, bf16 layout
     public static int[] newValues16(int B, int NH, int HS, int slots) {
-        return new int[Math.multiplyExact(Math.multiplyExact(B * NH, slots), pairs(HS))];
+        return new int[Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(B, NH), slots), pairs(HS))];
     }
 
     // k, v (C) fp32 -> bf16 (nearest even) pairs at the slot's key and value of every head, bf16 layout

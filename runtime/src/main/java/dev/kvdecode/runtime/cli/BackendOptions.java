@@ -21,11 +21,37 @@ public final class BackendOptions {
                     + "cache in --dtype")
     String kvDtype;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = one per available processor (default: ${DEFAULT-VALUE})")
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads, at most the available processors (more is an error); 0 = one per available processor (default: ${DEFAULT-VALUE})")
     int threads;
 
     /** Opens the chosen backend; a bad value is a {@link UsageException} naming the flag. */
-    public Backend open() { return Backends.create(backendName, dtype, threads, kvDtype); }
+    public Backend open() {
+        dev.kvdecode.runtime.engine.Sizes.cpuThreads(threads);   // every backend: a bad --threads is an error, not ignored
+        return Backends.create(backendName, dtype, threads, kvDtype);
+    }
+
+    private final java.io.ByteArrayOutputStream heldNotices = new java.io.ByteArrayOutputStream();
+
+    /**
+     * As {@link #open()}, but the backend's notices (auto fell back to the CPU, cuda-emu is slow)
+     * are held until {@link #printNotices}: a command calls that once its session is open, so a
+     * size the session refuses is the only line on stderr (issue 21).
+     */
+    public Backend openHoldingNotices() {
+        dev.kvdecode.runtime.engine.Sizes.cpuThreads(threads);
+        return Backends.create(backendName, dtype, threads, kvDtype,
+                new java.io.PrintStream(heldNotices, true, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** Prints the notices {@link #openHoldingNotices} held, once. */
+    public void printNotices(java.io.PrintWriter err) {
+        String s = heldNotices.toString(java.nio.charset.StandardCharsets.UTF_8);
+        heldNotices.reset();
+        if (!s.isEmpty()) {
+            err.print(s);
+            err.flush();
+        }
+    }
 
     /** --kv-dtype as given, or null. */
     public String kvDtype() { return kvDtype; }

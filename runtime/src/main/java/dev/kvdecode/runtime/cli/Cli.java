@@ -1,6 +1,7 @@
 package dev.kvdecode.runtime.cli;
 
 import dev.kvdecode.runtime.engine.ContextFullException;
+import dev.kvdecode.runtime.engine.SizeLimitException;
 import dev.kvdecode.runtime.model.HeapTooSmallException;
 import dev.kvdecode.runtime.model.ModelFormatException;
 import dev.kvdecode.runtime.tokenizer.TokenizerException;
@@ -33,6 +34,6 @@ final class Cli {
 
     static boolean isUserError(Throwable ex) {
         return ex instanceof UsageException || ex instanceof ModelFormatException || ex instanceof HeapTooSmallException
-                || ex instanceof TokenizerException || ex instanceof ContextFullException;
+                || ex instanceof TokenizerException || ex instanceof ContextFullException || ex instanceof SizeLimitException;
     }
 }

@@ -6,6 +6,7 @@ import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.engine.Sizes;
 import dev.kvdecode.runtime.model.Model;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,8 +66,9 @@ final class EvalCommand implements Callable<Integer> {
         long scored = 0;
         int windows = 0;
         int v = m.config().vocabSize();
-        try (Backend backend = backendOptions.open();
+        try (Backend backend = backendOptions.openHoldingNotices();
              InferenceSession session = backend.open(m, new SessionOptions(1, p, OverflowPolicy.STOP, false))) {
+            backendOptions.printNotices(spec.commandLine().getErr());
             for (int start = 0; start + 1 < ids.length; start += p) {
                 int n = Math.min(p, ids.length - 1 - start);
                 int[] window = java.util.Arrays.copyOfRange(ids, start, start + n);
@@ -112,6 +114,11 @@ final class EvalCommand implements Callable<Integer> {
     private static String readText(Path file) {
         if (!Files.isRegularFile(file)) throw new UsageException("--text-file " + file + ": no such file");
         try {
+            // the bytes, the decoded chars (up to 2 bytes each) and the token ids (up to 4 bytes per byte)
+            long sizeBytes = Files.size(file);
+            Sizes.arrayLength("--text-file " + file + ": its bytes", sizeBytes);
+            Sizes.checkHeap("--text-file " + file + " (" + Sizes.gib(sizeBytes) + ")", Sizes.mul(sizeBytes, 7),
+                    "use a smaller file");
             return StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(Files.readAllBytes(file))).toString();
         } catch (CharacterCodingException e) {
             throw new UsageException("--text-file " + file + ": not valid UTF-8");

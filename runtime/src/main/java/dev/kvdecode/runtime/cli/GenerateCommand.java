@@ -116,7 +116,7 @@ final class GenerateCommand implements Callable<Integer> {
                 : SamplingParams.of(temperature, topK, topP, seedValue);
 
         // The backend first, so that it can warm its code up while the model loads (Backend.warmUp).
-        Backend backend = backendOptions.open();
+        Backend backend = backendOptions.openHoldingNotices();
         try {
             return run(backend, b, cached, slide, policy, sampling, seedValue);
         } finally {
@@ -141,24 +141,27 @@ final class GenerateCommand implements Callable<Integer> {
                     "--chat: " + model.resolve() + " has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja)"));
             eos = chatEos(m, template, eos);
         }
-        int[][] ids = new int[b][];
-        for (int i = 0; i < b; i++) {
-            String prompt = prompts.size() == 1 ? prompts.get(0) : prompts.get(i);
+        // Every prompt is encoded once (a repeated prompt's ids are shared by the batch) and checked
+        // before the session is opened, so a bad prompt costs nothing.
+        List<int[]> encoded = new ArrayList<>();
+        for (String p : prompts) {
+            int[] e;
             if (template != null) {
                 List<ChatMessage> turns = new ArrayList<>();
                 if (system != null) turns.add(new ChatMessage("system", system));
-                turns.add(new ChatMessage("user", prompt));
+                turns.add(new ChatMessage("user", p));
                 // The template writes the BOS where the model wants one: no second one (as HF's apply_chat_template).
-                ids[i] = m.tokenizer().encode(template.render(turns, true), false);
+                e = m.tokenizer().encode(template.render(turns, true), false);
             } else {
-                ids[i] = m.tokenizer().encode(prompt);
+                e = m.tokenizer().encode(p);
             }
-            if (ids[i].length == 0) throw new UsageException("--prompt: encodes to no tokens");
-            if (slide && ids[i].length > ctx) // slide keeps the most recent window of a long prompt
-                ids[i] = java.util.Arrays.copyOfRange(ids[i], ids[i].length - ctx, ids[i].length);
-            if (!slide && policy == OverflowPolicy.STOP && ids[i].length > ctx)
-                throw new UsageException("--prompt: " + ids[i].length + " tokens do not fit the context of " + ctx
+            if (e.length == 0) throw new UsageException("--prompt: encodes to no tokens");
+            if (slide && e.length > ctx) // slide keeps the most recent window of a long prompt
+                e = java.util.Arrays.copyOfRange(e, e.length - ctx, e.length);
+            if (!slide && policy == OverflowPolicy.STOP && e.length > ctx)
+                throw new UsageException("--prompt: " + e.length + " tokens do not fit the context of " + ctx
                         + " with --overflow stop (use --overflow shift or ring, or a shorter prompt)");
+            encoded.add(e);
         }
 
         PrintWriter out = spec.commandLine().getOut();
@@ -166,8 +169,14 @@ final class GenerateCommand implements Callable<Integer> {
         StreamDecoder decoder = m.tokenizer().streamDecoder();
         GenerationResult result;
         String backendUsed;
+        int[][] ids;
+        // The session checks its memory (KV cache, buffers: heap or device) before it allocates
+        // anything; the per-sequence arrays below only follow once that check has passed.
         try (InferenceSession session = backend.open(m, new SessionOptions(b, ctx, policy, cached))) {
             backendUsed = backend.name();
+            backendOptions.printNotices(spec.commandLine().getErr());
+            ids = new int[b][];
+            for (int i = 0; i < b; i++) ids[i] = encoded.get(prompts.size() == 1 ? 0 : i);
             // The prompt is echoed only once the backend is up, so a backend error prints nothing on stdout.
             // A chat prints only the reply, not the rendered template.
             if (stream && !chat) { out.print(prompts.get(0)); out.flush(); }

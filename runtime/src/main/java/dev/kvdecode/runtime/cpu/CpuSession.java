@@ -12,6 +12,7 @@ import dev.kvdecode.runtime.cache.KvCache;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.engine.Sizes;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
@@ -95,6 +96,7 @@ public final class CpuSession implements InferenceSession {
             throw new IllegalArgumentException("context " + ctx + " exceeds the model's n_positions " + maxT);
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
+        checkFits(cfg, options, kvBf16);
         this.s = new DecodeState(B, ctx, C, NH, V);
         if (options.kvCache()) {
             this.cache = new KvCache(L, B, NH, HS, ctx, options.overflow(), kvBf16);
@@ -107,6 +109,59 @@ public final class CpuSession implements InferenceSession {
             this.windowLength = new int[B];
             this.seen = new int[B];
         }
+    }
+
+    /**
+     * The heap a session of {@code batch} sequences and a {@code ctx}-token window takes: the
+     * decode state (R = max(B, ctx) rows of x, xn, att, proj (C), qkv (3C), fc (4C), four int
+     * bookkeeping arrays; scores (NH, ctx); logits (B, V)), the KV cache (per layer K and V of
+     * B*NH heads over ctx slots, 2 x ctx for SHIFT; fp32 rows or bf16 pairs) or, recomputing, the
+     * (B, ctx) token windows. Sizes in saturating long arithmetic.
+     */
+    static Sizes.Plan plan(ModelConfig cfg, long batch, int ctx, OverflowPolicy policy, boolean kvCache, boolean kvBf16) {
+        long C = cfg.nEmbd(), NH = cfg.nHead(), HS = cfg.headSize(), V = cfg.vocabSize(), L = cfg.nLayer();
+        long rows = Math.max(batch, ctx);
+        Sizes.Plan p = new Sizes.Plan()
+                .arrays("(R, C) activations", 4, Sizes.mul(rows, C), 4)
+                .array("(R, 3C) qkv", Sizes.mul(rows, 3 * C), 4)
+                .array("(R, 4C) MLP hidden", Sizes.mul(rows, 4 * C), 4)
+                .array("(NH, context) scores", Sizes.mul(NH, ctx), 4)
+                .array("(B, V) logits", Sizes.mul(batch, V), 4)
+                .arrays("per-row bookkeeping", 4, rows, 4);
+        if (!kvCache) return p.arrays("(B, context) token windows", batch, ctx, 4).arrays("per-sequence counters", 2, batch, 4);
+        long slots = policy == OverflowPolicy.SHIFT ? 2L * ctx : ctx;
+        long heads = Sizes.mul(batch, NH);
+        for (long l = 0; l < L; l++) {
+            if (kvBf16) {
+                long pairs = (HS + 1) / 2, blocks = (slots + dev.kvdecode.kernels.KvCache.KEY_BLOCK - 1) / dev.kvdecode.kernels.KvCache.KEY_BLOCK;
+                p.array("bf16 KV cache keys (one layer)", Sizes.mul(heads, blocks, pairs, dev.kvdecode.kernels.KvCache.KEY_BLOCK), 4)
+                        .array("bf16 KV cache values (one layer)", Sizes.mul(heads, slots, pairs), 4);
+            } else {
+                p.arrays("KV cache key rows (one layer)", Sizes.mul(heads, HS), slots, 4)
+                        .arrays("KV cache value rows (one layer)", Sizes.mul(heads, slots), HS, 4);
+            }
+        }
+        return p.array("per-sequence token counts", batch, 4);
+    }
+
+    /**
+     * Throws, before anything is allocated, when a session of these options cannot fit this JVM's
+     * heap or a Java array ({@link Sizes#checkHeap}); the message names --batch and --context and
+     * the largest batch that would fit.
+     */
+    static void checkFits(ModelConfig cfg, SessionOptions o, boolean kvBf16) {
+        int ctx = o.contextTokens();
+        Sizes.Plan p = plan(cfg, o.batch(), ctx, o.overflow(), o.kvCache(), kvBf16);
+        long free = Sizes.freeHeapBytes();
+        if (p.fits(free)) return;
+        System.gc();
+        free = Sizes.freeHeapBytes();
+        if (p.fits(free)) return;
+        long heap = free;
+        long maxBatch = Sizes.largestFitting(o.batch(), b -> plan(cfg, b, ctx, o.overflow(), o.kvCache(), kvBf16).fits(heap));
+        String advice = maxBatch > 0 ? "use a smaller --batch (at most " + maxBatch + " fits with --context " + ctx + ") or --context"
+                : "use a smaller --context";
+        Sizes.checkHeap("--batch " + o.batch() + " --context " + ctx + ": the CPU session (KV cache and decode buffers)", p, advice);
     }
 
     @Override
@@ -215,7 +270,10 @@ public final class CpuSession implements InferenceSession {
         for (int t : tokens) checkToken(t);
         Embedding.embed(s.x, 0, w.wte(), w.wpe(), tokens, 0, 0, T, C);
         blocks(T, false);
-        float[] all = new float[T * V];
+        long n = (long) T * V;
+        Sizes.checkHeap("--context " + T + ": the logits of one forward over " + T + " tokens (T x V)",
+                new Sizes.Plan().array("(T, V) logits", n, 4), "use a smaller --context");
+        float[] all = new float[(int) n];
         LayerNorm.layerNorm(s.xn, 0, s.x, 0, w.lnfWeight(), w.lnfBias(), T, C, eps);
         lmHead(all, 0, T);
         return all;

@@ -1,5 +1,7 @@
 package dev.kvdecode.runtime.cpu;
 
+import dev.kvdecode.runtime.engine.Sizes;
+
 /**
  * The mutable working buffers of one CPU session, allocated once for the largest forward it will
  * run (R = max(B, contextTokens) rows) so that no step allocates. Row r of an (R, n) buffer starts
@@ -23,15 +25,18 @@ final class DecodeState {
     final int[] rowCount;  // cache entries row r attends over
 
     DecodeState(int batch, int contextTokens, int C, int NH, int V) {
+        // CpuSession.checkFits has checked these sizes against the heap and the array limit;
+        // Sizes.arrayLength still refuses an overflowing product instead of wrapping it.
         this.rows = Math.max(batch, contextTokens);
-        x = new float[rows * C];
-        xn = new float[rows * C];
-        qkv = new float[rows * 3 * C];
-        att = new float[rows * C];
-        proj = new float[rows * C];
-        fc = new float[Math.multiplyExact(rows, 4 * C)];
-        scores = new float[NH * contextTokens];
-        logits = new float[Math.multiplyExact(batch, V)];
+        String what = "the decode state of --batch " + batch + " --context " + contextTokens;
+        x = new float[Sizes.arrayLength(what, (long) rows * C)];
+        xn = new float[x.length];
+        qkv = new float[Sizes.arrayLength(what, 3L * rows * C)];
+        att = new float[x.length];
+        proj = new float[x.length];
+        fc = new float[Sizes.arrayLength(what, 4L * rows * C)];
+        scores = new float[Sizes.arrayLength(what, (long) NH * contextTokens)];
+        logits = new float[Sizes.arrayLength(what, (long) batch * V)];
         rowSeq = new int[rows];
         rowAhead = new int[rows];
         rowStart = new int[rows];

@@ -23,6 +23,7 @@ import dev.kvdecode.runtime.engine.GenerationResult;
 import dev.kvdecode.runtime.engine.Generator;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.engine.Sizes;
 import dev.kvdecode.runtime.engine.StopReason;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.ModelConfig;
@@ -173,9 +174,16 @@ public final class CudaSession implements InferenceSession {
         kCache = kArena.plan("kCache", es * cacheElems);
         vCache = vArena.plan("vCache", es * cacheElems);
 
+        try {
+            checkFits(gpu, weights, (long) es * perSeq);
+        } catch (RuntimeException e) {
+            pinned.close();   // nothing allocated in it yet; it has one owner, this session
+            throw e;
+        }
+
         this.seenHost = new int[B];
         this.windowLen = opt.kvCache() ? null : new int[B];
-        this.logitsOut = new float[B * V];
+        this.logitsOut = new float[Sizes.arrayLength("--batch " + B + ": the (B, V) logits", (long) B * V)];
 
         DeviceWeights dw = null;
         CudaStream st = null;
@@ -211,6 +219,33 @@ public final class CudaSession implements InferenceSession {
         this.stream = st;
         this.blas = bl;
         this.workspace = ws;
+    }
+
+    /**
+     * Before anything is allocated: the weights, the planned arenas (KV cache, activations, decode
+     * state) and the cuBLAS workspace against the device's free memory (cuMemGetInfo; the
+     * emulator reports its 16 GiB heap), then the host's (B, V) logits against the Java heap. The
+     * message names --batch and --context and about how many sequences would fit.
+     */
+    private void checkFits(GpuContext gpu, Gpt2Weights weights, long kvBytesPerSeqLayer) {
+        long arenaBytes = 0;
+        for (DeviceArena a : arenas) arenaBytes = Sizes.add(arenaBytes, a.sizeBytes());
+        long workspace = gpu.mode() == dev.kvdecode.bindings.NativeLibraries.Mode.EMU ? 1 << 20 : 32 << 20;
+        long need = Sizes.add(Sizes.add(DeviceWeights.plannedBytes(weights, dt), arenaBytes), workspace);
+        GpuContext.MemoryInfo mem = gpu.memoryInfo();
+        String what = "--batch " + B + " --context " + ctx + ": the CUDA session (weights, KV cache and buffers)";
+        if (need > mem.freeBytes()) {
+            // Per sequence: its K and V in every layer, its logits and (when B > ctx) its activation rows.
+            long perSeq = Sizes.add(Sizes.mul(2, opt.kvCache() ? L : 0, kvBytesPerSeqLayer),
+                    4L * V + (B > ctx ? 4L * 10 * C + (long) dt.sizeBytes() * 6 * C : 0));
+            long fixed = need - Sizes.mul(B, perSeq);
+            long fit = fixed < mem.freeBytes() ? Math.min(B - 1, (mem.freeBytes() - fixed) / Math.max(1, perSeq)) : 0;
+            Sizes.checkDevice(what, need, mem.freeBytes(), mem.totalBytes(),
+                    fit > 0 ? "use a smaller --batch (about " + fit + " fit with --context " + ctx + ") or --context"
+                            : "use a smaller --context or a smaller model");
+        }
+        Sizes.checkHeap(what, new Sizes.Plan().array("(B, V) logits", (long) B * V, 4).arrays("counters", 2, B, 4),
+                "use a smaller --batch");
     }
 
     // ---- InferenceSession ----
@@ -331,7 +366,7 @@ public final class CudaSession implements InferenceSession {
         Sampling sampling = Sampling.of(options.sampling());
         int max = options.maxNewTokens();
         boolean eosActive = options.eosToken() >= 0 && !options.ignoreEos();
-        int[][] out = new int[B][max];
+        int[][] out = Generator.newOutputs(B, max);
         int[] produced = new int[B];
         StopReason[] reasons = new StopReason[B];
 

@@ -54,6 +54,19 @@ final class DeviceWeights implements AutoCloseable {
         }
     }
 
+    /** Bytes the constructor will allocate on the device for {@code w} in {@code dtype} (checked before uploading). */
+    static long plannedBytes(Gpt2Weights w, DType dtype) {
+        long n = len(w.wte()) + len(w.wpe()) + len(w.lnfWeight()) + len(w.lnfBias()) + len(w.lmHeadBias())
+                + (w.lmHead() == w.wte() ? 0 : len(w.lmHead()));
+        for (LayerWeights lw : w.layers())
+            n += len(lw.ln1Weight()) + len(lw.ln1Bias()) + lw.attnWeight().bytes() / 4 + len(lw.attnBias())
+                    + lw.attnProjWeight().bytes() / 4 + len(lw.attnProjBias()) + len(lw.ln2Weight()) + len(lw.ln2Bias())
+                    + lw.fcWeight().bytes() / 4 + len(lw.fcBias()) + lw.fcProjWeight().bytes() / 4 + len(lw.fcProjBias());
+        return n * dtype.sizeBytes();
+    }
+
+    private static long len(float[] x) { return x == null ? 0 : x.length; }
+
     /** Bytes of all weights on the device (for GB/s reports). */
     long sizeBytes() {
         long n = 0;

@@ -59,6 +59,11 @@ public final class Backends {
      * the CPU; CUDA keeps its cache in {@code dtype} and refuses any other value).
      */
     public static Backend create(String name, String dtype, int threads, String kvDtype) {
+        return create(name, dtype, threads, kvDtype, System.err);
+    }
+
+    /** As {@link #create(String, String, int, String)} with the one-line notices going to {@code notices}. */
+    public static Backend create(String name, String dtype, int threads, String kvDtype, PrintStream notices) {
         boolean kvBf16;
         if (kvDtype == null || kvDtype.equals("fp32")) kvBf16 = false;
         else if (kvDtype.equals("bf16")) kvBf16 = true;
@@ -74,7 +79,7 @@ public final class Backends {
                     + kind.flag());
         if (!cudaKind && (int8 || kvBf16)) {   // CPU-only features: auto resolves to the CPU
             if (kind == Kind.AUTO)
-                System.err.println(int8 ? "kvdecode: --dtype int8 runs on the CPU backend (int8 weights are CPU-only)"
+                notices.println(int8 ? "kvdecode: --dtype int8 runs on the CPU backend (int8 weights are CPU-only)"
                         : "kvdecode: --kv-dtype bf16 runs on the CPU backend");
             CpuWeightFormat f = CpuWeightFormat.ofFlag(dtype);
             if (f == null)
@@ -87,7 +92,7 @@ public final class Backends {
             case "bf16" -> DType.BF16;
             default -> throw new UsageException("--dtype: expected fp32, fp16, bf16 or int8 (CPU only), got '" + dtype + "'");
         };
-        return create(name, CudaOptions.defaults().withDtype(d), threads, System.err);
+        return create(name, CudaOptions.defaults().withDtype(d), threads, notices);
     }
 
     /** {@link #create(String, CudaOptions, int, PrintStream)} with one CPU thread per core. */
@@ -108,8 +113,7 @@ public final class Backends {
     }
 
     private static CpuBackend cpu(int threads, CpuWeightFormat format, boolean kvBf16) {
-        if (threads < 0) throw new UsageException("--threads: must be >= 0, got " + threads);
-        return new CpuBackend(threads, format, kvBf16);
+        return new CpuBackend(Sizes.cpuThreads(threads), format, kvBf16);
     }
 
     /**

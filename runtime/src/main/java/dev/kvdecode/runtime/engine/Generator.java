@@ -35,7 +35,7 @@ public final class Generator {
         RandomGenerator[] rngs = new RandomGenerator[B];
         for (int b = 0; b < B; b++) rngs[b] = new SplittableRandom(sequenceSeed(sp.seed(), b));
         int max = options.maxNewTokens();
-        int[][] out = new int[B][max];
+        int[][] out = newOutputs(B, max);
         int[] produced = new int[B];
         StopReason[] reasons = new StopReason[B];
         int[] next = new int[B];
@@ -91,6 +91,18 @@ public final class Generator {
         return new GenerationResult(tokens, reasons, prefillMs, decodeNanos / 1e6, steps);
     }
 
+    /** Tokens a sequence's output buffer starts with; it doubles as tokens arrive. */
+    static final int INITIAL_OUTPUT_TOKENS = 64;
+
+    /**
+     * Per-sequence output buffers for {@link #accept}: sized by what is generated, not by
+     * {@code maxNewTokens} (a user's --max-new-tokens 2000000000 must not allocate 8 GB up front);
+     * accept grows them.
+     */
+    public static int[][] newOutputs(int batch, int maxNewTokens) {
+        return new int[batch][Math.min(maxNewTokens, INITIAL_OUTPUT_TOKENS)];
+    }
+
     /** Sequence b's own seed, so its draws do not depend on the other sequences of the batch. */
     public static long sequenceSeed(long seed, int b) {
         return seed ^ (0x9E3779B97F4A7C15L * (b + 1));
@@ -110,7 +122,8 @@ public final class Generator {
     /**
      * The stop rules every decode loop shares (this host loop and the CUDA device loop): records
      * the sampled tokens of running sequences, ends a sequence at its end-of-text token (not
-     * recorded) or at max tokens; returns how many still run.
+     * recorded) or at max tokens; returns how many still run. {@code out[b]} is replaced by a larger
+     * copy when it is full (start with {@link #newOutputs}).
      */
     public static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
                               boolean eosActive, int eos, TokenListener listener) {
@@ -121,6 +134,8 @@ public final class Generator {
                 reasons[b] = StopReason.EOS;
                 continue;
             }
+            if (produced[b] == out[b].length)   // grows with what was generated (newOutputs)
+                out[b] = Arrays.copyOf(out[b], (int) Math.min(max, Math.max(1, 2L * out[b].length)));
             out[b][produced[b]++] = next[b];
             if (listener != null) listener.onToken(b, next[b]);
             if (produced[b] == max) reasons[b] = StopReason.MAX_TOKENS;

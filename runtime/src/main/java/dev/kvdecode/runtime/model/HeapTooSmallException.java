@@ -53,5 +53,23 @@ public class HeapTooSmallException extends RuntimeException {
                 what, gib(neededBytes), gib(free), gib(maxHeapBytes), Math.max(1, suggest)));
     }
 
-    private static String gib(long bytes) { return String.format(Locale.ROOT, "%.2f GiB", bytes / (double) (1L << 30)); }
+    /**
+     * As {@link #of(String, long, long, long)} with {@code advice} (what to make smaller, e.g. "use
+     * a smaller --batch (at most 812 fits) or --context") before the -Xmx suggestion, which is
+     * left out when it would exceed {@code physicalBytes}, the machine's memory.
+     */
+    public static HeapTooSmallException of(String what, long neededBytes, long maxHeapBytes, long usedBytes, String advice,
+                                           long physicalBytes) {
+        long free = Math.max(0, maxHeapBytes - usedBytes);
+        double want = (Math.min(usedBytes + (double) neededBytes, 1e30)) * 1.25 + (256L << 20);
+        long suggest = (long) Math.ceil(want / (1L << 30));
+        String more = want <= physicalBytes
+                ? String.format(Locale.ROOT, ", or give it more with KVDECODE_JAVA_OPTS=-Xmx%dg", Math.max(1, suggest))
+                : String.format(Locale.ROOT, " (more than this machine's %s of memory)", gib(physicalBytes));
+        return new HeapTooSmallException(String.format(Locale.ROOT,
+                "%s: %s of Java heap needed, %s free of the %s this JVM may use; %s%s",
+                what, gib(neededBytes), gib(free), gib(maxHeapBytes), advice, more));
+    }
+
+    private static String gib(long bytes) { return dev.kvdecode.runtime.engine.Sizes.gib(bytes); }
 }
