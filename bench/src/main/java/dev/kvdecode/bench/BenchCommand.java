@@ -205,7 +205,12 @@ public final class BenchCommand implements Callable<Integer> {
     private int dtypeBytes() { return backendOptions.dtype().equals("fp32") ? 4 : 2; }
 
     private Model loadModel() {
-        if (modelDir != null) return ModelLoader.load(modelDir);
+        if (modelDir != null) {
+            // the weights only: bench feeds token ids, so a model without a usable tokenizer runs too
+            var w = ModelLoader.loadWeights(modelDir);
+            var name = modelDir.toAbsolutePath().normalize().getFileName();
+            return new Model(name == null ? modelDir.toString() : name.toString(), w.config(), w, null);
+        }
         String name = preset == null ? "char-1024" : preset;
         RandomWeights.Preset p = RandomWeights.Preset.fromCli(name);
         if (p == null) throw new UsageException("--preset: expected char-1024, gpt2 or gpt2-medium, got '" + name + "'");

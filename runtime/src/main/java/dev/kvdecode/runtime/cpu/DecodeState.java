@@ -9,10 +9,11 @@ final class DecodeState {
     final int rows;
     final float[] x;       // (R, C)  the residual stream
     final float[] xn;      // (R, C)  LayerNorm output
-    final float[] qkv;     // (R, 3C) q | k | v
-    final float[] att;     // (R, C)  attention output, heads concatenated
+    final float[] qkv;     // (R, QKV) q | k | v, QKV = NH*HS + 2*NKV*HS (3C for GPT-2)
+    final float[] att;     // (R, NH*HS)  attention output, heads concatenated
     final float[] proj;    // (R, C)  output of a projection before the residual add
-    final float[] fc;      // (R, 4C) MLP hidden
+    final float[] fc;      // (R, FC) MLP hidden (4C for GPT-2; [gate | up], 2I, for a gated MLP)
+    final float[] ropeCos, ropeSin;  // (R, HS/2) the rotation of row r's position (rotary models)
     final float[] scores;  // (NH, contextTokens) attention scores / probabilities
     final float[] logits;  // (B, V)
 
@@ -21,20 +22,29 @@ final class DecodeState {
     final int[] rowAhead;  // tokens of the same sequence earlier in this forward
     final int[] rowStart;  // oldest cache slot row r attends from
     final int[] rowCount;  // cache entries row r attends over
+    final int[] rowPos;    // position of row r (learned: the wpe row; rotary: the rotation)
 
     DecodeState(int batch, int contextTokens, int C, int NH, int V) {
+        this(batch, contextTokens, C, NH, V, 3 * C, C, 4 * C, 0);
+    }
+
+    /** @param qkvDim, attDim, fcDim the widths of q|k|v, the attention output and the MLP hidden; ropeHalf HS/2 or 0 */
+    DecodeState(int batch, int contextTokens, int C, int NH, int V, int qkvDim, int attDim, int fcDim, int ropeHalf) {
         this.rows = Math.max(batch, contextTokens);
-        x = new float[rows * C];
+        x = new float[Math.multiplyExact(rows, C)];
         xn = new float[rows * C];
-        qkv = new float[rows * 3 * C];
-        att = new float[rows * C];
+        qkv = new float[Math.multiplyExact(rows, qkvDim)];
+        att = new float[Math.multiplyExact(rows, attDim)];
         proj = new float[rows * C];
-        fc = new float[Math.multiplyExact(rows, 4 * C)];
+        fc = new float[Math.multiplyExact(rows, fcDim)];
+        ropeCos = new float[rows * ropeHalf];
+        ropeSin = new float[rows * ropeHalf];
         scores = new float[NH * contextTokens];
         logits = new float[Math.multiplyExact(batch, V)];
         rowSeq = new int[rows];
         rowAhead = new int[rows];
         rowStart = new int[rows];
         rowCount = new int[rows];
+        rowPos = new int[rows];
     }
 }
