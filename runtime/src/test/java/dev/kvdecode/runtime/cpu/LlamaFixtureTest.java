@@ -203,6 +203,24 @@ class LlamaFixtureTest {
         }
     }
 
+    /** Random weights of a family shape (the bench presets' path): cached equals recomputed within the window. */
+    @org.junit.jupiter.api.Test
+    void randomFamilyWeightsDecodeTheSameCachedAndRecomputed() {
+        ModelConfig cfg = new ModelConfig("LlamaForCausalLM", 2, 48, 64, 97,
+                new ModelConfig.Norm(ModelConfig.NormKind.RMS_NORM, 1e-5f),
+                new ModelConfig.Rotary(500000, new ModelConfig.RopeScaling(ModelConfig.RopeType.LLAMA3, 32, 1, 4, 16)),
+                new ModelConfig.Attention(6, 2, 8, false, false, true),
+                new ModelConfig.Mlp(dev.kvdecode.kernels.Activation.SILU, true, 80, false),
+                true, false, dev.kvdecode.runtime.model.TokenizerKind.TOKENIZER_JSON, 1, java.util.List.of(2));
+        Gpt2Weights w = dev.kvdecode.runtime.model.RandomWeights.create(cfg, 7);
+        assertNull(w.wpe());
+        assertEquals("smollm2-135m", dev.kvdecode.runtime.model.RandomWeights.Preset.fromCli("smollm2-135m").cliName);
+        try (var a = new CpuSession(w, new SessionOptions(1, 30, OverflowPolicy.STOP, true), POOL);
+             var b = new CpuSession(w, new SessionOptions(1, 30, OverflowPolicy.STOP, false), POOL)) {
+            sameLogits(a, b, 20, 1e-5, "random family weights, cached vs recomputed");
+        }
+    }
+
     /** slide (generate's default): past the window both modes re-encode the same windows from position 0. */
     @org.junit.jupiter.api.Test
     void slideGivesTheSameGreedyTokensWithAndWithoutTheCachePastTheWindow() {
