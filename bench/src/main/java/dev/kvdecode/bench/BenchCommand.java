@@ -44,7 +44,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Mixin BackendOptions backendOptions = new BackendOptions();
 
-    @Option(names = "--preset", description = "random weights of a named shape: char-1024 (default), gpt2, gpt2-medium")
+    @Option(names = "--preset", description = "random weights of a named shape: char-1024 (default), gpt2, gpt2-medium, smollm2-135m, llama-3.2-1b (cpu)")
     String preset;
 
     @Option(names = "--model", description = "a model directory (real weights) instead of a preset")
@@ -239,10 +239,15 @@ public final class BenchCommand implements Callable<Integer> {
     private int dtypeBytes() { return backendOptions.dtype().equals("fp32") ? 4 : 2; }
 
     private Model loadModel() {
-        if (modelDir != null) return ModelLoader.load(modelDir);
+        if (modelDir != null) {
+            // the weights only: bench feeds token ids, so a model without a usable tokenizer runs too
+            var w = ModelLoader.loadWeights(modelDir);
+            var name = modelDir.toAbsolutePath().normalize().getFileName();
+            return new Model(name == null ? modelDir.toString() : name.toString(), w.config(), w, null);
+        }
         String name = preset == null ? "char-1024" : preset;
         RandomWeights.Preset p = RandomWeights.Preset.fromCli(name);
-        if (p == null) throw new UsageException("--preset: expected char-1024, gpt2 or gpt2-medium, got '" + name + "'");
+        if (p == null) throw new UsageException("--preset: expected char-1024, gpt2, gpt2-medium, smollm2-135m or llama-3.2-1b, got '" + name + "'");
         ModelConfig cfg = p.config();
         return new Model(name + " (random weights)", cfg, RandomWeights.create(cfg, seed), null);
     }

@@ -27,7 +27,9 @@ record Roofline(ModelConfig cfg, int batch, double matmulBytes, int otherBytes, 
     /** Parameters touched by a step (embedding rows are gathered, so only the head counts V*C). */
     long matmulParams() {
         long c = cfg.nEmbd();
-        long perLayer = c * 3 * c + c * c + c * 4 * c + 4 * c * c;
+        // q|k|v, the output projection, the MLP's first matmul (4C, or gate|up 2I) and its projection
+        long perLayer = c * cfg.attention().qkvDim() + (long) cfg.attention().qDim() * c
+                + c * cfg.mlp().fcDim() + (long) cfg.mlp().hidden() * c;
         return cfg.nLayer() * perLayer + (long) cfg.vocabSize() * c;
     }
 
@@ -38,7 +40,7 @@ record Roofline(ModelConfig cfg, int batch, double matmulBytes, int otherBytes, 
     }
 
     long cachedStepBytes(int contextLen) {
-        long kvRow = (long) cfg.nEmbd() * kvBytes;
+        long kvRow = (long) cfg.attention().kvDim() * kvBytes;   // the cache holds the KV heads only
         long kvRead = 2L * cfg.nLayer() * batch * contextLen * kvRow;
         long kvWrite = 2L * cfg.nLayer() * batch * kvRow;
         return weightBytes() + kvRead + kvWrite;

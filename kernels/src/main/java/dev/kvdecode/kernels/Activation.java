@@ -7,7 +7,9 @@ public enum Activation {
     /** GELU, exact erf form; HF "gelu". */
     GELU,
     /** max(0, x); the tutorial's char model. */
-    RELU;
+    RELU,
+    /** x sigmoid(x) (Elfwing et al. 2017; "swish"); HF "silu". Llama's MLP gate (SwiGLU, Shazeer 2020). */
+    SILU;
 
     /** Parses a Hugging Face activation_function value; null if unknown. */
     public static Activation fromHf(String name) {
@@ -15,6 +17,7 @@ public enum Activation {
             case "gelu_new", "gelu_pytorch_tanh" -> GELU_NEW;
             case "gelu" -> GELU;
             case "relu" -> RELU;
+            case "silu", "swish" -> SILU;
             default -> null;
         };
     }

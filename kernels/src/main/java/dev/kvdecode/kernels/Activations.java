@@ -13,6 +13,7 @@ public final class Activations {
             case GELU_NEW -> geluTanh(x, off, n);
             case GELU -> geluErf(x, off, n);
             case RELU -> relu(x, off, n);
+            case SILU -> silu(x, off, n);
         }
     }
 
@@ -76,6 +77,30 @@ public final class Activations {
     // x (n) -> max(0, x), in place
     public static void relu(float[] x, int off, int n) {
         for (int i = off; i < off + n; i++) x[i] = Math.max(0f, x[i]);
+    }
+
+    // x (n) -> x / (1 + exp(-x)), in place
+    /** SiLU (Elfwing et al. 2017), evaluated in double and rounded once. */
+    public static void silu(float[] x, int off, int n) {
+        for (int i = off; i < off + n; i++) {
+            double v = x[i];
+            x[i] = (float) (v / (1.0 + Math.exp(-v)));
+        }
+    }
+
+    // gu: T rows of [gate (I) | up (I)] -> h: T rows of I = act(gate) * up, written to gu's front (rows packed)
+    /**
+     * The gated MLP's middle (SwiGLU with SiLU; Shazeer 2020): h = act(gate) * up, the activation
+     * rounded to fp32 before the product, as transformers' act_fn(gate_proj(x)) * up_proj(x).
+     * Row t's result goes to [t*I, (t+1)*I), which never overlaps a row not yet read (t*I + I <= 2tI
+     * for t >= 1, and row 0 reads and writes element by element), so it works in place.
+     */
+    public static void gated(Activation act, float[] gu, int T, int I) {
+        for (int t = 0; t < T; t++) {
+            int g = 2 * t * I, o = t * I;
+            apply(act, gu, g, I);
+            for (int i = 0; i < I; i++) gu[o + i] = gu[g + i] * gu[g + I + i];
+        }
     }
 
     /**

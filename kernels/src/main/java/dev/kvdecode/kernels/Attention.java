@@ -23,13 +23,24 @@ public final class Attention {
     /** Causal self-attention over a prompt: query t attends to keys 0..t. Parallel over heads. */
     public static void causalSelfAttention(CpuThreads pool, float[] out, int outOff, float[] qkv, int qkvOff,
                                            float[] scratch, int T, int C, int NH) {
-        CpuThreads p = CpuThreads.forWork(pool, (long) T * T * C);
+        causalSelfAttention(pool, out, outOff, qkv, qkvOff, scratch, T, NH, NH, C / NH);
+    }
+
+    // qkv (T, (NH+2NKV)*HS) [q: NH heads | k: NKV heads | v: NKV heads], scratch (NH*T) -> out (T, NH*HS)
+    /**
+     * Grouped-query causal self-attention (Ainslie et al. 2023): query head h reads KV head
+     * h / (NH / NKV); NKV = NH is multi-head attention, NKV = 1 multi-query. Parallel over query heads.
+     */
+    public static void causalSelfAttention(CpuThreads pool, float[] out, int outOff, float[] qkv, int qkvOff,
+                                           float[] scratch, int T, int NH, int NKV, int HS) {
+        checkGroups(NH, NKV);
+        CpuThreads p = CpuThreads.forWork(pool, (long) T * T * NH * HS);
         if (p == null) {
-            causalHeads(out, outOff, qkv, qkvOff, scratch, T, C, NH, 0, NH);
+            causalHeads(out, outOff, qkv, qkvOff, scratch, T, NH, NKV, HS, 0, NH);
             return;
         }
         Task task = TASK.get();
-        task.setCausal(out, outOff, qkv, qkvOff, scratch, T, C, NH);
+        task.setCausal(out, outOff, qkv, qkvOff, scratch, T, NH, NKV, HS);
         try {
             p.parallelFor(NH, task);
         } finally {
@@ -37,16 +48,21 @@ public final class Attention {
         }
     }
 
+    private static void checkGroups(int NH, int NKV) {
+        if (NKV < 1 || NH % NKV != 0)
+            throw new IllegalArgumentException(NH + " query heads do not divide into " + NKV + " KV heads");
+    }
+
     private static void causalHeads(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch,
-                                    int T, int C, int NH, int h0, int h1) {
-        int HS = C / NH;
+                                    int T, int NH, int NKV, int HS, int h0, int h1) {
         float scale = (float) (1.0 / Math.sqrt(HS));
-        int stride = 3 * C;
+        int Q = NH * HS, KV = NKV * HS, stride = Q + 2 * KV, group = NH / NKV;
         Scratch sc = gathered(T, HS);
         for (int h = h0; h < h1; h++) {
-            gather(sc, qkv, qkvOff + C + h * HS, qkvOff + 2 * C + h * HS, stride, 0, T, T, HS);
+            int kvh = h / group;
+            gather(sc, qkv, qkvOff + Q + kvh * HS, qkvOff + Q + KV + kvh * HS, stride, 0, T, T, HS);
             for (int t = 0; t < T; t++) {
-                attend(out, outOff + t * C + h * HS, qkv, qkvOff + t * stride + h * HS,
+                attend(out, outOff + t * Q + h * HS, qkv, qkvOff + t * stride + h * HS,
                         sc.keys, 0, sc.values, 0, 0, t + 1, T, HS, scale, scratch, h * T);
             }
         }
@@ -61,13 +77,22 @@ public final class Attention {
     public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
                                        float[][] keys, float[][] values, int b, int start, int count,
                                        int slots, int NH, int HS, float[] scratch) {
+        decodeAttention(pool, out, outOff, q, qOff, keys, values, b, start, count, slots, NH, NH, HS, scratch);
+    }
+
+    // q (NH*HS) [head h at h*HS], keys/values of B*NKV heads in KvCache's row layout, scratch (NH*count) -> out (NH*HS)
+    /** The grouped-query form: the cache holds NKV heads per sequence; query head h reads KV head h / (NH / NKV). */
+    public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
+                                       float[][] keys, float[][] values, int b, int start, int count,
+                                       int slots, int NH, int NKV, int HS, float[] scratch) {
+        checkGroups(NH, NKV);
         CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
         if (p == null) {
-            rowHeads(out, outOff, q, qOff, keys, values, b, start, count, slots, NH, HS, scratch, 0, NH);
+            rowHeads(out, outOff, q, qOff, keys, values, b, start, count, slots, NH, NKV, HS, scratch, 0, NH);
             return;
         }
         Task task = TASK.get();
-        task.setRows(out, outOff, q, qOff, keys, values, scratch, NH, HS, b, start, count, slots);
+        task.setRows(out, outOff, q, qOff, keys, values, scratch, NH, NKV, HS, b, start, count, slots);
         try {
             p.parallelFor(NH, task);
         } finally {
@@ -76,11 +101,13 @@ public final class Attention {
     }
 
     private static void rowHeads(float[] out, int outOff, float[] q, int qOff, float[][] keys, float[][] values,
-                                 int b, int start, int count, int slots, int NH, int HS, float[] scratch,
+                                 int b, int start, int count, int slots, int NH, int NKV, int HS, float[] scratch,
                                  int h0, int h1) {
         float scale = (float) (1.0 / Math.sqrt(HS));
+        int group = NH / NKV;
         for (int h = h0; h < h1; h++) {
-            attend(out, outOff + h * HS, q, qOff + h * HS, keys, (b * NH + h) * HS, values, (b * NH + h) * slots,
+            int kvh = b * NKV + h / group;
+            attend(out, outOff + h * HS, q, qOff + h * HS, keys, kvh * HS, values, kvh * slots,
                     start, count, slots, HS, scale, scratch, h * count);
         }
     }
@@ -94,13 +121,21 @@ public final class Attention {
     public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
                                        int[] keys, int[] values, int b, int start, int count,
                                        int slots, int NH, int HS, float[] scratch) {
+        decodeAttention(pool, out, outOff, q, qOff, keys, values, b, start, count, slots, NH, NH, HS, scratch);
+    }
+
+    /** The grouped-query form over the bf16 cache (NKV heads per sequence). */
+    public static void decodeAttention(CpuThreads pool, float[] out, int outOff, float[] q, int qOff,
+                                       int[] keys, int[] values, int b, int start, int count,
+                                       int slots, int NH, int NKV, int HS, float[] scratch) {
+        checkGroups(NH, NKV);
         CpuThreads p = CpuThreads.forWork(pool, 2L * count * NH * HS);
         if (p == null) {
-            rowHeads16(out, outOff, q, qOff, keys, values, b, start, count, slots, NH, HS, scratch, 0, NH);
+            rowHeads16(out, outOff, q, qOff, keys, values, b, start, count, slots, NH, NKV, HS, scratch, 0, NH);
             return;
         }
         Task task = TASK.get();
-        task.setRows16(out, outOff, q, qOff, keys, values, scratch, NH, HS, b, start, count, slots);
+        task.setRows16(out, outOff, q, qOff, keys, values, scratch, NH, NKV, HS, b, start, count, slots);
         try {
             p.parallelFor(NH, task);
         } finally {
@@ -109,12 +144,14 @@ public final class Attention {
     }
 
     private static void rowHeads16(float[] out, int outOff, float[] q, int qOff, int[] keys, int[] values,
-                                   int b, int start, int count, int slots, int NH, int HS, float[] scratch,
+                                   int b, int start, int count, int slots, int NH, int NKV, int HS, float[] scratch,
                                    int h0, int h1) {
         float scale = (float) (1.0 / Math.sqrt(HS));
+        int group = NH / NKV;
         for (int h = h0; h < h1; h++) {
-            attend16(out, outOff + h * HS, q, qOff + h * HS, keys, KvCache.keyBase16(b, h, NH, HS, slots),
-                    values, KvCache.valueIndex16(b, h, 0, NH, HS, slots),
+            int kvh = h / group;
+            attend16(out, outOff + h * HS, q, qOff + h * HS, keys, KvCache.keyBase16(b, kvh, NKV, HS, slots),
+                    values, KvCache.valueIndex16(b, kvh, 0, NKV, HS, slots),
                     start, count, slots, HS, scale, scratch, h * count);
         }
     }
@@ -313,24 +350,24 @@ public final class Attention {
         float[] out, in, kFlat, vFlat, scratch;
         float[][] keys, values;
         int[] keys16, values16;
-        int outOff, inOff, T, C, NH, HS, b, start, count, slots;
+        int outOff, inOff, T, NH, NKV, HS, b, start, count, slots;
 
-        void setCausal(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch, int T, int C, int NH) {
+        void setCausal(float[] out, int outOff, float[] qkv, int qkvOff, float[] scratch, int T, int NH, int NKV, int HS) {
             this.kind = CAUSAL; this.out = out; this.outOff = outOff; this.in = qkv; this.inOff = qkvOff;
-            this.scratch = scratch; this.T = T; this.C = C; this.NH = NH;
+            this.scratch = scratch; this.T = T; this.NH = NH; this.NKV = NKV; this.HS = HS;
         }
 
         void setRows(float[] out, int outOff, float[] q, int qOff, float[][] keys, float[][] values, float[] scratch,
-                     int NH, int HS, int b, int start, int count, int slots) {
+                     int NH, int NKV, int HS, int b, int start, int count, int slots) {
             this.kind = ROWS; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
-            this.keys = keys; this.values = values; this.scratch = scratch; this.NH = NH; this.HS = HS;
+            this.keys = keys; this.values = values; this.scratch = scratch; this.NH = NH; this.NKV = NKV; this.HS = HS;
             this.b = b; this.start = start; this.count = count; this.slots = slots;
         }
 
         void setRows16(float[] out, int outOff, float[] q, int qOff, int[] keys, int[] values, float[] scratch,
-                       int NH, int HS, int b, int start, int count, int slots) {
+                       int NH, int NKV, int HS, int b, int start, int count, int slots) {
             this.kind = ROWS16; this.out = out; this.outOff = outOff; this.in = q; this.inOff = qOff;
-            this.keys16 = keys; this.values16 = values; this.scratch = scratch; this.NH = NH; this.HS = HS;
+            this.keys16 = keys; this.values16 = values; this.scratch = scratch; this.NH = NH; this.NKV = NKV; this.HS = HS;
             this.b = b; this.start = start; this.count = count; this.slots = slots;
         }
 
@@ -350,9 +387,9 @@ public final class Attention {
         @Override
         public void run(int h0, int h1) {
             switch (kind) {
-                case CAUSAL -> causalHeads(out, outOff, in, inOff, scratch, T, C, NH, h0, h1);
-                case ROWS -> rowHeads(out, outOff, in, inOff, keys, values, b, start, count, slots, NH, HS, scratch, h0, h1);
-                case ROWS16 -> rowHeads16(out, outOff, in, inOff, keys16, values16, b, start, count, slots, NH, HS, scratch, h0, h1);
+                case CAUSAL -> causalHeads(out, outOff, in, inOff, scratch, T, NH, NKV, HS, h0, h1);
+                case ROWS -> rowHeads(out, outOff, in, inOff, keys, values, b, start, count, slots, NH, NKV, HS, scratch, h0, h1);
+                case ROWS16 -> rowHeads16(out, outOff, in, inOff, keys16, values16, b, start, count, slots, NH, NKV, HS, scratch, h0, h1);
                 default -> flatHeads(out, outOff, in, inOff, kFlat, vFlat, b, start, count, slots, NH, HS, scratch, h0, h1);
             }
         }

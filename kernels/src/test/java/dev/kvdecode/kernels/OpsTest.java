@@ -163,6 +163,7 @@ class OpsTest {
                     case GELU_NEW -> 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
                     case GELU -> v * normalCdf(v);
                     case RELU -> Math.max(0, v);
+                    case SILU -> v / (1 + Math.exp(-v));
                 };
                 tol[i] = 2 * U * Math.abs(want[i]) + 1e-30; // rounded once from double
             }

@@ -24,6 +24,7 @@ public final class CudaActivation {
             case GELU_NEW -> "bias_gelu_tanh";
             case GELU -> "bias_gelu_erf";
             case RELU -> "bias_relu";
+            case SILU -> throw new IllegalArgumentException("silu has no CUDA kernel yet (issue 18)");
         };
     }
 

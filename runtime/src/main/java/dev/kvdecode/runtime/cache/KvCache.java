@@ -37,16 +37,30 @@ public final class KvCache {
     private final float[][][] keys, values;   // [layer] -> rows, see the class comment; null when bf16
     private final int[][] keys16, values16;       // per layer, bf16 pairs (--kv-dtype bf16; kernels.KvCache's bf16 layout), else null
     private final int[] tokens;
+    // rotary positions (null for learned ones): cos/sin of the move SHIFT's window makes, -(capacity + 1) positions
+    private final float[] moveCos, moveSin;
 
     public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy) {
         this(layers, batch, heads, headSize, capacity, policy, false);
     }
 
+    public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy, boolean bf16) {
+        this(layers, batch, heads, headSize, capacity, policy, bf16, null);
+    }
+
     /**
      * @param bf16 keep K and V as bfloat16 bits (--kv-dtype bf16): half the bytes per entry;
      *             {@link #append} rounds to nearest even, attention widens exactly
+     * @param ropeInvFreq the rotary inverse frequencies (HS/2) when keys carry RoPE rotations, else
+     *             null. SHIFT then keeps every key rotated to its physical slot as its position:
+     *             the window [start, start + capacity) holds positions start.. in order, which
+     *             differ from 0..capacity-1 by a constant, and RoPE scores depend only on
+     *             differences; when the window moves back to slot 0 the moved keys are rotated
+     *             back by the same distance, once (as llama.cpp's context shift does, amortised
+     *             like the move itself). Queries must use {@link #writeSlot} as their position.
      */
-    public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy, boolean bf16) {
+    public KvCache(int layers, int batch, int heads, int headSize, int capacity, OverflowPolicy policy, boolean bf16,
+                   float[] ropeInvFreq) {
         if (layers < 1 || batch < 1 || heads < 1 || headSize < 1 || capacity < 1)
             throw new IllegalArgumentException("KV cache dimensions must be positive");
         if (policy == null) throw new IllegalArgumentException("overflow policy is required");
@@ -75,6 +89,31 @@ public final class KvCache {
             }
         }
         this.tokens = new int[batch];
+        if (ropeInvFreq != null) {
+            if (ropeInvFreq.length != headSize / 2) throw new IllegalArgumentException("RoPE needs HS/2 inverse frequencies");
+            moveCos = new float[headSize / 2];
+            moveSin = new float[headSize / 2];
+            dev.kvdecode.kernels.Rope.cosSin(moveCos, moveSin, 0, ropeInvFreq, -(capacity + 1));
+        } else {
+            moveCos = moveSin = null;
+        }
+    }
+
+    /**
+     * The physical slot token tokens(b) + ahead will be written to (after any move its append
+     * makes): with rotary positions under SHIFT, the position its query and key are rotated to.
+     */
+    public int writeSlot(int b, int ahead) {
+        int n = tokens[b] + ahead;
+        if (n < capacity) return n;
+        return switch (policy) {
+            case SHIFT -> {
+                int start = startAfter(n);
+                yield start < capacity ? start + capacity : capacity - 1;
+            }
+            case RING -> n % capacity;
+            case STOP -> throw contextFull(capacity);
+        };
     }
 
     /** Forgets every sequence (the buffers keep their old bytes; nothing reads past length). */
@@ -147,6 +186,7 @@ public final class KvCache {
                         else
                             dev.kvdecode.kernels.KvCache.kvMove(keys[layer], values[layer], b, start + 1, 0,
                                     capacity - 1, heads, headSize, slots);
+                        if (moveCos != null) rotateMoved(layer, b);
                         slot = capacity - 1;
                     }
                 }
@@ -159,6 +199,17 @@ public final class KvCache {
             dev.kvdecode.kernels.KvCache.kvAppend16(keys16[layer], values16[layer], b, slot, k, kOff, v, vOff, heads, headSize, slots);
         else
             dev.kvdecode.kernels.KvCache.kvAppend(keys[layer], values[layer], b, slot, k, kOff, v, vOff, heads, headSize, slots);
+    }
+
+    // the keys just moved to slots 0..capacity-2 turned back by capacity + 1 positions, every head
+    private void rotateMoved(int layer, int b) {
+        for (int h = 0; h < heads; h++) {
+            if (keys16 != null)
+                dev.kvdecode.kernels.Rope.rotateKeys16(keys16[layer],
+                        dev.kvdecode.kernels.KvCache.keyBase16(b, h, heads, headSize, slots), 0, capacity - 1, headSize, moveCos, moveSin);
+            else
+                dev.kvdecode.kernels.Rope.rotateKeys(keys[layer], (b * heads + h) * headSize, 0, capacity - 1, headSize, moveCos, moveSin);
+        }
     }
 
     /** Single-token form of {@link #append(int, int, int, float[], int, float[], int)}. */

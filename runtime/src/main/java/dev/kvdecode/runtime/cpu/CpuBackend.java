@@ -86,10 +86,14 @@ public final class CpuBackend implements Backend {
     public void prepare(Model model) {
         if (weightFormat == CpuWeightFormat.FP32 || preparedModel == model) return;
         ModelConfig cfg = model.config();
-        long weights = 12L * cfg.nLayer() * cfg.nEmbd() * cfg.nEmbd() + (long) cfg.nEmbd() * cfg.vocabSize();
+        long C = cfg.nEmbd();
+        long perLayer = C * cfg.attention().qkvDim() + (long) cfg.attention().qDim() * C
+                + C * cfg.mlp().fcDim() + (long) cfg.mlp().hidden() * C;
+        long weights = cfg.nLayer() * perLayer + C * cfg.vocabSize();
         String what = model.name() + ": the " + weightFormat.flag() + " copy of the matmul weights";
-        // the copy, plus int8's transient: one matrix in flat fp32 (the largest is 4C x C)
-        long bytes = (long) Math.ceil(weights * weightFormat.bytesPerWeight()) + 16L * cfg.nEmbd() * cfg.nEmbd();
+        // the copy, plus int8's transient: one matrix in flat fp32 (the largest is C x max(QKV, FC))
+        long bytes = (long) Math.ceil(weights * weightFormat.bytesPerWeight())
+                + 4L * C * Math.max(cfg.attention().qkvDim(), cfg.mlp().fcDim());
         HeapTooSmallException.check(what, bytes);
         reduced = null;   // a previous model's copy can go first
         preparedModel = null;

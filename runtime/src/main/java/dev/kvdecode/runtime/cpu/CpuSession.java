@@ -8,6 +8,8 @@ import dev.kvdecode.kernels.HalfFormat;
 import dev.kvdecode.kernels.LayerNorm;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.kernels.Residual;
+import dev.kvdecode.kernels.RmsNorm;
+import dev.kvdecode.kernels.Rope;
 import dev.kvdecode.runtime.cache.KvCache;
 import dev.kvdecode.runtime.cache.OverflowPolicy;
 import dev.kvdecode.runtime.engine.InferenceSession;
@@ -20,7 +22,8 @@ import dev.kvdecode.runtime.model.ModelConfig;
 import java.util.Arrays;
 
 /**
- * GPT-2-family decoding on the CPU, fp32 arithmetic, for B sequences; the matmul weights are the
+ * Decoding of any model of the family ({@link ModelConfig}: GPT-2, the char model, Llama, Mistral,
+ * Qwen2, Qwen3) on the CPU, one forward for all of them, fp32 arithmetic, for B sequences; the matmul weights are the
  * model's fp32 panels ({@link PackedF32Weights}) or a reduced-precision copy ({@link MatmulWeights}:
  * fp16, bf16, int8 with per-block scales).
  *
@@ -48,8 +51,11 @@ public final class CpuSession implements InferenceSession {
     private final ModelConfig cfg;
     private final SessionOptions opt;
     private final CpuThreads pool;
-    private final int B, C, NH, HS, V, L, maxT, ctx;
+    private final int B, C, NH, NKV, HS, V, L, maxT, ctx;
+    private final int QD, KVD, QKV, FC;   // widths: q (NH*HS), k and v (NKV*HS), q|k|v, the MLP's first matmul
     private final float eps;
+    private final boolean rmsNorm, gated;
+    private final float[] invFreq;         // rotary positions: RoPE's inverse frequencies (HS/2); null when learned
     private final DecodeState s;
     private final KvCache cache;           // null in recompute mode
     private final int[][] window;          // recompute mode: (B, ctx) last tokens, oldest first
@@ -86,7 +92,15 @@ public final class CpuSession implements InferenceSession {
         this.B = options.batch();
         this.C = cfg.nEmbd();
         this.NH = cfg.nHead();
+        this.NKV = cfg.nKvHead();
         this.HS = cfg.headSize();
+        this.QD = cfg.attention().qDim();
+        this.KVD = cfg.attention().kvDim();
+        this.QKV = cfg.attention().qkvDim();
+        this.FC = cfg.mlp().fcDim();
+        this.rmsNorm = cfg.norm().kind() == ModelConfig.NormKind.RMS_NORM;
+        this.gated = cfg.mlp().gated();
+        this.invFreq = cfg.positions() instanceof ModelConfig.Rotary r ? invFreq(r, HS) : null;
         this.V = cfg.vocabSize();
         this.L = cfg.nLayer();
         this.maxT = cfg.nPositions();
@@ -97,9 +111,9 @@ public final class CpuSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         checkFits(cfg, options, kvBf16);
-        this.s = new DecodeState(B, ctx, C, NH, V);
+        this.s = new DecodeState(B, ctx, C, NH, V, QKV, QD, FC, invFreq == null ? 0 : HS / 2);
         if (options.kvCache()) {
-            this.cache = new KvCache(L, B, NH, HS, ctx, options.overflow(), kvBf16);
+            this.cache = new KvCache(L, B, NKV, HS, ctx, options.overflow(), kvBf16, invFreq);
             this.window = null;
             this.windowLength = null;
             this.seen = null;
@@ -113,24 +127,28 @@ public final class CpuSession implements InferenceSession {
 
     /**
      * The heap a session of {@code batch} sequences and a {@code ctx}-token window takes: the
-     * decode state (R = max(B, ctx) rows of x, xn, att, proj (C), qkv (3C), fc (4C), four int
-     * bookkeeping arrays; scores (NH, ctx); logits (B, V)), the KV cache (per layer K and V of
-     * B*NH heads over ctx slots, 2 x ctx for SHIFT; fp32 rows or bf16 pairs) or, recomputing, the
-     * (B, ctx) token windows. Sizes in saturating long arithmetic.
+     * decode state (R = max(B, ctx) rows of x, xn, proj (C), att (NH*HS), qkv (q|k|v), fc (the
+     * MLP hidden, gate|up when gated), RoPE cos/sin (HS/2), four int bookkeeping arrays; scores
+     * (NH, ctx); logits (B, V)), the KV cache (per layer K and V of B*NKV heads over ctx slots,
+     * 2 x ctx for SHIFT; fp32 rows or bf16 pairs) or, recomputing, the (B, ctx) token windows.
+     * Sizes in saturating long arithmetic.
      */
     static Sizes.Plan plan(ModelConfig cfg, long batch, int ctx, OverflowPolicy policy, boolean kvCache, boolean kvBf16) {
-        long C = cfg.nEmbd(), NH = cfg.nHead(), HS = cfg.headSize(), V = cfg.vocabSize(), L = cfg.nLayer();
+        long C = cfg.nEmbd(), NH = cfg.nHead(), NKV = cfg.nKvHead(), HS = cfg.headSize(), V = cfg.vocabSize(), L = cfg.nLayer();
         long rows = Math.max(batch, ctx);
+        long ropeHalf = cfg.positions() instanceof ModelConfig.Rotary ? HS / 2 : 0;
         Sizes.Plan p = new Sizes.Plan()
-                .arrays("(R, C) activations", 4, Sizes.mul(rows, C), 4)
-                .array("(R, 3C) qkv", Sizes.mul(rows, 3 * C), 4)
-                .array("(R, 4C) MLP hidden", Sizes.mul(rows, 4 * C), 4)
+                .arrays("(R, C) activations", 3, Sizes.mul(rows, C), 4)
+                .array("(R, NH*HS) attention output", Sizes.mul(rows, cfg.attention().qDim()), 4)
+                .array("(R, q|k|v) qkv", Sizes.mul(rows, cfg.attention().qkvDim()), 4)
+                .array("(R, fc) MLP hidden", Sizes.mul(rows, cfg.mlp().fcDim()), 4)
+                .arrays("(R, HS/2) RoPE cos and sin", 2, Sizes.mul(rows, ropeHalf), 4)
                 .array("(NH, context) scores", Sizes.mul(NH, ctx), 4)
                 .array("(B, V) logits", Sizes.mul(batch, V), 4)
                 .arrays("per-row bookkeeping", 4, rows, 4);
         if (!kvCache) return p.arrays("(B, context) token windows", batch, ctx, 4).arrays("per-sequence counters", 2, batch, 4);
         long slots = policy == OverflowPolicy.SHIFT ? 2L * ctx : ctx;
-        long heads = Sizes.mul(batch, NH);
+        long heads = Sizes.mul(batch, NKV);
         for (long l = 0; l < L; l++) {
             if (kvBf16) {
                 long pairs = (HS + 1) / 2, blocks = (slots + dev.kvdecode.kernels.KvCache.KEY_BLOCK - 1) / dev.kvdecode.kernels.KvCache.KEY_BLOCK;
@@ -162,6 +180,17 @@ public final class CpuSession implements InferenceSession {
         String advice = maxBatch > 0 ? "use a smaller --batch (at most " + maxBatch + " fits with --context " + ctx + ") or --context"
                 : "use a smaller --context";
         Sizes.checkHeap("--batch " + o.batch() + " --context " + ctx + ": the CPU session (KV cache and decode buffers)", p, advice);
+    }
+
+    /** RoPE's inverse frequencies as transformers computes them for the config's rope type. */
+    static float[] invFreq(ModelConfig.Rotary r, int HS) {
+        float[] f = Rope.invFreq(HS, r.theta());
+        ModelConfig.RopeScaling sc = r.scaling();
+        return switch (sc.type()) {
+            case DEFAULT -> f;
+            case LINEAR -> Rope.linear(f, sc.factor());
+            case LLAMA3 -> Rope.llama3(f, sc.factor(), sc.lowFreqFactor(), sc.highFreqFactor(), sc.originalMaxPositions());
+        };
     }
 
     @Override
@@ -268,13 +297,13 @@ public final class CpuSession implements InferenceSession {
         int T = tokens.length;
         if (T < 1 || T > ctx) throw new IllegalArgumentException("forwardAll takes 1.." + ctx + " tokens, got " + T);
         for (int t : tokens) checkToken(t);
-        Embedding.embed(s.x, 0, w.wte(), w.wpe(), tokens, 0, 0, T, C);
+        embedWindow(tokens, T);
         blocks(T, false);
         long n = (long) T * V;
         Sizes.checkHeap("--context " + T + ": the logits of one forward over " + T + " tokens (T x V)",
                 new Sizes.Plan().array("(T, V) logits", n, 4), "use a smaller --context");
         float[] all = new float[(int) n];
-        LayerNorm.layerNorm(s.xn, 0, s.x, 0, w.lnfWeight(), w.lnfBias(), T, C, eps);
+        norm(s.xn, s.x, 0, w.lnfWeight(), w.lnfBias(), T);
         lmHead(all, 0, T);
         return all;
     }
@@ -305,7 +334,7 @@ public final class CpuSession implements InferenceSession {
         int n0 = cache.tokens(b);
         for (int t = 0; t < T; t++) {
             int n = n0 + t;
-            Embedding.embedRow(s.x, t * C, w.wte(), w.wpe(), prompt[t], Math.min(n, maxT - 1), C);
+            embedRow(t, prompt[t], cachedPosition(b, t, n));
             s.rowSeq[t] = b;
             s.rowAhead[t] = t;
             s.rowCount[t] = Math.min(n + 1, ctx);
@@ -325,8 +354,7 @@ public final class CpuSession implements InferenceSession {
         for (int r = 0; r < rows; r++) {
             int b = s.rowSeq[r];
             int n = cache.tokens(b);
-            // position min(t, maxT-1): past n_positions the last learned position is reused (clamp, as the tutorial)
-            Embedding.embedRow(s.x, r * C, w.wte(), w.wpe(), tokens[tokOff + r], Math.min(n, maxT - 1), C);
+            embedRow(r, tokens[tokOff + r], cachedPosition(b, 0, n));
             s.rowAhead[r] = 0;
             s.rowCount[r] = Math.min(n + 1, ctx);
             s.rowStart[r] = cache.startAfter(n + 1);
@@ -340,6 +368,34 @@ public final class CpuSession implements InferenceSession {
         }
     }
 
+    /**
+     * The position of token n of sequence b (ahead = its index in this forward). Learned: min(n,
+     * maxT - 1) (past n_positions the last learned position is reused; clamp, as the tutorial).
+     * Rotary: SHIFT uses the slot the cache writes the key to (see {@link KvCache#writeSlot}),
+     * RING and STOP the token's index, clamped to maxT - 1 (positions keep growing up to
+     * max_position_embeddings).
+     */
+    private int cachedPosition(int b, int ahead, int n) {
+        if (invFreq != null && opt.overflow() == OverflowPolicy.SHIFT) return cache.writeSlot(b, ahead);
+        return Math.min(n, maxT - 1);
+    }
+
+    /** Row r of x = the token's embedding (+ wpe[pos] when learned); rotary: row r's cos/sin of pos. */
+    private void embedRow(int r, int token, int pos) {
+        s.rowPos[r] = pos;
+        if (invFreq == null) {
+            Embedding.embedRow(s.x, r * C, w.wte(), w.wpe(), token, pos, C);
+        } else {
+            System.arraycopy(w.wte(), token * C, s.x, r * C, C);
+            Rope.cosSin(s.ropeCos, s.ropeSin, r * (HS / 2), invFreq, pos);
+        }
+    }
+
+    /** Rows 0..T-1 of x = tokens[0..T) at positions 0..T-1. */
+    private void embedWindow(int[] tokens, int T) {
+        for (int t = 0; t < T; t++) embedRow(t, tokens[t], t);
+    }
+
     private boolean isIdentityRows(int rows) {
         for (int r = 0; r < rows; r++) if (s.rowSeq[r] != r) return false;
         return true;
@@ -350,7 +406,7 @@ public final class CpuSession implements InferenceSession {
     /** Full causal forward over sequence b's window at positions 0..n-1; logits of the last position. */
     private void forwardWindow(int b) {
         int T = windowLength[b];
-        Embedding.embed(s.x, 0, w.wte(), w.wpe(), window[b], 0, 0, T, C);
+        embedWindow(window[b], T);
         blocks(T, false);
         logitsOfRows(T - 1, 1, b);
     }
@@ -358,59 +414,79 @@ public final class CpuSession implements InferenceSession {
     // ---- the transformer ----
 
     /**
-     * The L pre-norm blocks over the residual stream x (rows, C), in place (GPT-2; Radford et al.
-     * 2019, sec. 2.3). cached: row r is a new token of sequence rowSeq[r] whose K/V go into the
-     * cache and whose query attends over rowCount[r] entries from slot rowStart[r]; otherwise the
-     * rows are one sequence at positions 0..rows-1 and attention is causal over them.
+     * The L pre-norm blocks over the residual stream x (rows, C), in place (GPT-2, Radford et al.
+     * 2019, sec. 2.3; Llama, Touvron et al. 2023, sec. 2.2). cached: row r is a new token of
+     * sequence rowSeq[r] whose K/V go into the cache and whose query attends over rowCount[r]
+     * entries from slot rowStart[r]; otherwise the rows are one sequence at positions 0..rows-1
+     * and attention is causal over them.
      */
     private void blocks(int rows, boolean cached) {
-        int C3 = 3 * C, C4 = 4 * C;
         for (int l = 0; l < L; l++) {
             LayerWeights lw = w.layers().get(l);
-            // xn = LayerNorm_1(x)
-            LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows, C, eps);
-            // [q | k | v] = xn W_attn + b_attn (no bias in the char model)
+            // xn = norm_1(x)   (LayerNorm or RMSNorm)
+            norm(s.xn, s.x, 0, lw.ln1Weight(), lw.ln1Bias(), rows);
+            // [q | k | v] = xn W_qkv + b_qkv   (q: NH heads, k and v: NKV heads of HS)
             linear(l, MatmulWeights.ATTN, s.qkv, s.xn, lw.attnBias(), rows);
+            // Qwen3: RMSNorm over each head of q and of k
+            if (lw.qNorm() != null) {
+                RmsNorm.rmsNormHeads(s.qkv, 0, QKV, rows, NH, HS, lw.qNorm(), eps);
+                RmsNorm.rmsNormHeads(s.qkv, QD, QKV, rows, NKV, HS, lw.kNorm(), eps);
+            }
+            // rotary positions: q and k turned by their row's position (Su et al. 2021)
+            if (invFreq != null)
+                for (int r = 0; r < rows; r++) {
+                    Rope.apply(s.qkv, r * QKV, NH, HS, s.ropeCos, s.ropeSin, r * (HS / 2));
+                    Rope.apply(s.qkv, r * QKV + QD, NKV, HS, s.ropeCos, s.ropeSin, r * (HS / 2));
+                }
             // --kv-dtype bf16: K and V rounded where they are made, so both modes see the same values
-            if (kvBf16) roundKv(rows, C3);
-            // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1)
+            if (kvBf16) roundKv(rows);
+            // att = softmax(q k^T / sqrt(HS)) v per head (Vaswani et al. 2017, eq. 1); query head h
+            // reads KV head h / (NH / NKV) (grouped-query attention, Ainslie et al. 2023)
             if (cached) {
                 for (int r = 0; r < rows; r++)
-                    cache.append(l, s.rowSeq[r], s.rowAhead[r], s.qkv, r * C3 + C, s.qkv, r * C3 + 2 * C);
+                    cache.append(l, s.rowSeq[r], s.rowAhead[r], s.qkv, r * QKV + QD, s.qkv, r * QKV + QD + KVD);
                 for (int r = 0; r < rows; r++) {
                     if (kvBf16)
-                        Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys16(l), cache.values16(l),
-                                s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, HS, s.scores);
+                        Attention.decodeAttention(pool, s.att, r * QD, s.qkv, r * QKV, cache.keys16(l), cache.values16(l),
+                                s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, NKV, HS, s.scores);
                     else
-                        Attention.decodeAttention(pool, s.att, r * C, s.qkv, r * C3, cache.keys(l), cache.values(l),
-                                s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, HS, s.scores);
+                        Attention.decodeAttention(pool, s.att, r * QD, s.qkv, r * QKV, cache.keys(l), cache.values(l),
+                                s.rowSeq[r], s.rowStart[r], s.rowCount[r], cache.slots(), NH, NKV, HS, s.scores);
                 }
             } else {
-                Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, C, NH);
+                Attention.causalSelfAttention(pool, s.att, 0, s.qkv, 0, s.scores, rows, NH, NKV, HS);
             }
-            // x = x + att W_proj + b_proj
+            // x = x + att W_o + b_o
             linear(l, MatmulWeights.ATTN_PROJ, s.proj, s.att, lw.attnProjBias(), rows);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
-            // xn = LayerNorm_2(x)
-            LayerNorm.layerNorm(s.xn, 0, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows, C, eps);
-            // h = act(xn W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
+            // xn = norm_2(x)
+            norm(s.xn, s.x, 0, lw.ln2Weight(), lw.ln2Bias(), rows);
+            // h = act(xn W_fc + b_fc) (GELU: GPT-2, ReLU: the char model), or gated:
+            // h = silu(xn W_gate) * (xn W_up) (SwiGLU, Shazeer 2020; W_fc = [W_gate | W_up])
             linear(l, MatmulWeights.FC, s.fc, s.xn, lw.fcBias(), rows);
-            Activations.apply(pool, cfg.activation(), s.fc, 0, rows * C4);
-            // x = x + h W_fcproj + b_fcproj
+            if (gated) Activations.gated(cfg.activation(), s.fc, rows, cfg.mlp().hidden());
+            else Activations.apply(pool, cfg.activation(), s.fc, 0, rows * FC);
+            // x = x + h W_down + b_down
             linear(l, MatmulWeights.FC_PROJ, s.proj, s.fc, lw.fcProjBias(), rows);
             Residual.add(s.x, 0, s.proj, 0, rows * C);
         }
     }
 
-    /** The K and V thirds of each qkv row rounded to bf16 (nearest even) and widened back, in place. */
-    private void roundKv(int rows, int C3) {
+    /** out (rows, C) = the model's norm of x (rows, C) from row xRow0: LayerNorm (with bias) or RMSNorm. */
+    private void norm(float[] out, float[] x, int xRow0, float[] weight, float[] bias, int rows) {
+        if (rmsNorm) RmsNorm.rmsNorm(out, 0, x, xRow0 * C, weight, rows, C, eps);
+        else LayerNorm.layerNorm(out, 0, x, xRow0 * C, weight, bias, rows, C, eps);
+    }
+
+    /** The K and V parts of each qkv row rounded to bf16 (nearest even) and widened back, in place. */
+    private void roundKv(int rows) {
         for (int r = 0; r < rows; r++)
-            for (int c = r * C3 + C, e = (r + 1) * C3; c < e; c++) s.qkv[c] = HalfFormat.BF16.widen(HalfFormat.BF16.narrow(s.qkv[c]));
+            for (int c = r * QKV + QD, e = (r + 1) * QKV; c < e; c++) s.qkv[c] = HalfFormat.BF16.widen(HalfFormat.BF16.narrow(s.qkv[c]));
     }
 
     /** logits[b0 + i] = LayerNorm_f(x[row0 + i]) lmHead^T + lmHeadBias for i < n. */
     private void logitsOfRows(int row0, int n, int b0) {
-        LayerNorm.layerNorm(s.xn, 0, s.x, row0 * C, w.lnfWeight(), w.lnfBias(), n, C, eps);
+        norm(s.xn, s.x, row0, w.lnfWeight(), w.lnfBias(), n);
         lmHead(s.logits, b0 * V, n);
     }
 

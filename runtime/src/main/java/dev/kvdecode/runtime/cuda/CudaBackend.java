@@ -75,8 +75,16 @@ public final class CudaBackend implements Backend {
 
     /** A session with other CUDA options than the backend's (e.g. graphs off for a comparison). */
     public CudaSession open(Model model, SessionOptions sessionOptions, CudaOptions cudaOptions) {
+        checkSupported(model.config(), name());
         gpu.makeCurrent();
         return new CudaSession(gpu, kernels, model.weights(), sessionOptions, cudaOptions);
+    }
+
+    /** The CUDA path runs the GPT-2 layout only so far (issue 18): anything else is a one-line error. */
+    public static void checkSupported(dev.kvdecode.runtime.model.ModelConfig cfg, String backend) {
+        if (!cfg.gpt2Layout())
+            throw new dev.kvdecode.runtime.model.ModelFormatException(cfg.architecture()
+                    + " is not yet supported on --backend " + backend + "; use --backend cpu");
     }
 
     @Override

@@ -26,6 +26,8 @@ public final class ModelLoader {
 
     public static final String CONFIG_FILE = "config.json";
     public static final String WEIGHTS_FILE = "model.safetensors";
+    public static final String WEIGHTS_INDEX_FILE = "model.safetensors.index.json";
+    public static final String GENERATION_CONFIG_FILE = "generation_config.json";
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -59,6 +61,9 @@ public final class ModelLoader {
     /** Reads config.json and model.safetensors, widened to fp32; needs no tokenizer files. */
     public static Gpt2Weights loadWeights(Path dir) {
         if (GgufModels.isGguf(dir)) return GgufModels.loadWeights(dir, System.err::println);   // issue 20
+        ModelConfig cfg = readConfig(dir);
+        if (!cfg.architecture().equals("gpt2") && !cfg.architecture().equals("kvdecode-char-gpt"))
+            return LlamaCheckpoint.read(dir, cfg);
         try (Checkpoint c = Checkpoint.open(dir)) {
             return c.readWeights();
         }
@@ -105,14 +110,46 @@ public final class ModelLoader {
             throw new ModelFormatException(CONFIG_FILE + ": cannot read: " + e.getMessage(), e);
         }
         if (root == null || !root.isObject()) throw new ModelFormatException(CONFIG_FILE + ": not a JSON object");
+        String arch = LlamaConfigs.architecture(root);
+        if (arch != null) return LlamaConfigs.parse(root, arch, generationEos(dir));
         return parseConfig(root);
+    }
+
+    /** The eos ids generation_config.json names (an id or a list), or none when the file is absent. */
+    static java.util.List<Integer> generationEos(Path dir) {
+        Path file = dir.resolve(GENERATION_CONFIG_FILE);
+        if (!Files.isRegularFile(file)) return java.util.List.of();
+        JsonNode root = readJson(file, GENERATION_CONFIG_FILE);
+        JsonNode n = root.get("eos_token_id");
+        java.util.List<Integer> out = new java.util.ArrayList<>();
+        if (n == null || n.isNull()) return out;
+        for (JsonNode e : n.isArray() ? n : JSON.createArrayNode().add(n)) {
+            if (!e.isIntegralNumber() || !e.canConvertToInt() || e.intValue() < 0)
+                throw new ModelFormatException(GENERATION_CONFIG_FILE + ": eos_token_id " + n + " must be a token id or a list of them");
+            out.add(e.intValue());
+        }
+        return out;
+    }
+
+    /** A JSON object from a file of the model directory, with one-line errors. */
+    static JsonNode readJson(Path file, String name) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            throw new ModelFormatException(name + ": not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new ModelFormatException(name + ": cannot read: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new ModelFormatException(name + ": not a JSON object");
+        return root;
     }
 
     static ModelConfig parseConfig(JsonNode root) {
         String modelType = optString(root, "model_type", null);
         if (modelType != null && !modelType.equals("gpt2") && !modelType.equals("kvdecode-char-gpt"))
             throw new ModelFormatException(CONFIG_FILE + ": model_type \"" + modelType
-                    + "\" is not supported (expected \"gpt2\" or \"kvdecode-char-gpt\")");
+                    + "\" is not supported (expected \"gpt2\", \"kvdecode-char-gpt\", \"llama\", \"mistral\", \"qwen2\" or \"qwen3\")");
 
         int nLayer = requiredInt(root, "n_layer");
         int nHead = requiredInt(root, "n_head");
@@ -133,7 +170,7 @@ public final class ModelLoader {
 
         String actName = optString(root, "activation_function", "gelu_new");
         Activation act = Activation.fromHf(actName);
-        if (act == null)
+        if (act == null || act == Activation.SILU)   // silu: the Llama family's gated MLP, not GPT-2's
             throw new ModelFormatException(CONFIG_FILE + ": activation_function \"" + actName
                     + "\" is not supported (use gelu_new, gelu or relu)");
 

@@ -31,6 +31,9 @@ public final class Tokenizers {
                 if (Files.isRegularFile(chars)) yield CharTokenizer.fromFile(chars);
                 throw new TokenizerException(modelDir + ": no char vocabulary: looked for chars.json");
             }
+            // the Llama-family tokenizers (issue 18) come with their own loader
+            case TOKENIZER_JSON -> throw new TokenizerException(modelDir
+                    + ": no tokenizer for this model: Llama-family tokenizer.json files are not supported yet");
         };
     }
 }

@@ -66,6 +66,39 @@ class AllocationTest {
         }
     }
 
+    /**
+     * The Llama family's step (RMSNorm, RoPE, GQA over NKV cache heads, Qwen3's q/k norm, SwiGLU)
+     * past the window, where SHIFT also turns the kept keys back: no allocation either. Runs after
+     * the GPT-2 rounds (JUnit's default method order is deterministic but not declared; either
+     * order works, each round converges on its own).
+     */
+    @Test
+    void llamaFamilyStepAllocatesNothingAfterWarmUp() {
+        var bean = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        assumeTrue(bean.isThreadAllocatedMemorySupported() && bean.isThreadAllocatedMemoryEnabled(),
+                "per-thread allocation counting unavailable");
+        Gpt2Weights w = dev.kvdecode.runtime.model.ModelLoader.loadWeights(LlamaFixtureTest.dir("qwen3-headdim"));
+        int V = w.config().vocabSize();
+        try (CpuThreads pool = new CpuThreads(2)) {
+            for (OverflowPolicy policy : new OverflowPolicy[] {OverflowPolicy.SHIFT, OverflowPolicy.RING}) {
+                var s = new CpuSession(w, new SessionOptions(2, 24, policy, true), pool);
+                var sampler = new Sampler(SamplingParams.of(0.9f, 40, 0.9f, 1), V);
+                var rng = new SplittableRandom(1);
+                float[] logits = s.prefill(new int[][] {{1, 2, 3}, {4, 5, 6, 7, 8}});
+                int[] next = new int[2];
+                long tid = Thread.currentThread().threadId();
+                List<Long> windows = new ArrayList<>();
+                for (int step = 0; step < 250; step++) logits = step(s, sampler, rng, logits, next, V);
+                while (windows.size() < MAX_WINDOWS && (windows.isEmpty() || windows.get(windows.size() - 1) != 0)) {
+                    long before = bean.getThreadAllocatedBytes(tid);
+                    for (int step = 0; step < 50; step++) logits = step(s, sampler, rng, logits, next, V);
+                    windows.add(bean.getThreadAllocatedBytes(tid) - before);
+                }
+                assertEquals(0L, windows.get(windows.size() - 1), "qwen3 " + policy + ": bytes allocated by 50-step windows: " + windows);
+            }
+        }
+    }
+
     private static float[] step(CpuSession s, Sampler sampler, SplittableRandom rng, float[] logits, int[] next, int V) {
         next[0] = sampler.sample(logits, 0, rng);
         next[1] = Sampler.argmax(logits, V, V);
