@@ -11,7 +11,8 @@ public final class Tokenizers {
 
     /**
      * GPT2_BPE: tokenizer.json if present ({@link HfTokenizer#fromModelDir}), else vocab.json +
-     * merges.txt. CHAR: chars.json.
+     * merges.txt. CHAR: chars.json. TOKENIZER_JSON (the Llama family): tokenizer.json, with
+     * tokenizer_config.json's bos/eos where present.
      * A missing file is a {@link TokenizerException} naming the directory and the files looked for.
      */
     public static Tokenizer load(Path modelDir, TokenizerKind kind) {
@@ -31,9 +32,11 @@ public final class Tokenizers {
                 if (Files.isRegularFile(chars)) yield CharTokenizer.fromFile(chars);
                 throw new TokenizerException(modelDir + ": no char vocabulary: looked for chars.json");
             }
-            // the Llama-family tokenizers (issue 18) come with their own loader
-            case TOKENIZER_JSON -> throw new TokenizerException(modelDir
-                    + ": no tokenizer for this model: Llama-family tokenizer.json files are not supported yet");
+            // the Llama family: byte-level or SentencePiece-style BPE, as the file says
+            case TOKENIZER_JSON -> {
+                if (Files.isRegularFile(modelDir.resolve("tokenizer.json"))) yield HfTokenizer.fromModelDir(modelDir);
+                throw new TokenizerException(modelDir + ": no tokenizer: looked for tokenizer.json");
+            }
         };
     }
 }

@@ -164,7 +164,7 @@ class LlamaConfigTest {
                 {"generate", "--model", dir, "--prompt", "hi", "--max-new-tokens", "2"},
                 {"eval", "--model", dir, "--text-file", text.toString()}}) {
             Run r = run(args);
-            assertOneLine(r, "no tokenizer for this model");
+            assertOneLine(r, "no tokenizer: looked for tokenizer.json");
         }
         Path bad = copy(fixture("llama-gqa2-f32"), c -> c.put("num_key_value_heads", 3));
         assertOneLine(run("generate", "--model", bad.toString(), "--prompt", "hi"),
