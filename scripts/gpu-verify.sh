@@ -76,7 +76,7 @@ prepare() {
   # Jazzer, 9 MB, stays out: the fuzz tests do not run on the GPU machine)
   mvn_build -pl runtime,bench -am package -DskipTests \
       dependency:build-classpath -Dmdep.outputFile=target/gpu-verify-classpath.txt -Dmdep.includeScope=test \
-      -Dmdep.excludeGroupIds=com.code-intelligence
+      -DexcludeGroupIds=com.code-intelligence
   [[ -f "$ROOT/kernels/target/classes/dev/kvdecode/kernels/kvdecode.fatbin" ]] \
     || { echo "gpu-verify prepare: no fatbin was built (nvcc missing?): the GPU run would have no kernels" >&2; exit 1; }
   # Everything travels as one xz archive, .device/bundle.txz, unpacked on the GPU machine:
