@@ -72,9 +72,11 @@ prepare() {
   command -v mvn > /dev/null || { echo "gpu-verify prepare: mvn (Maven 3.8+) not on PATH" >&2; exit 2; }
   command -v xz > /dev/null || { echo "gpu-verify prepare: xz not on PATH (apt-get install xz-utils)" >&2; exit 2; }
   echo "gpu-verify prepare: building jars and test classes (JAVA_HOME=$JAVA_HOME)" >&2
-  # (a relative outputFile is per module: runtime/target/... is the runtime tests' class path)
+  # (a relative outputFile is per module: runtime/target/... is the runtime tests' class path;
+  # Jazzer, 9 MB, stays out: the fuzz tests do not run on the GPU machine)
   mvn_build -pl runtime,bench -am package -DskipTests \
-      dependency:build-classpath -Dmdep.outputFile=target/gpu-verify-classpath.txt -Dmdep.includeScope=test
+      dependency:build-classpath -Dmdep.outputFile=target/gpu-verify-classpath.txt -Dmdep.includeScope=test \
+      -DexcludeGroupIds=com.code-intelligence
   [[ -f "$ROOT/kernels/target/classes/dev/kvdecode/kernels/kvdecode.fatbin" ]] \
     || { echo "gpu-verify prepare: no fatbin was built (nvcc missing?): the GPU run would have no kernels" >&2; exit 1; }
   # Everything travels as one xz archive, .device/bundle.txz, unpacked on the GPU machine:

@@ -506,6 +506,17 @@ const char* kvdEmuLastError(int code) {
     return detail_for((CUresult)code);
 }
 int kvdEmuIsEmulator(void) { return 1; }
+// What is allocated now, for the leak tests (runtime MemoryLoopTest; no context needed): out[0]
+// device bytes in use, out[1] live device allocations, out[2] pinned host bytes (cuMemHostAlloc),
+// out[3] live pinned allocations.
+void kvdEmuMemoryInUse(unsigned long long* out) {
+    KVD_LOCK;
+    size_t pinnedCount = 0;
+    out[0] = heap_used_bytes();
+    out[1] = heap_live_count();
+    out[2] = pinned_used_bytes(&pinnedCount);
+    out[3] = pinnedCount;
+}
 
 // ---- errors, version, init, device ----
 CUresult CUDAAPI cuGetErrorName(CUresult error, const char** pStr) {

@@ -151,6 +151,15 @@ void heap_free_all() {
 
 size_t heap_used_bytes() { return H.usedBytes; }
 
+size_t heap_live_count() { return H.live.size(); }
+
+size_t pinned_used_bytes(size_t* count) {
+    size_t bytes = 0;
+    for (auto& [p, n] : H.pinned) bytes += n;
+    if (count) *count = H.pinned.size();
+    return bytes;
+}
+
 const Allocation* heap_find(uint64_t p, size_t n) {
     if (H.live.empty()) return nullptr;
     auto it = H.live.upper_bound(p);

@@ -52,6 +52,7 @@ CUresult heap_alloc(size_t sizeBytes, uint64_t* out);
 CUresult heap_free(uint64_t base);
 void heap_free_all();
 size_t heap_used_bytes();
+size_t heap_live_count();
 // The live allocation holding [p, p+n) (n may be 0: p may then also be one past the end), or null.
 const Allocation* heap_find(uint64_t p, size_t n);
 // The host-side alias of device address p (the device range itself is inaccessible outside kernels).
@@ -66,6 +67,8 @@ std::string heap_check_guards();
 void* pinned_alloc(size_t sizeBytes);
 bool pinned_free(void* p);
 bool pinned_contains(const void* p, size_t n);
+// Bytes of live pinned allocations (as requested); their number in *count when count is not null.
+size_t pinned_used_bytes(size_t* count);
 
 // ---- crash reports: a SIGSEGV on the device range prints what it means (host access to device
 // memory, a kernel touching freed memory) and is then passed on to the previous handler (the

@@ -83,6 +83,13 @@ public final class Checkpoint implements AutoCloseable {
 
     private static Map<String, SafeTensors.TensorInfo> resolve(ModelConfig cfg, SafeTensors st) {
         String f = st.fileName();
+        // Count first: a config with n_layer 2^31 - 1 would otherwise build billions of expected
+        // names before finding them missing (issue 16, docs/FUZZING.md). A few missing
+        // tensors are named below instead.
+        long needed = cfg.nLayer() * (11L + (cfg.qkvBias() ? 1 : 0)) + 4 + (cfg.tiedHead() ? 0 : 1) + (cfg.headBias() ? 1 : 0);
+        if (needed - st.tensors().size() > 10_000)
+            throw new ModelFormatException(f + ": has " + st.tensors().size() + " tensors, but the model "
+                    + ModelLoader.CONFIG_FILE + " describes needs " + needed + " (" + describe(cfg) + ")");
         Map<String, SafeTensors.TensorInfo> out = new HashMap<>();
         Set<String> used = new HashSet<>();
         List<String> missing = new ArrayList<>();

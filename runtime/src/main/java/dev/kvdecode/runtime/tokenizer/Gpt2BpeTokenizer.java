@@ -33,6 +33,8 @@ import java.util.Map;
  */
 public final class Gpt2BpeTokenizer implements Tokenizer {
     static final String END_OF_TEXT = "<|endoftext|>";
+    /** Ids above this (2^22 - 1, 16 times the largest vocabularies in use, ~256k) are refused. */
+    static final int MAX_TOKEN_ID = (1 << 22) - 1;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final byte[][] tokenBytes;     // by id; null for ids the vocabulary skips
@@ -48,6 +50,10 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         int maxId = -1;
         for (int id : vocab.values()) maxId = Math.max(maxId, id);
         for (int id : added.values()) maxId = Math.max(maxId, id);
+        // The table is indexed by id: bound it before allocating (issue 16, docs/FUZZING.md:
+        // an id of 2^31 - 1 overflowed the length, and 5e8 filled the heap).
+        if (maxId > MAX_TOKEN_ID) throw new TokenizerException(source + ": token id " + maxId + " is above " + MAX_TOKEN_ID
+                + ", more than any vocabulary kvdecode reads");
         tokenBytes = new byte[maxId + 1][];
         for (Map.Entry<String, Integer> e : vocab.entrySet()) {
             if (e.getValue() < 0) throw new TokenizerException(source + ": token '" + printable(e.getKey()) + "' has negative id " + e.getValue());

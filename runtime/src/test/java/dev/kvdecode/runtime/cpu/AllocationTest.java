@@ -8,6 +8,7 @@ import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.ModelConfig;
 import dev.kvdecode.runtime.sample.Sampler;
 import dev.kvdecode.runtime.sample.SamplingParams;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.lang.management.ManagementFactory;
@@ -21,8 +22,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * A decode step (and sampling) allocates nothing on the calling thread after warm-up (issue 9),
  * with shapes large enough that the ops take their parallel paths, for every CPU weight format. Counted by the JVM's
- * per-thread allocation counter, which is exact for TLAB allocations.
+ * per-thread allocation counter, which is exact for TLAB allocations. Runs in a JVM of its own
+ * (the isolated-jvm execution in runtime/pom.xml): the other tests' odd shapes are not a profile
+ * a decoding process has.
  */
+@Tag("isolated-jvm")
 class AllocationTest {
     static final int MAX_WINDOWS = 200;
 
