@@ -88,6 +88,12 @@ public final class HfTokenizer implements Tokenizer {
             addedIds.put(content, t.id());
             maxId = Math.max(maxId, t.id());
         }
+        // The decode table is indexed by id: bound it before allocating (issue 16, docs/FUZZING.md;
+        // the fuzzer's crash-vocab-id-int-max reached this path once tokenizer.json came here).
+        if (maxId > Gpt2BpeTokenizer.MAX_TOKEN_ID) throw Gpt2BpeTokenizer.bad(file, "token id " + maxId + " is above "
+                + Gpt2BpeTokenizer.MAX_TOKEN_ID + ", more than any vocabulary kvdecode reads");
+        for (Map.Entry<String, Integer> e : vocab.entrySet())
+            if (e.getValue() < 0) throw Gpt2BpeTokenizer.bad(file, "model.vocab: token has negative id " + e.getValue());
         rawAdded = new AddedTokens(raw);
         normalizedAdded = new AddedTokens(normalized);
 
