@@ -76,8 +76,16 @@ public final class CudaSession implements InferenceSession {
     private final int B, C, NH, HS, V, L, maxT, ctx, rows, ringCap, policy;
     private final float eps;
     private final Activation act;
-    /** Flash-decoding split for long windows: one block per (b, h) would not fit shared memory. */
+    /**
+     * Keys per block of the decode attention. With {@link #chunkedAttention} (every head size the
+     * chunked kernel serves) the attention is always split over blocks of this many keys; otherwise
+     * the older kernels: 0 = one block per (b, h), else their flash-decoding split.
+     */
     private final int splitChunk;
+    /** decode_attention_chunk (GQA-shaped, online softmax, 16-byte loads) serves this head size. */
+    private final boolean chunkedAttention;
+    /** KV heads (GPT-2: one per query head). */
+    private final int NKV;
 
     private final DeviceWeights w;
     private final CudaStream stream;
@@ -140,7 +148,10 @@ public final class CudaSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.rows = Math.max(B, ctx);
-        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk() : autoChunk(ctx);
+        this.NKV = NH;
+        this.chunkedAttention = CudaDecodeAttention.chunkedSupports(dt, HS);
+        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk()
+                : chunkedAttention ? AUTO_CHUNK : autoChunk(ctx);
         this.cublasType = switch (dt) {
             case F32 -> CublasHandle.CUDA_R_32F;
             case F16 -> CublasHandle.CUDA_R_16F;
@@ -470,7 +481,10 @@ public final class CudaSession implements InferenceSession {
             // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies)
             CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
             // att = softmax(q K^T / sqrt(HS)) V over min(seen+1, ctx) entries, oldest first
-            if (splitChunk > 0)
+            if (chunkedAttention)
+                CudaDecodeAttention.attendChunked(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
+                        n, NH, NKV, HS, ctx, policy, splitChunk);
+            else if (splitChunk > 0)
                 CudaDecodeAttention.attendSplit(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
                         n, NH, HS, ctx, policy, splitChunk);
             else
@@ -663,7 +677,13 @@ public final class CudaSession implements InferenceSession {
         return "CudaSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt + copt;
     }
 
-    /** Windows of at least this many keys use flash-decoding attention by default. */
+    /**
+     * Keys per block of decode_attention_chunk by default: 16 blocks per KV head at a 1,024-token
+     * window (192 for gpt2 on an H100's 132 SMs), ~4 keys per lane group of a 128-thread block.
+     */
+    static final int AUTO_CHUNK = 64;
+
+    /** Windows of at least this many keys use flash-decoding attention by default (older kernels only). */
     static final int AUTO_SPLIT_MIN_CONTEXT = 256;
     /** Keys per block of the automatic flash-decoding split. */
     static final int AUTO_SPLIT_CHUNK = 64;
