@@ -14,7 +14,8 @@ using namespace kvd_attention;
 __device__ inline void valid_range(const int* seen, int b, int cap, int policy, int* n, int* start) {
     const int total = seen[b] + 1;
     *n = min(total, cap);
-    *start = (policy == KVD_RING && total > cap) ? total % cap : 0;
+    if (policy == KVD_SHIFT_FLAT) *start = kvd_flat_slot(total - 1, cap) - *n + 1;  // never wraps
+    else *start = (policy == KVD_RING && total > cap) ? total % cap : 0;
 }
 
 template <class T>
@@ -27,14 +28,15 @@ __device__ void decode_attention(const float* q, const T* kc, const T* vc, const
     const int C = NH * HS;
     int n, start;
     valid_range(seen, b, cap, policy, &n, &start);
-    const size_t row = ((size_t)b * NH + h) * cap * HS;
+    const int rs = kvd_row_slots(cap, policy);
+    const size_t row = ((size_t)b * NH + h) * rs * HS;
     float* qs = kvd_smem;
     float* sc = kvd_smem + smem_pad4(HS);
     load_query(qs, q + (size_t)b * C + h * HS, HS);
     float l;
-    softmax_scores(qs, kc + row, start, 0, n, cap, HS, scale, sc, scratch, &l);
+    softmax_scores(qs, kc + row, start, 0, n, rs, HS, scale, sc, scratch, &l);
     for (int d = threadIdx.x; d < HS; d += blockDim.x)
-        out[(size_t)b * C + h * HS + d] = kvd_from_float<T>(weighted_value(sc, vc + row, start, 0, n, cap, HS, d) / l);
+        out[(size_t)b * C + h * HS + d] = kvd_from_float<T>(weighted_value(sc, vc + row, start, 0, n, rs, HS, d) / l);
 }
 
 // Partial s covers logical keys [s*chunk, min((s+1)*chunk, n)); part (B,NH,S,HS+2): acc | m | l.
@@ -49,14 +51,15 @@ __device__ void decode_attention_split(const float* q, const T* kc, const T* vc,
     int n, start;
     valid_range(seen, b, cap, policy, &n, &start);
     const int j0 = min(s * chunk, n), j1 = min(j0 + chunk, n);
-    const size_t row = ((size_t)b * NH + h) * cap * HS;
+    const int rs = kvd_row_slots(cap, policy);
+    const size_t row = ((size_t)b * NH + h) * rs * HS;
     float* qs = kvd_smem;
     float* sc = kvd_smem + smem_pad4(HS);
     load_query(qs, q + (size_t)b * NH * HS + h * HS, HS);
     float l;
-    const float m = softmax_scores(qs, kc + row, start, j0, j1, cap, HS, scale, sc, scratch, &l);
+    const float m = softmax_scores(qs, kc + row, start, j0, j1, rs, HS, scale, sc, scratch, &l);
     float* p = part + (((size_t)b * NH + h) * S + s) * (HS + 2);
-    for (int d = threadIdx.x; d < HS; d += blockDim.x) p[d] = weighted_value(sc, vc + row, start, j0, j1, cap, HS, d);
+    for (int d = threadIdx.x; d < HS; d += blockDim.x) p[d] = weighted_value(sc, vc + row, start, j0, j1, rs, HS, d);
     if (threadIdx.x == 0) {
         p[HS] = m;
         p[HS + 1] = l;
@@ -200,7 +203,8 @@ __device__ void decode_attention_chunk(const float* __restrict__ q, const T* __r
     int n, start;
     valid_range(seen, b, cap, policy, &n, &start);
     const int j0 = min(s * chunk, n), j1 = min(j0 + chunk, n);
-    const size_t row = ((size_t)b * NKV + g) * cap * HS;
+    const int rs = kvd_row_slots(cap, policy);
+    const size_t row = ((size_t)b * NKV + g) * rs * HS;
 
     // The G queries' pieces of this lane, in registers.
     float qr[GMAX][CPL][VEC];
@@ -229,7 +233,7 @@ __device__ void decode_attention_chunk(const float* __restrict__ q, const T* __r
     for (int jb = j0 + warp * kpw; jb < j1; jb += ngroups) {
         const int j = jb + lane / lpk;
         const bool valid = j < j1;
-        const size_t off = row + (size_t)(valid ? slot_of(start, j, cap) : 0) * HS;
+        const size_t off = row + (size_t)(valid ? slot_of(start, j, rs) : 0) * HS;
         float kv[CPL][VEC];
 #pragma unroll
         for (int c = 0; c < CPL; c++) {

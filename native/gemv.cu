@@ -68,7 +68,8 @@ __device__ inline void dot_rows(const T* __restrict__ x, const T* __restrict__ w
     }
 #pragma unroll
     for (int m = 0; m < MAX_ROWS; m++)
-        for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(KVD_FULL_MASK, acc[m], o);
+        if (m < M)  // uniform over the warp
+            for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(KVD_FULL_MASK, acc[m], o);
 }
 
 // x (M,K) T, w (N,K) T, bias (N) T or null -> out (M,N): f32 (BIAS, BIAS_RESIDUAL in place) or T.

@@ -27,7 +27,7 @@ public final class CudaDecodeAttention {
     public static void attend(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
                               DeviceBuffer seen, DeviceBuffer out, int B, int NH, int HS, int cap, int overflowPolicy) {
         String name = dt.kernel("decode_attention");
-        checkCommon(name, dt, q, kc, vc, seen, out, B, NH, HS, cap);
+        checkCommon(name, dt, q, kc, vc, seen, out, B, NH, HS, cap, overflowPolicy);
         int smem = sharedBytes(name, HS, cap);
         k.launch(s, name, Dim3.of(NH, B), Dim3.of(BLOCK), smem,
                 new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(seen).ptr(out)
@@ -48,7 +48,7 @@ public final class CudaDecodeAttention {
                                    DeviceBuffer seen, DeviceBuffer part, DeviceBuffer out, int B, int NH, int HS, int cap,
                                    int overflowPolicy, int chunk) {
         String name = dt.kernel("decode_attention_split");
-        checkCommon(name, dt, q, kc, vc, seen, out, B, NH, HS, cap);
+        checkCommon(name, dt, q, kc, vc, seen, out, B, NH, HS, cap, overflowPolicy);
         positive(name, "chunk", chunk);
         int S = splits(cap, chunk);
         need(name, "part", part, partialBytes(B, NH, HS, cap, chunk));
@@ -133,7 +133,7 @@ public final class CudaDecodeAttention {
         positive(name, "chunk", chunk);
         long C = (long) NH * HS;
         need(name, "q", q, 4L * B * C);
-        checkCache(name, dt, kc, vc, B, NKV, HS, cap);
+        checkCache(name, dt, kc, vc, B, NKV, HS, CudaKvCache.rowSlots(cap, overflowPolicy));
         need(name, "seen", seen, 4L * B);
         need(name, "out", out, (long) dt.sizeBytes() * B * C);
         int S = splits(cap, chunk);
@@ -141,11 +141,14 @@ public final class CudaDecodeAttention {
         if (ChunkForm.of(dt, HS).vec() > 1 && (kc.address() % 16 != 0 || vc.address() % 16 != 0))
             throw new IllegalArgumentException(name + ": kc and vc must be 16-byte aligned for 16-byte loads");
         int smem = chunkSharedBytes(name, dt, HS, G);
+        long partBytes = partialBytes(B, NH, HS, cap, chunk);
+        // At most a full window of K and V per (b, KV head), the queries, the partials written.
+        long bytes = 2L * dt.sizeBytes() * B * NKV * cap * HS + 4L * B * C + partBytes;
         k.launch(s, name, new Dim3(S, NKV, B), Dim3.of(CHUNK_BLOCK), smem,
                 new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(seen).ptr(part)
-                        .i32(B).i32(NH).i32(NKV).i32(HS).i32(cap).i32(overflowPolicy).f32(scale(HS)).i32(chunk));
+                        .i32(B).i32(NH).i32(NKV).i32(HS).i32(cap).i32(overflowPolicy).f32(scale(HS)).i32(chunk), bytes);
         k.launch(s, dt.kernel("decode_attention_reduce"), Dim3.of(NH, B), Dim3.of(REDUCE_BLOCK), 0,
-                new KernelArgs().ptr(part).ptr(out).i32(B).i32(NH).i32(HS).i32(S));
+                new KernelArgs().ptr(part).ptr(out).i32(B).i32(NH).i32(HS).i32(S), partBytes + (long) dt.sizeBytes() * B * C);
     }
 
     /** 1/sqrt(HS), rounded once from double as the CPU's Attention does. */
@@ -175,11 +178,11 @@ public final class CudaDecodeAttention {
     }
 
     private static void checkCommon(String name, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc, DeviceBuffer seen,
-                                    DeviceBuffer out, int B, int NH, int HS, int cap) {
+                                    DeviceBuffer out, int B, int NH, int HS, int cap, int overflowPolicy) {
         checkShape(name, B, NH, HS, cap);
         long C = (long) NH * HS;
         need(name, "q", q, 4L * B * C);
-        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        checkCache(name, dt, kc, vc, B, NH, HS, CudaKvCache.rowSlots(cap, overflowPolicy));
         need(name, "seen", seen, 4L * B);
         need(name, "out", out, (long) dt.sizeBytes() * B * C);
     }

@@ -76,7 +76,8 @@ public final class CudaGemv {
         needOptional(name, "bias", bias, (long) es * N);
         need(name, "out", out, (long) e.outBytes(dt) * M * N);
         k.launch(s, name, Dim3.of((N + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK), Dim3.of(BLOCK), 0,
-                new KernelArgs().ptr(x).ptr(w).ptr(addressOrNull(bias)).ptr(out).i32(M).i32(K).i32(N));
+                new KernelArgs().ptr(x).ptr(w).ptr(addressOrNull(bias)).ptr(out).i32(M).i32(K).i32(N),
+                bytesMoved(dt, e, M, K, N, bias != null));
     }
 
     /** Bytes a launch moves: W, the bias, the input rows, the outputs (read and written for the residual). */

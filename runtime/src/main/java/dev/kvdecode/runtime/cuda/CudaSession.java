@@ -10,6 +10,7 @@ import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.cuda.CudaActivation;
 import dev.kvdecode.kernels.cuda.CudaDecodeAttention;
 import dev.kvdecode.kernels.cuda.CudaEmbedding;
+import dev.kvdecode.kernels.cuda.CudaGemv;
 import dev.kvdecode.kernels.cuda.CudaKernels;
 import dev.kvdecode.kernels.cuda.CudaKvCache;
 import dev.kvdecode.kernels.cuda.CudaLayerNorm;
@@ -74,6 +75,8 @@ public final class CudaSession implements InferenceSession {
     private final SessionOptions opt;
     private final CudaOptions copt;
     private final int B, C, NH, HS, V, L, maxT, ctx, rows, ringCap, policy;
+    /** Slots per (b, layer, head) row of the cache: 2 ctx for the flat shift, else ctx. */
+    private final int rowSlots;
     private final float eps;
     private final Activation act;
     /**
@@ -140,7 +143,9 @@ public final class CudaSession implements InferenceSession {
         this.act = cfg.activation();
         this.ringCap = cudaOptions.ringTokens();
         this.policy = switch (options.overflow()) {
-            case SHIFT -> CudaKvCache.SHIFT;
+            // Cached SHIFT slides its window over rows of 2 x contextTokens slots, moving the
+            // entries once per window instead of every token (docs/ARCHITECTURE.md, Overflow).
+            case SHIFT -> options.kvCache() ? CudaKvCache.SHIFT_FLAT : CudaKvCache.SHIFT;
             case RING -> CudaKvCache.RING;
             case STOP -> CudaKvCache.STOP;
         };
@@ -158,7 +163,8 @@ public final class CudaSession implements InferenceSession {
             case BF16 -> CublasHandle.CUDA_R_16BF;
         };
         int es = dt.sizeBytes();
-        long perSeq = (long) NH * ctx * HS;   // one (b, layer)'s K entries
+        this.rowSlots = opt.kvCache() ? CudaKvCache.rowSlots(ctx, policy) : ctx;
+        long perSeq = (long) NH * rowSlots * HS;   // one (b, layer)'s K slots
 
         // Activations: up to `rows` rows (B for a step, up to ctx for a prompt or a recompute window).
         x = act32.plan("x", 4L * rows * C);
@@ -254,6 +260,30 @@ public final class CudaSession implements InferenceSession {
     public SessionOptions options() { return opt; }
 
     public CudaOptions cudaOptions() { return copt; }
+
+    /**
+     * Runs one decode step of every sequence on {@code tokens} (as {@link #step}, greedy sampling,
+     * launched eagerly) and returns its launches in order, as the launchers record them: the step a
+     * captured graph replays. For budgets and profiles.
+     */
+    public java.util.List<CudaKernels.Launch> recordStep(int[] tokens) {
+        checkOpen();
+        if (tokens.length != B) throw new IllegalArgumentException("expected " + B + " tokens, got " + tokens.length);
+        for (int t : tokens) checkToken(t);
+        checkRoomForStep();
+        uploadInts(tokens, 0, B, this.tokens.buffer(), 0);
+        stream.synchronize();
+        k.startRecording();
+        java.util.List<CudaKernels.Launch> launches;
+        try {
+            stepBody(Sampling.ARGMAX);
+        } finally {
+            launches = k.stopRecording();
+        }
+        for (int b = 0; b < B; b++) seenHost[b]++;
+        stream.synchronize();
+        return launches;
+    }
 
     /** Bytes of weights on the device (for GB/s reports). */
     public long weightBytes() { return w.sizeBytes(); }
@@ -391,12 +421,12 @@ public final class CudaSession implements InferenceSession {
         uploadInts(prompt, 0, T, promptTok.buffer(), 0);
         DeviceBuffer seenB = seen.buffer().view(4L * b, 4);
         CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, promptTok.buffer(), seenB, 1, T, C, V, maxT);
-        blocks(T, (l, lw) -> {
+        blocks(T, false, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b, 1), vc = cacheView(vCache, l, b, 1);
-            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
-            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
+            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots);
+            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots);
         });
-        head(T, T - 1, 1, logitsRows(b, 1));
+        head(T, T - 1, 1, false, logitsRows(b, 1));
         CudaKvCache.advance(k, stream, seenB, 1, T);
         for (int t = T; t < prompt.length; t++) {
             uploadInts(prompt, t, 1, tokens.buffer(), 4L * b);
@@ -476,7 +506,8 @@ public final class CudaSession implements InferenceSession {
         DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
         // x = wte[token] + wpe[min(seen, maxT-1)]
         CudaEmbedding.decode(k, stream, dt, x.buffer(), w.wte, w.wpe, tok, sn, n, C, V, maxT);
-        blocks(n, (l, lw) -> {
+        boolean gemv = n <= CudaGemv.MAX_ROWS;
+        blocks(n, gemv, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
             // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies)
             CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
@@ -490,7 +521,7 @@ public final class CudaSession implements InferenceSession {
             else
                 CudaDecodeAttention.attend(k, stream, dt, q.buffer(), kc, vc, sn, att.buffer(), n, NH, HS, ctx, policy);
         });
-        head(n, 0, n, logitsRows(b0, n));
+        head(n, 0, n, gemv, logitsRows(b0, n));
         CudaKvCache.advance(k, stream, sn, n, 1);
     }
 
@@ -500,12 +531,12 @@ public final class CudaSession implements InferenceSession {
         DeviceBuffer win = window.buffer().view(4L * b * ctx, 4L * T);
         DeviceBuffer kc = kCache.buffer(), vc = vCache.buffer();
         CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, win, null, 1, T, C, V, maxT);
-        blocks(T, (l, lw) -> {
+        blocks(T, false, (l, lw) -> {
             // The scratch cache holds only this layer's K/V of this window: recompute keeps nothing.
             CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
             CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
         });
-        head(T, T - 1, 1, logitsRows(b, 1));
+        head(T, T - 1, 1, false, logitsRows(b, 1));
     }
 
     /** Recompute mode: appends tokens[b] to sequence b's window, sliding it left by one when full. */
@@ -536,11 +567,17 @@ public final class CudaSession implements InferenceSession {
 
     /**
      * The L pre-norm blocks (GPT-2; Radford et al. 2019, sec. 2.3) over the residual stream x
-     * (rows, C) f32, in place. Each block's closing residual add is fused into the next LayerNorm
-     * (residual_layernorm); the last block's is completed by {@link #head}, which leaves its
+     * (rows, C) f32, in place. With {@code gemv} (a decode step of at most 8 rows) the matmuls are
+     * our GEMVs, with the bias, the activation and the residual adds fused into their epilogues;
+     * otherwise cuBLAS GEMMs, each block's closing residual add fused into the next LayerNorm
+     * (residual_layernorm) and the last block's completed by {@link #head}, which then finds its
      * fc-projection output in proj.
      */
-    private void blocks(int rows, AttentionPart attention) {
+    private void blocks(int rows, boolean gemv, AttentionPart attention) {
+        if (gemv) {
+            for (int l = 0; l < L; l++) gemvBlock(l, rows, attention);
+            return;
+        }
         for (int l = 0; l < L; l++) {
             DeviceWeights.Layer lw = w.layers.get(l);
             // ln = LayerNorm_1(x), after x += mlp(prev) + b_fcproj(prev)
@@ -564,28 +601,59 @@ public final class CudaSession implements InferenceSession {
         }
     }
 
+    /** One block of a decode step on the GEMVs: every residual add lands in x inside a GEMV. */
+    private void gemvBlock(int l, int rows, AttentionPart attention) {
+        DeviceWeights.Layer lw = w.layers.get(l);
+        // ln = LayerNorm_1(x)
+        CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), rows, C, eps);
+        // qkv = ln W_attn (bias added by the attention part)
+        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS, ln.buffer(), lw.attnWeight(), null, qkv.buffer(), rows, C, 3 * C);
+        attention.run(l, lw);
+        // x += att W_proj + b_proj; ln = LayerNorm_2(x)
+        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
+                x.buffer(), rows, C, C);
+        CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln2Weight(), lw.ln2Bias(), ln.buffer(), rows, C, eps);
+        // hid = act(ln W_fc + b_fc)
+        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.of(act), ln.buffer(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, C, 4 * C);
+        // x += hid W_fcproj + b_fcproj
+        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, hid.buffer(), lw.fcProjWeight(), lw.fcProjBias(),
+                x.buffer(), rows, 4 * C, C);
+    }
+
     /**
-     * x += proj + b_fcproj of the last block; ln = LayerNorm_f(x) over all rows; logits of rows
-     * [row0, row0+n) = ln lmHead^T (+ bias) into {@code out} (n, V) f32.
+     * x += proj + b_fcproj of the last block (the GEMV path has added it already); ln =
+     * LayerNorm_f(x) over all rows; logits of rows [row0, row0+n) = ln lmHead^T (+ bias) into
+     * {@code out} (n, V) f32.
      */
-    private void head(int rows, int row0, int n, DeviceBuffer out) {
+    private void head(int rows, int row0, int n, boolean gemv, DeviceBuffer out) {
+        if (gemv) {
+            CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), w.lnfWeight, w.lnfBias, ln.buffer(), rows, C, eps);
+            CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS, ln.buffer().view((long) row0 * C * dt.sizeBytes(), (long) n * C * dt.sizeBytes()),
+                    w.lmHead, w.lmHeadBias, out, n, C, V);
+            return;
+        }
         CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(L - 1).fcProjBias(),
                 w.lnfWeight, w.lnfBias, ln.buffer(), rows, C, eps);
         // Row-major logits (n,V) = ln (n,C) lmHead^T, lmHead (V,C) row-major. Column-major that is
         // logits^T (V,n) = op(A) B with A = lmHead read as (C,V), op = transpose, B = ln^T (C,n).
         long lnRows = ln.buffer().address() + (long) row0 * C * dt.sizeBytes();
+        k.record(new CudaKernels.Launch("cublasGemmEx", dev.kvdecode.bindings.Dim3.of(1), dev.kvdecode.bindings.Dim3.of(1), 0,
+                (long) dt.sizeBytes() * ((long) V * C + (long) n * C) + 4L * n * V));
         blas.gemmEx(CublasHandle.CUBLAS_OP_T, CublasHandle.CUBLAS_OP_N, V, n, C, 1f,
                 w.lmHead.address(), cublasType, C, lnRows, cublasType, C, 0f, out.address(), CublasHandle.CUDA_R_32F, V);
         if (w.lmHeadBias != null) CudaActivation.biasAdd(k, stream, dt, out, w.lmHeadBias, n, V);
     }
 
     /**
-     * Row-major out (M,N) f32 = in (M,K) · wt (K,N), in and wt in the session dtype, fp32
-     * accumulation. Column-major: out^T (N,M) = wt^T (N,K) · in^T (K,M) — see CublasHandle.
+     * Row-major out (M,N) f32 = in (M,K) · W^T, W stored (N,K) row-major (DeviceWeights), in and W
+     * in the session dtype, fp32 accumulation. Column-major: out^T (N,M) = op(A) B with A = W read
+     * as (K,N), op = transpose, B = in^T (K,M) — the LM head's form, see CublasHandle.
      */
     private void linear(DeviceBuffer in, DeviceBuffer wt, DeviceBuffer out, int M, int K, int N) {
-        blas.gemmEx(CublasHandle.CUBLAS_OP_N, CublasHandle.CUBLAS_OP_N, N, M, K, 1f,
-                wt.address(), cublasType, N, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
+        k.record(new CudaKernels.Launch("cublasGemmEx", dev.kvdecode.bindings.Dim3.of(1), dev.kvdecode.bindings.Dim3.of(1), 0,
+                (long) dt.sizeBytes() * ((long) N * K + (long) M * K) + 4L * M * N));
+        blas.gemmEx(CublasHandle.CUBLAS_OP_T, CublasHandle.CUBLAS_OP_N, N, M, K, 1f,
+                wt.address(), cublasType, K, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
     }
 
     /** Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens]. */
@@ -607,7 +675,7 @@ public final class CudaSession implements InferenceSession {
 
     /** Layer l's K (or V) of sequences [b0, b0+n): (n, NH, ctx, HS) in the session dtype. */
     private DeviceBuffer cacheView(DeviceArena.Slot cache, int l, int b0, int n) {
-        long perSeq = (long) NH * ctx * HS * dt.sizeBytes();
+        long perSeq = (long) NH * rowSlots * HS * dt.sizeBytes();
         return cache.buffer().view(((long) l * B + b0) * perSeq, n * perSeq);
     }
 
