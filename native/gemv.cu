@@ -101,6 +101,39 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, const T* 
     }
 }
 
+// LayerNorm prologue (Ba et al. 2016): the block normalises the M input rows itself into shared
+// memory, in the dtype, exactly as layernorm.cu's normalize_row does (two passes, eps inside the
+// square root, fp32 sums, rounded once to T), so gemv_ln_* gives the bits of layernorm_T followed
+// by gemv_* while saving that launch and the round trip through global memory. Every block
+// recomputes the rows (M x K floats from L2: 3 KB a row for GPT-2, against 3.5-4.7 MB of weights).
+template <class T>
+__device__ void normalize_row_to(const float* __restrict__ x, const T* __restrict__ gamma, const T* __restrict__ beta,
+                                 T* out, int C, float eps) {
+    __shared__ float scratch[32];
+    float sum = 0.0f;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
+    const float mean = kvd_block_sum(sum, scratch) / C;
+    float sq = 0.0f;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        const float d = x[c] - mean;
+        sq += d * d;
+    }
+    const float rstd = 1.0f / sqrtf(kvd_block_sum(sq, scratch) / C + eps);
+    for (int c = threadIdx.x; c < C; c += blockDim.x)
+        out[c] = kvd_from_float<T>((x[c] - mean) * rstd * kvd_to_float(gamma[c]) + kvd_to_float(beta[c]));
+}
+
+// x (M,K) f32 (the residual stream), gamma,beta (K) T, w (N,K) T, bias (N) T or null -> out (M,N)
+template <class T, Epilogue E, class O>
+__device__ void gemv_ln(const float* __restrict__ x, const T* __restrict__ gamma, const T* __restrict__ beta, float eps,
+                        const T* __restrict__ w, const T* __restrict__ bias, O* out, int M, int K, int N) {
+    extern __shared__ float kvd_gemv_smem[];  // the M normalised rows, (M, K) in T
+    T* xs = reinterpret_cast<T*>(kvd_gemv_smem);
+    for (int m = 0; m < M; m++) normalize_row_to(x + (size_t)m * K, gamma, beta, xs + (size_t)m * K, K, eps);
+    __syncthreads();  // each warp reads every element of the rows
+    gemv<T, E, O>(xs, w, bias, out, M, K, N);
+}
+
 }  // namespace kvd_gemv
 
 // grid (ceil(N/8)), block 256 (8 warps, one output column each). M <= 8.
@@ -120,3 +153,22 @@ KVD_GEMVS(f32, float)
 KVD_GEMVS(f16, __half)
 // x (M,K) bf16, w (N,K) bf16, bias (N) bf16 or null -> out (M,N) f32 (bias, residual in/out) | bf16 (activations)
 KVD_GEMVS(bf16, __nv_bfloat16)
+
+// The same GEMVs with LayerNorm of the input rows in the prologue. grid (ceil(N/8)), block 256,
+// dynamic shared memory M x K x sizeof(T) bytes. M <= 8.
+#define KVD_GEMV_LN(NAME, SUF, T, E, O)                                                                \
+    extern "C" __global__ void NAME##_##SUF(const float* x, const T* gamma, const T* beta, float eps, const T* w, \
+                                            const T* bias, O* out, int M, int K, int N) {              \
+        kvd_gemv::gemv_ln<T, kvd_gemv::E, O>(x, gamma, beta, eps, w, bias, out, M, K, N);              \
+    }
+#define KVD_GEMVS_LN(SUF, T)                                                                           \
+    KVD_GEMV_LN(gemv_ln_bias, SUF, T, BIAS, float)                                                     \
+    KVD_GEMV_LN(gemv_ln_bias_gelu_tanh, SUF, T, BIAS_GELU_TANH, T)                                     \
+    KVD_GEMV_LN(gemv_ln_bias_gelu_erf, SUF, T, BIAS_GELU_ERF, T)                                       \
+    KVD_GEMV_LN(gemv_ln_bias_relu, SUF, T, BIAS_RELU, T)
+// x (M,K) f32, gamma,beta (K) f32, w (N,K) f32, bias (N) f32 or null -> out (M,N) f32 | f32
+KVD_GEMVS_LN(f32, float)
+// x (M,K) f32, gamma,beta (K) f16, w (N,K) f16, bias (N) f16 or null -> out (M,N) f32 | f16
+KVD_GEMVS_LN(f16, __half)
+// x (M,K) f32, gamma,beta (K) bf16, w (N,K) bf16, bias (N) bf16 or null -> out (M,N) f32 | bf16
+KVD_GEMVS_LN(bf16, __nv_bfloat16)

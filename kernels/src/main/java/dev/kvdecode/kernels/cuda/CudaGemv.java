@@ -80,6 +80,37 @@ public final class CudaGemv {
                 bytesMoved(dt, e, M, K, N, bias != null));
     }
 
+    // x (M,K) f32, gamma,beta (K) T, w (N,K) T, bias (N) T or null -> out (M,N) f32 (BIAS) or T (activations)
+    /**
+     * out = epilogue(LayerNorm(x) W^T + bias): the block normalises the M rows itself (the bits of
+     * layernorm_T then gemv_*), one launch instead of two. Not for BIAS_RESIDUAL.
+     */
+    public static void gemvLayerNorm(CudaKernels k, CudaStream s, DType dt, Epilogue e, DeviceBuffer x, DeviceBuffer gamma,
+                                     DeviceBuffer beta, float eps, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out,
+                                     int M, int K, int N) {
+        if (e == Epilogue.BIAS_RESIDUAL) throw new IllegalArgumentException("gemv_ln: no residual epilogue");
+        String name = dt.kernel("gemv_ln_" + e.op.substring("gemv_".length()));
+        positive(name, "M", M); positive(name, "K", K); positive(name, "N", N);
+        if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+        int es = dt.sizeBytes();
+        long smem = (long) M * K * es;
+        if (!layerNormFits(dt, M, K))
+            throw new IllegalArgumentException(name + ": " + M + " rows of " + K + " need " + smem + " bytes of shared memory (limit 49152)");
+        need(name, "x", x, 4L * M * K);
+        need(name, "gamma", gamma, (long) es * K);
+        need(name, "beta", beta, (long) es * K);
+        need(name, "w", w, (long) es * N * K);
+        needOptional(name, "bias", bias, (long) es * N);
+        need(name, "out", out, (long) e.outBytes(dt) * M * N);
+        long bytes = (long) es * N * K + (bias != null ? (long) es * N : 0) + 4L * M * K + 2L * es * K + (long) e.outBytes(dt) * M * N;
+        k.launch(s, name, Dim3.of((N + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK), Dim3.of(BLOCK), (int) smem,
+                new KernelArgs().ptr(x).ptr(gamma).ptr(beta).f32(eps).ptr(w).ptr(addressOrNull(bias)).ptr(out)
+                        .i32(M).i32(K).i32(N), bytes);
+    }
+
+    /** Whether M normalised rows of K fit the 48 KiB of dynamic shared memory gemv_ln may use. */
+    public static boolean layerNormFits(DType dt, int M, int K) { return (long) M * K * dt.sizeBytes() <= 48 * 1024; }
+
     /** Bytes a launch moves: W, the bias, the input rows, the outputs (read and written for the residual). */
     public static long bytesMoved(DType dt, Epilogue e, int M, int K, int N, boolean hasBias) {
         long es = dt.sizeBytes();

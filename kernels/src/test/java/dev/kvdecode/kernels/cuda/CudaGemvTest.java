@@ -2,6 +2,7 @@ package dev.kvdecode.kernels.cuda;
 
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.Activations;
+import dev.kvdecode.kernels.LayerNorm;
 import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.kernels.Residual;
 import dev.kvdecode.kernels.cuda.CudaGemv.Epilogue;
@@ -82,6 +83,53 @@ class CudaGemvTest {
         double floor = Math.max(1.0, Math.sqrt(K));
         Num.assertClose(e.kernel(dt) + " M=" + M + " K=" + K + " N=" + N + " seed=" + seed + " [" + Dev.where() + "]",
                 ref, got, tol, floor);
+    }
+
+    static Stream<Arguments> layerNormCases() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        for (DType dt : DType.values())
+            for (Epilogue e : new Epilogue[] {Epilogue.BIAS, Epilogue.BIAS_GELU_TANH, Epilogue.BIAS_RELU})
+                for (int[] s : new int[][] {{1, 1, 1}, {3, 31, 33}, {8, 64, 17}, {2, 769, 9}, {8, 256, 40}})
+                    b.add(Arguments.of(dt, e, s[0], s[1], s[2]));
+        return b.build();
+    }
+
+    /** gemv_ln_*: LayerNorm (rounded to the dtype, as layernorm_T stores it), matmul, epilogue, composed on the CPU. */
+    @ParameterizedTest(name = "{0} ln+{1} M={2} K={3} N={4}")
+    @MethodSource("layerNormCases")
+    void layerNormPrologueMatchesTheCpuComposition(DType dt, Epilogue e, int M, int K, int N) {
+        long seed = 6007L * K + 17L * N + M + 3L * e.ordinal();
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float[] x = Dev.random(rnd, M * K, -3, 5);   // an offset mean, as a residual stream has
+        float[] gamma = Num.round(dt, Dev.random(rnd, K, 0.5, 1.5));
+        float[] beta = Num.round(dt, Dev.random(rnd, K, -0.2, 0.2));
+        float[] wKn = Num.round(dt, Dev.random(rnd, K * N, -1, 1));
+        float[] bias = Num.round(dt, Dev.random(rnd, N, -0.5, 0.5));
+        float[] wNk = new float[N * K];
+        for (int i = 0; i < K; i++) for (int j = 0; j < N; j++) wNk[j * K + i] = wKn[i * N + j];
+        float[] ln = new float[M * K];
+        LayerNorm.layerNorm(ln, 0, x, 0, gamma, beta, M, K, 1e-5f);
+        ln = Num.round(dt, ln);
+        float[] ref = new float[M * N];
+        Matmul.matmul(null, ref, 0, ln, 0, wKn, bias, M, K, N);
+        if (e != Epilogue.BIAS) {
+            Activations.apply(activation(e), ref, 0, M * N);
+            ref = Num.round(dt, ref);
+        }
+        var dx = dev.floats("x", x, DType.F32);
+        var dg = dev.floats("gamma", gamma, dt);
+        var dbeta = dev.floats("beta", beta, dt);
+        var dw = dev.floats("w", wNk, dt);
+        var db = dev.floats("bias", bias, dt);
+        var out = dev.poisoned("out", M * N, e.outBytes(dt));
+        CudaGemv.gemvLayerNorm(dev.kernels, dev.stream, dt, e, dx.view, dg.view, dbeta.view, 1e-5f, dw.view, db.view, out.view, M, K, N);
+        dev.checkGuards("gemv_ln " + e);
+        float[] got = out.floats(e.outBytes(dt) == 4 ? DType.F32 : dt);
+        // A dtype-rounded LayerNorm output may round the other way on the device (fp32 sums in
+        // another order): one ulp of the dtype in an input, times |w| <= 1, over K terms.
+        double tol = dt == DType.F32 ? 1e-5 : e.outBytes(dt) == 4 ? Num.tolerance(dt) : 2 * Num.tolerance(dt);
+        Num.assertClose("gemv_ln " + e.kernel(dt) + " M=" + M + " K=" + K + " N=" + N + " seed=" + seed + " [" + Dev.where() + "]",
+                ref, got, tol, Math.max(1.0, Math.sqrt(K)));
     }
 
     static Activation activation(Epilogue e) {

@@ -604,20 +604,31 @@ public final class CudaSession implements InferenceSession {
     /** One block of a decode step on the GEMVs: every residual add lands in x inside a GEMV. */
     private void gemvBlock(int l, int rows, AttentionPart attention) {
         DeviceWeights.Layer lw = w.layers.get(l);
-        // ln = LayerNorm_1(x)
-        CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), rows, C, eps);
-        // qkv = ln W_attn (bias added by the attention part)
-        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS, ln.buffer(), lw.attnWeight(), null, qkv.buffer(), rows, C, 3 * C);
+        // qkv = LayerNorm_1(x) W_attn (bias added by the attention part)
+        normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, 3 * C);
         attention.run(l, lw);
-        // x += att W_proj + b_proj; ln = LayerNorm_2(x)
+        // x += att W_proj + b_proj
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
                 x.buffer(), rows, C, C);
-        CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln2Weight(), lw.ln2Bias(), ln.buffer(), rows, C, eps);
-        // hid = act(ln W_fc + b_fc)
-        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.of(act), ln.buffer(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, C, 4 * C);
+        // hid = act(LayerNorm_2(x) W_fc + b_fc)
+        normGemv(CudaGemv.Epilogue.of(act), lw.ln2Weight(), lw.ln2Bias(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, 4 * C);
         // x += hid W_fcproj + b_fcproj
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, hid.buffer(), lw.fcProjWeight(), lw.fcProjBias(),
                 x.buffer(), rows, 4 * C, C);
+    }
+
+    /**
+     * out (rows, N) = epilogue(LayerNorm(x) W^T + bias): one gemv_ln launch where the rows fit its
+     * shared memory, else layernorm into ln then the GEMV (the same bits either way).
+     */
+    private void normGemv(CudaGemv.Epilogue e, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer wt, DeviceBuffer bias,
+                          DeviceBuffer out, int rows, int N) {
+        if (CudaGemv.layerNormFits(dt, rows, C)) {
+            CudaGemv.gemvLayerNorm(k, stream, dt, e, x.buffer(), gamma, beta, eps, wt, bias, out, rows, C, N);
+        } else {
+            CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), gamma, beta, ln.buffer(), rows, C, eps);
+            CudaGemv.gemv(k, stream, dt, e, ln.buffer(), wt, bias, out, rows, C, N);
+        }
     }
 
     /**
@@ -627,9 +638,8 @@ public final class CudaSession implements InferenceSession {
      */
     private void head(int rows, int row0, int n, boolean gemv, DeviceBuffer out) {
         if (gemv) {
-            CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), w.lnfWeight, w.lnfBias, ln.buffer(), rows, C, eps);
-            CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS, ln.buffer().view((long) row0 * C * dt.sizeBytes(), (long) n * C * dt.sizeBytes()),
-                    w.lmHead, w.lmHeadBias, out, n, C, V);
+            // decode: row0 = 0, n = rows
+            normGemv(CudaGemv.Epilogue.BIAS, w.lnfWeight, w.lnfBias, w.lmHead, w.lmHeadBias, out, rows, V);
             return;
         }
         CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(L - 1).fcProjBias(),
