@@ -41,6 +41,7 @@ __device__ void shift_row_left(T* row, int cap, int HS) {
 // Where this step's entry goes for a sequence with n entries already written (the counter seen[b]);
 // -1: nothing is written (STOP when full; the host ends generation before that happens).
 __device__ inline int append_slot(int n, int cap, int policy) {
+    if (policy == KVD_SHIFT_FLAT) return kvd_flat_slot(n, cap);
     if (n < cap) return n;
     if (policy == KVD_SHIFT) return cap - 1;
     if (policy == KVD_RING) return n % cap;
@@ -57,8 +58,18 @@ __device__ void kv_append(const float* __restrict__ qkv, const T* __restrict__ b
     const int C = NH * HS;
     const int n = seen[b];
     const int slot = append_slot(n, cap, policy);
-    T* krow = kc + ((size_t)b * NH + h) * cap * HS;
-    T* vrow = vc + ((size_t)b * NH + h) * cap * HS;
+    const int rs = kvd_row_slots(cap, policy);
+    T* krow = kc + ((size_t)b * NH + h) * rs * HS;
+    T* vrow = vc + ((size_t)b * NH + h) * rs * HS;
+    if (policy == KVD_SHIFT_FLAT && n >= 2 * cap && slot == cap - 1) {
+        // The 2cap buffer is full: its last cap-1 entries (slots cap+1..2cap-1) move to the front,
+        // once per cap+1 tokens. Source and destination do not overlap, so no staging is needed.
+        const size_t len = (size_t)(cap - 1) * HS;
+        for (size_t e = threadIdx.x; e < len; e += blockDim.x) {
+            krow[e] = krow[(size_t)(cap + 1) * HS + e];
+            vrow[e] = vrow[(size_t)(cap + 1) * HS + e];
+        }
+    }
     if (n >= cap && policy == KVD_SHIFT) {
         shift_row_left(krow, cap, HS);
         shift_row_left(vrow, cap, HS);

@@ -35,6 +35,20 @@
 #define KVD_SHIFT 0
 #define KVD_RING 1
 #define KVD_STOP 2
+// SHIFT over a buffer of twice the capacity (issue 17; docs/ARCHITECTURE.md, Overflow): the same
+// logical window as SHIFT, but the entries move once per cap+1 tokens instead of every token.
+// Not an OverflowPolicy ordinal: the runtime picks it for SHIFT in cached decoding.
+#define KVD_SHIFT_FLAT 3
+
+// Slots of one (b, h) row of the cache: 2 cap for the flat shift, cap otherwise.
+__device__ inline int kvd_row_slots(int cap, int policy) { return policy == KVD_SHIFT_FLAT ? 2 * cap : cap; }
+
+// Flat shift: the slot of token number t (0-based). Tokens fill slots 0..2cap-1; token 2cap finds
+// the buffer full, the last cap-1 entries (slots cap+1..2cap-1) move to slots 0..cap-2 and it takes
+// slot cap-1; from then on every cap+1 tokens repeat that. Host twin: CudaKvCache.flatSlot.
+__device__ inline int kvd_flat_slot(int t, int cap) {
+    return t < 2 * cap ? t : cap - 1 + (t - 2 * cap) % (cap + 1);
+}
 
 #define KVD_FULL_MASK 0xffffffffu
 

@@ -92,6 +92,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print one JSON object with every result instead of the table")
     boolean json;
 
+    @Option(names = "--profile", description = "CUDA backends: print the launches of one cached decode step (kernel, grid, block, "
+            + "dynamic shared memory, bytes its shapes imply), as the launchers record them")
+    boolean profile;
+
     @Option(names = "--seed", defaultValue = "1234", description = "seed of the random weights (default: ${DEFAULT-VALUE})")
     long seed;
 
@@ -186,8 +190,11 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new UsageException("--out " + outDir + ": cannot write the results (" + e.getMessage() + ")");
             }
             outputs.publish();
-            if (json) printJson(out, model, backend, ctx, copyGBps, rows, buckets);
+            List<dev.kvdecode.kernels.cuda.CudaKernels.Launch> launches = backend instanceof CudaBackend cuda && (json || profile)
+                    ? stepLaunches(cuda, model, ctx, policy) : null;
+            if (json) printJson(out, model, backend, ctx, copyGBps, rows, buckets, launches);
             else {
+                if (launches != null) printLaunches(out, launches);
                 Reports.printTable(out, rows);
                 out.println("wrote " + outDir.resolve("bench.csv") + ", per-token.csv" + (charts ? ", bench.png, per-token.png" : ""));
             }
@@ -316,8 +323,29 @@ public final class BenchCommand implements Callable<Integer> {
         return out;
     }
 
+    /** The launches of one cached decode step of this run's shape (a fresh session, a 1-token prompt per sequence). */
+    private List<dev.kvdecode.kernels.cuda.CudaKernels.Launch> stepLaunches(CudaBackend cuda, Model model, int ctx, OverflowPolicy policy) {
+        try (var s = cuda.open(model, new SessionOptions(batch, ctx, policy, true))) {
+            int[][] prompts = new int[batch][];
+            for (int b = 0; b < batch; b++) prompts[b] = new int[] {0};
+            s.prefill(prompts);
+            return s.recordStep(new int[batch]);
+        }
+    }
+
+    private static void printLaunches(PrintStream out, List<dev.kvdecode.kernels.cuda.CudaKernels.Launch> launches) {
+        out.printf(Locale.ROOT, "launches per decode step: %d%n", launches.size());
+        out.printf(Locale.ROOT, "%4s  %-36s %-14s %-6s %8s %12s%n", "#", "kernel", "grid", "block", "smem B", "bytes");
+        int i = 0;
+        for (var l : launches)
+            out.printf(Locale.ROOT, "%4d  %-36s %-14s %-6d %8d %12s%n", i++, l.kernel(),
+                    l.grid().x() + "x" + l.grid().y() + "x" + l.grid().z(), l.block().x(), l.sharedMemBytes(),
+                    l.bytes() > 0 ? Long.toString(l.bytes()) : "-");
+    }
+
     private void printJson(PrintStream out, Model model, Backend backend, int ctx, double copyGBps,
-                           List<Reports.Row> rows, List<Reports.Bucket> buckets) throws IOException {
+                           List<Reports.Row> rows, List<Reports.Bucket> buckets,
+                           List<dev.kvdecode.kernels.cuda.CudaKernels.Launch> launches) throws IOException {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         root.put("model", model.name());
@@ -338,6 +366,18 @@ public final class BenchCommand implements Callable<Integer> {
             o.put("achieved_gb_per_s", r.gbPerSecond());
             o.put("fraction_of_copy_bandwidth", r.fractionOfBandwidth());
             o.put("gflop_per_s", r.gflopPerSecond());
+        }
+        if (launches != null) {
+            root.put("launches_per_step", launches.size());
+            ArrayNode ks = root.putArray("step_kernels");
+            for (var l : launches) {
+                ObjectNode o = ks.addObject();
+                o.put("name", l.kernel());
+                o.putArray("grid").add(l.grid().x()).add(l.grid().y()).add(l.grid().z());
+                o.putArray("block").add(l.block().x()).add(l.block().y()).add(l.block().z());
+                o.put("dynamic_smem_bytes", l.sharedMemBytes());
+                o.put("bytes", l.bytes());
+            }
         }
         ArrayNode bs = root.putArray("per_token");
         for (Reports.Bucket b : buckets) {

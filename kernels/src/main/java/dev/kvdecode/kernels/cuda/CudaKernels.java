@@ -13,6 +13,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Our kernels (native/*.cu) loaded into one context: the fatbin from the kernels jar, loaded with
@@ -30,6 +32,30 @@ public final class CudaKernels implements AutoCloseable {
     public static final byte[] EMU_MODULE_MARKER = "KVDEMU kvdecode kernels\0".getBytes(StandardCharsets.US_ASCII);
 
     private final CudaModule module;
+    private List<Launch> recording;
+
+    /**
+     * One launch as recorded by {@link #startRecording}: the kernel, its grid and block, dynamic
+     * shared memory, and the bytes its launcher says the arguments' shapes imply (reads + writes;
+     * 0 where the launcher does not say). Counted here, in the Java launcher, so the same table
+     * comes from the emulator and a real driver.
+     */
+    public record Launch(String kernel, Dim3 grid, Dim3 block, int sharedMemBytes, long bytes) {}
+
+    /** Records every launch from now on (until {@link #stopRecording}). */
+    public void startRecording() { recording = new ArrayList<>(); }
+
+    /** The launches since {@link #startRecording}, in order; recording stops. */
+    public List<Launch> stopRecording() {
+        List<Launch> r = recording == null ? List.of() : List.copyOf(recording);
+        recording = null;
+        return r;
+    }
+
+    /** Adds work that does not go through {@link #launch} (a cuBLAS GEMM) to the recording, if one runs. */
+    public void record(Launch launch) {
+        if (recording != null) recording.add(launch);
+    }
 
     private CudaKernels(CudaModule module) {
         this.module = module;
@@ -65,6 +91,12 @@ public final class CudaKernels implements AutoCloseable {
 
     /** Checks the arguments against the kernel's parameters (see CudaFunction) and queues the launch. */
     void launch(CudaStream stream, String name, Dim3 grid, Dim3 block, int sharedMemBytes, KernelArgs args) {
+        launch(stream, name, grid, block, sharedMemBytes, args, 0);
+    }
+
+    /** As {@link #launch(CudaStream, String, Dim3, Dim3, int, KernelArgs)}, stating the bytes the launch moves. */
+    void launch(CudaStream stream, String name, Dim3 grid, Dim3 block, int sharedMemBytes, KernelArgs args, long bytes) {
+        record(new Launch(name, grid, block, sharedMemBytes, bytes));
         try (Arena arena = Arena.ofConfined()) {
             function(name).launch(stream, grid, block, sharedMemBytes, arena, args);
         }

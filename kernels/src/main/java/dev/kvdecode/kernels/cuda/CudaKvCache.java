@@ -20,6 +20,18 @@ public final class CudaKvCache {
 
     /** Overflow policies as the kernels number them: the ordinals of runtime's OverflowPolicy. */
     public static final int SHIFT = 0, RING = 1, STOP = 2;
+    /**
+     * SHIFT's window over rows of 2 cap slots: the entries move once per cap+1 tokens (a copy of
+     * cap-1 entries) instead of every token (native kvd_flat_slot). The runtime's cached decoding
+     * uses it for SHIFT; the in-place shift (kv_shift, SHIFT) keeps the tutorial's semantics.
+     */
+    public static final int SHIFT_FLAT = 3;
+
+    /** Slots per (b, h) row of the cache under a policy: 2 cap for SHIFT_FLAT, else cap. */
+    public static int rowSlots(int cap, int policy) { return policy == SHIFT_FLAT ? 2 * cap : cap; }
+
+    /** SHIFT_FLAT: the slot of token number t (native kvd_flat_slot). */
+    public static int flatSlot(int t, int cap) { return t < 2 * cap ? t : cap - 1 + (t - 2 * cap) % (cap + 1); }
 
     static final int BLOCK = 128;
     static final int PREFILL_BLOCK = 256;
@@ -35,13 +47,13 @@ public final class CudaKvCache {
                               int overflowPolicy) {
         String name = dt.kernel("kv_append");
         checkShape(name, B, NH, HS, cap);
-        if (overflowPolicy < SHIFT || overflowPolicy > STOP)
+        if (overflowPolicy < SHIFT || overflowPolicy > SHIFT_FLAT)
             throw new IllegalArgumentException(name + ": unknown overflow policy " + overflowPolicy);
         long C = (long) NH * HS;
         need(name, "qkv", qkv, 4L * B * 3 * C);
         needOptional(name, "bias", bias, (long) dt.sizeBytes() * 3 * C);
         need(name, "q", q, 4L * B * C);
-        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        checkCache(name, dt, kc, vc, B, NH, HS, rowSlots(cap, overflowPolicy));
         need(name, "seen", seen, 4L * B);
         k.launch(s, name, Dim3.of(NH, B), Dim3.of(BLOCK), 0,
                 new KernelArgs().ptr(qkv).ptr(addressOrNull(bias)).ptr(q).ptr(kc).ptr(vc).ptr(seen)

@@ -13,8 +13,9 @@ import dev.kvdecode.kernels.cuda.DType;
  *                   host memory; the device loop keeps fewer than this many steps in flight
  * @param lookahead  decode steps the device loop queues before it waits for the oldest one's token
  *                   (1 = wait for every step); at most ringTokens - 1
- * @param attentionChunk keys per block of flash-decoding attention; 0 = automatic (one block per
- *                   (sequence, head) below a 256-token window, else 64-key blocks: CudaSession.autoChunk)
+ * @param attentionChunk keys per block of the decode attention, always split over blocks of this many
+ *                   keys (decode_attention_chunk); 0 = automatic (64: CudaSession.AUTO_CHUNK; head sizes
+ *                   that kernel does not serve fall back to the older kernels, CudaSession.autoChunk)
  */
 public record CudaOptions(DType dtype, boolean graphs, int ringTokens, int lookahead, int attentionChunk) {
     public CudaOptions {

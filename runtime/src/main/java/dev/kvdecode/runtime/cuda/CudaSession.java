@@ -10,6 +10,7 @@ import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.cuda.CudaActivation;
 import dev.kvdecode.kernels.cuda.CudaDecodeAttention;
 import dev.kvdecode.kernels.cuda.CudaEmbedding;
+import dev.kvdecode.kernels.cuda.CudaGemv;
 import dev.kvdecode.kernels.cuda.CudaKernels;
 import dev.kvdecode.kernels.cuda.CudaKvCache;
 import dev.kvdecode.kernels.cuda.CudaLayerNorm;
@@ -75,10 +76,20 @@ public final class CudaSession implements InferenceSession {
     private final SessionOptions opt;
     private final CudaOptions copt;
     private final int B, C, NH, HS, V, L, maxT, ctx, rows, ringCap, policy;
+    /** Slots per (b, layer, head) row of the cache: 2 ctx for the flat shift, else ctx. */
+    private final int rowSlots;
     private final float eps;
     private final Activation act;
-    /** Flash-decoding split for long windows: one block per (b, h) would not fit shared memory. */
+    /**
+     * Keys per block of the decode attention. With {@link #chunkedAttention} (every head size the
+     * chunked kernel serves) the attention is always split over blocks of this many keys; otherwise
+     * the older kernels: 0 = one block per (b, h), else their flash-decoding split.
+     */
     private final int splitChunk;
+    /** decode_attention_chunk (GQA-shaped, online softmax, 16-byte loads) serves this head size. */
+    private final boolean chunkedAttention;
+    /** KV heads (GPT-2: one per query head). */
+    private final int NKV;
 
     private final DeviceWeights w;
     private final CudaStream stream;
@@ -133,7 +144,9 @@ public final class CudaSession implements InferenceSession {
         this.act = cfg.activation();
         this.ringCap = cudaOptions.ringTokens();
         this.policy = switch (options.overflow()) {
-            case SHIFT -> CudaKvCache.SHIFT;
+            // Cached SHIFT slides its window over rows of 2 x contextTokens slots, moving the
+            // entries once per window instead of every token (docs/ARCHITECTURE.md, Overflow).
+            case SHIFT -> options.kvCache() ? CudaKvCache.SHIFT_FLAT : CudaKvCache.SHIFT;
             case RING -> CudaKvCache.RING;
             case STOP -> CudaKvCache.STOP;
         };
@@ -141,14 +154,18 @@ public final class CudaSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.rows = Math.max(B, ctx);
-        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk() : autoChunk(ctx);
+        this.NKV = NH;
+        this.chunkedAttention = CudaDecodeAttention.chunkedSupports(dt, HS);
+        this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk()
+                : chunkedAttention ? AUTO_CHUNK : autoChunk(ctx);
         this.cublasType = switch (dt) {
             case F32 -> CublasHandle.CUDA_R_32F;
             case F16 -> CublasHandle.CUDA_R_16F;
             case BF16 -> CublasHandle.CUDA_R_16BF;
         };
         int es = dt.sizeBytes();
-        long perSeq = (long) NH * ctx * HS;   // one (b, layer)'s K entries
+        this.rowSlots = opt.kvCache() ? CudaKvCache.rowSlots(ctx, policy) : ctx;
+        long perSeq = (long) NH * rowSlots * HS;   // one (b, layer)'s K slots
 
         // Activations: up to `rows` rows (B for a step, up to ctx for a prompt or a recompute window).
         x = act32.plan("x", 4L * rows * C);
@@ -337,6 +354,30 @@ public final class CudaSession implements InferenceSession {
 
     public CudaOptions cudaOptions() { return copt; }
 
+    /**
+     * Runs one decode step of every sequence on {@code tokens} (as {@link #step}, greedy sampling,
+     * launched eagerly) and returns its launches in order, as the launchers record them: the step a
+     * captured graph replays. For budgets and profiles.
+     */
+    public java.util.List<CudaKernels.Launch> recordStep(int[] tokens) {
+        checkOpen();
+        if (tokens.length != B) throw new IllegalArgumentException("expected " + B + " tokens, got " + tokens.length);
+        for (int t : tokens) checkToken(t);
+        checkRoomForStep();
+        uploadInts(tokens, 0, B, this.tokens.buffer(), 0);
+        stream.synchronize();
+        k.startRecording();
+        java.util.List<CudaKernels.Launch> launches;
+        try {
+            stepBody(Sampling.ARGMAX);
+        } finally {
+            launches = k.stopRecording();
+        }
+        for (int b = 0; b < B; b++) seenHost[b]++;
+        stream.synchronize();
+        return launches;
+    }
+
     /** Bytes of weights on the device (for GB/s reports). */
     public long weightBytes() { return w.sizeBytes(); }
 
@@ -473,12 +514,12 @@ public final class CudaSession implements InferenceSession {
         uploadInts(prompt, 0, T, promptTok.buffer(), 0);
         DeviceBuffer seenB = seen.buffer().view(4L * b, 4);
         CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, promptTok.buffer(), seenB, 1, T, C, V, maxT);
-        blocks(T, (l, lw) -> {
+        blocks(T, false, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b, 1), vc = cacheView(vCache, l, b, 1);
-            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
-            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
+            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots);
+            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots);
         });
-        head(T, T - 1, 1, logitsRows(b, 1));
+        head(T, T - 1, 1, false, logitsRows(b, 1));
         CudaKvCache.advance(k, stream, seenB, 1, T);
         for (int t = T; t < prompt.length; t++) {
             uploadInts(prompt, t, 1, tokens.buffer(), 4L * b);
@@ -558,18 +599,22 @@ public final class CudaSession implements InferenceSession {
         DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
         // x = wte[token] + wpe[min(seen, maxT-1)]
         CudaEmbedding.decode(k, stream, dt, x.buffer(), w.wte, w.wpe, tok, sn, n, C, V, maxT);
-        blocks(n, (l, lw) -> {
+        boolean gemv = n <= CudaGemv.MAX_ROWS;
+        blocks(n, gemv, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
             // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies)
             CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
             // att = softmax(q K^T / sqrt(HS)) V over min(seen+1, ctx) entries, oldest first
-            if (splitChunk > 0)
+            if (chunkedAttention)
+                CudaDecodeAttention.attendChunked(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
+                        n, NH, NKV, HS, ctx, policy, splitChunk);
+            else if (splitChunk > 0)
                 CudaDecodeAttention.attendSplit(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
                         n, NH, HS, ctx, policy, splitChunk);
             else
                 CudaDecodeAttention.attend(k, stream, dt, q.buffer(), kc, vc, sn, att.buffer(), n, NH, HS, ctx, policy);
         });
-        head(n, 0, n, logitsRows(b0, n));
+        head(n, 0, n, gemv, logitsRows(b0, n));
         CudaKvCache.advance(k, stream, sn, n, 1);
     }
 
@@ -579,12 +624,12 @@ public final class CudaSession implements InferenceSession {
         DeviceBuffer win = window.buffer().view(4L * b * ctx, 4L * T);
         DeviceBuffer kc = kCache.buffer(), vc = vCache.buffer();
         CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, win, null, 1, T, C, V, maxT);
-        blocks(T, (l, lw) -> {
+        blocks(T, false, (l, lw) -> {
             // The scratch cache holds only this layer's K/V of this window: recompute keeps nothing.
             CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
             CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
         });
-        head(T, T - 1, 1, logitsRows(b, 1));
+        head(T, T - 1, 1, false, logitsRows(b, 1));
     }
 
     /** Recompute mode: appends tokens[b] to sequence b's window, sliding it left by one when full. */
@@ -615,11 +660,17 @@ public final class CudaSession implements InferenceSession {
 
     /**
      * The L pre-norm blocks (GPT-2; Radford et al. 2019, sec. 2.3) over the residual stream x
-     * (rows, C) f32, in place. Each block's closing residual add is fused into the next LayerNorm
-     * (residual_layernorm); the last block's is completed by {@link #head}, which leaves its
+     * (rows, C) f32, in place. With {@code gemv} (a decode step of at most 8 rows) the matmuls are
+     * our GEMVs, with the bias, the activation and the residual adds fused into their epilogues;
+     * otherwise cuBLAS GEMMs, each block's closing residual add fused into the next LayerNorm
+     * (residual_layernorm) and the last block's completed by {@link #head}, which then finds its
      * fc-projection output in proj.
      */
-    private void blocks(int rows, AttentionPart attention) {
+    private void blocks(int rows, boolean gemv, AttentionPart attention) {
+        if (gemv) {
+            for (int l = 0; l < L; l++) gemvBlock(l, rows, attention);
+            return;
+        }
         for (int l = 0; l < L; l++) {
             DeviceWeights.Layer lw = w.layers.get(l);
             // ln = LayerNorm_1(x), after x += mlp(prev) + b_fcproj(prev)
@@ -643,28 +694,69 @@ public final class CudaSession implements InferenceSession {
         }
     }
 
+    /** One block of a decode step on the GEMVs: every residual add lands in x inside a GEMV. */
+    private void gemvBlock(int l, int rows, AttentionPart attention) {
+        DeviceWeights.Layer lw = w.layers.get(l);
+        // qkv = LayerNorm_1(x) W_attn (bias added by the attention part)
+        normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, 3 * C);
+        attention.run(l, lw);
+        // x += att W_proj + b_proj
+        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
+                x.buffer(), rows, C, C);
+        // hid = act(LayerNorm_2(x) W_fc + b_fc)
+        normGemv(CudaGemv.Epilogue.of(act), lw.ln2Weight(), lw.ln2Bias(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, 4 * C);
+        // x += hid W_fcproj + b_fcproj
+        CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, hid.buffer(), lw.fcProjWeight(), lw.fcProjBias(),
+                x.buffer(), rows, 4 * C, C);
+    }
+
     /**
-     * x += proj + b_fcproj of the last block; ln = LayerNorm_f(x) over all rows; logits of rows
-     * [row0, row0+n) = ln lmHead^T (+ bias) into {@code out} (n, V) f32.
+     * out (rows, N) = epilogue(LayerNorm(x) W^T + bias): one gemv_ln launch where the rows fit its
+     * shared memory, else layernorm into ln then the GEMV (the same bits either way).
      */
-    private void head(int rows, int row0, int n, DeviceBuffer out) {
+    private void normGemv(CudaGemv.Epilogue e, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer wt, DeviceBuffer bias,
+                          DeviceBuffer out, int rows, int N) {
+        if (CudaGemv.layerNormFits(dt, rows, C)) {
+            CudaGemv.gemvLayerNorm(k, stream, dt, e, x.buffer(), gamma, beta, eps, wt, bias, out, rows, C, N);
+        } else {
+            CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), gamma, beta, ln.buffer(), rows, C, eps);
+            CudaGemv.gemv(k, stream, dt, e, ln.buffer(), wt, bias, out, rows, C, N);
+        }
+    }
+
+    /**
+     * x += proj + b_fcproj of the last block (the GEMV path has added it already); ln =
+     * LayerNorm_f(x) over all rows; logits of rows [row0, row0+n) = ln lmHead^T (+ bias) into
+     * {@code out} (n, V) f32.
+     */
+    private void head(int rows, int row0, int n, boolean gemv, DeviceBuffer out) {
+        if (gemv) {
+            // decode: row0 = 0, n = rows
+            normGemv(CudaGemv.Epilogue.BIAS, w.lnfWeight, w.lnfBias, w.lmHead, w.lmHeadBias, out, rows, V);
+            return;
+        }
         CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(L - 1).fcProjBias(),
                 w.lnfWeight, w.lnfBias, ln.buffer(), rows, C, eps);
         // Row-major logits (n,V) = ln (n,C) lmHead^T, lmHead (V,C) row-major. Column-major that is
         // logits^T (V,n) = op(A) B with A = lmHead read as (C,V), op = transpose, B = ln^T (C,n).
         long lnRows = ln.buffer().address() + (long) row0 * C * dt.sizeBytes();
+        k.record(new CudaKernels.Launch("cublasGemmEx", dev.kvdecode.bindings.Dim3.of(1), dev.kvdecode.bindings.Dim3.of(1), 0,
+                (long) dt.sizeBytes() * ((long) V * C + (long) n * C) + 4L * n * V));
         blas.gemmEx(CublasHandle.CUBLAS_OP_T, CublasHandle.CUBLAS_OP_N, V, n, C, 1f,
                 w.lmHead.address(), cublasType, C, lnRows, cublasType, C, 0f, out.address(), CublasHandle.CUDA_R_32F, V);
         if (w.lmHeadBias != null) CudaActivation.biasAdd(k, stream, dt, out, w.lmHeadBias, n, V);
     }
 
     /**
-     * Row-major out (M,N) f32 = in (M,K) · wt (K,N), in and wt in the session dtype, fp32
-     * accumulation. Column-major: out^T (N,M) = wt^T (N,K) · in^T (K,M) — see CublasHandle.
+     * Row-major out (M,N) f32 = in (M,K) · W^T, W stored (N,K) row-major (DeviceWeights), in and W
+     * in the session dtype, fp32 accumulation. Column-major: out^T (N,M) = op(A) B with A = W read
+     * as (K,N), op = transpose, B = in^T (K,M) — the LM head's form, see CublasHandle.
      */
     private void linear(DeviceBuffer in, DeviceBuffer wt, DeviceBuffer out, int M, int K, int N) {
-        blas.gemmEx(CublasHandle.CUBLAS_OP_N, CublasHandle.CUBLAS_OP_N, N, M, K, 1f,
-                wt.address(), cublasType, N, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
+        k.record(new CudaKernels.Launch("cublasGemmEx", dev.kvdecode.bindings.Dim3.of(1), dev.kvdecode.bindings.Dim3.of(1), 0,
+                (long) dt.sizeBytes() * ((long) N * K + (long) M * K) + 4L * M * N));
+        blas.gemmEx(CublasHandle.CUBLAS_OP_T, CublasHandle.CUBLAS_OP_N, N, M, K, 1f,
+                wt.address(), cublasType, K, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
     }
 
     /** Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens]. */
@@ -686,7 +778,7 @@ public final class CudaSession implements InferenceSession {
 
     /** Layer l's K (or V) of sequences [b0, b0+n): (n, NH, ctx, HS) in the session dtype. */
     private DeviceBuffer cacheView(DeviceArena.Slot cache, int l, int b0, int n) {
-        long perSeq = (long) NH * ctx * HS * dt.sizeBytes();
+        long perSeq = (long) NH * rowSlots * HS * dt.sizeBytes();
         return cache.buffer().view(((long) l * B + b0) * perSeq, n * perSeq);
     }
 
@@ -756,7 +848,13 @@ public final class CudaSession implements InferenceSession {
         return "CudaSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt + copt;
     }
 
-    /** Windows of at least this many keys use flash-decoding attention by default. */
+    /**
+     * Keys per block of decode_attention_chunk by default: 16 blocks per KV head at a 1,024-token
+     * window (192 for gpt2 on an H100's 132 SMs), ~4 keys per lane group of a 128-thread block.
+     */
+    static final int AUTO_CHUNK = 64;
+
+    /** Windows of at least this many keys use flash-decoding attention by default (older kernels only). */
     static final int AUTO_SPLIT_MIN_CONTEXT = 256;
     /** Keys per block of the automatic flash-decoding split. */
     static final int AUTO_SPLIT_CHUNK = 64;

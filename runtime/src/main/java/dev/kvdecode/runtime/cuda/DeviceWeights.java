@@ -14,7 +14,9 @@ import java.util.List;
 
 /**
  * A model's weights in device memory, converted once to the session dtype (fp32, fp16 or bf16),
- * same layouts as {@link Gpt2Weights} (row-major; linear weights (in, out)). Immutable after upload;
+ * same layouts as {@link Gpt2Weights} except the linear weights, stored transposed as (out, in)
+ * row-major like the LM head: each output's weights are contiguous, which the decode GEMV
+ * (native/gemv.cu) streams, and cuBLAS reads them with op = T for prefill. Immutable after upload;
  * owns its buffers. A missing optional tensor (bias) is {@code null}, which the kernels skip.
  */
 final class DeviceWeights implements AutoCloseable {
@@ -36,11 +38,11 @@ final class DeviceWeights implements AutoCloseable {
             List<Layer> ls = new ArrayList<>();
             for (LayerWeights lw : w.layers()) {
                 ls.add(new Layer(upload(gpu, lw.ln1Weight()), upload(gpu, lw.ln1Bias()),
-                        upload(gpu, lw.attnWeight().flat()), upload(gpu, lw.attnBias()),
-                        upload(gpu, lw.attnProjWeight().flat()), upload(gpu, lw.attnProjBias()),
+                        upload(gpu, transposed(lw.attnWeight())), upload(gpu, lw.attnBias()),
+                        upload(gpu, transposed(lw.attnProjWeight())), upload(gpu, lw.attnProjBias()),
                         upload(gpu, lw.ln2Weight()), upload(gpu, lw.ln2Bias()),
-                        upload(gpu, lw.fcWeight().flat()), upload(gpu, lw.fcBias()),
-                        upload(gpu, lw.fcProjWeight().flat()), upload(gpu, lw.fcProjBias())));
+                        upload(gpu, transposed(lw.fcWeight())), upload(gpu, lw.fcBias()),
+                        upload(gpu, transposed(lw.fcProjWeight())), upload(gpu, lw.fcProjBias())));
             }
             layers = List.copyOf(ls);
             lnfWeight = upload(gpu, w.lnfWeight());
@@ -66,6 +68,15 @@ final class DeviceWeights implements AutoCloseable {
     }
 
     private static long len(float[] x) { return x == null ? 0 : x.length; }
+
+    /** w (in, out) row-major -> (out, in) row-major. */
+    static float[] transposed(dev.kvdecode.kernels.F32Matrix w) {
+        int in = w.in(), out = w.out();
+        float[] src = w.flat(), t = new float[src.length];
+        for (int i = 0; i < in; i++)
+            for (int j = 0; j < out; j++) t[j * in + i] = src[i * out + j];
+        return t;
+    }
 
     /** Bytes of all weights on the device (for GB/s reports). */
     long sizeBytes() {

@@ -1,0 +1,120 @@
+package dev.kvdecode.kernels.cuda;
+
+import dev.kvdecode.bindings.CudaStream;
+import dev.kvdecode.bindings.DeviceBuffer;
+import dev.kvdecode.bindings.Dim3;
+import dev.kvdecode.bindings.KernelArgs;
+import dev.kvdecode.kernels.Activation;
+
+import static dev.kvdecode.kernels.cuda.CudaKernels.addressOrNull;
+import static dev.kvdecode.kernels.cuda.CudaKernels.need;
+import static dev.kvdecode.kernels.cuda.CudaKernels.needOptional;
+import static dev.kvdecode.kernels.cuda.CudaKernels.positive;
+
+/**
+ * Launchers for native/gemv.cu: the decode step's matrix-vector products for up to
+ * {@link #MAX_ROWS} rows, W stored (N, K), with the following op fused into the epilogue. CPU twin:
+ * the composition {@link dev.kvdecode.kernels.Matmul#matmul} then
+ * {@link dev.kvdecode.kernels.Activations#apply} or {@link dev.kvdecode.kernels.Residual#add}.
+ * Each row is summed in the same order whatever M is (batch invariance).
+ */
+public final class CudaGemv {
+    private CudaGemv() {}
+
+    /** Rows one launch serves; more go to cuBLAS. */
+    public static final int MAX_ROWS = 8;
+    static final int BLOCK = 256;
+    static final int COLUMNS_PER_BLOCK = BLOCK / 32;
+
+    /** What the GEMV does with acc = x . W^T before it stores (the model families reuse these). */
+    public enum Epilogue {
+        /** out (M,N) f32 = acc + bias. */
+        BIAS("gemv_bias", true),
+        /** resid (M,N) f32 += acc + bias. */
+        BIAS_RESIDUAL("gemv_bias_residual", true),
+        /** out (M,N) T = GELU tanh form (acc + bias). */
+        BIAS_GELU_TANH("gemv_bias_gelu_tanh", false),
+        /** out (M,N) T = GELU (acc + bias), the erf form. */
+        BIAS_GELU_ERF("gemv_bias_gelu_erf", false),
+        /** out (M,N) T = max(acc + bias, 0). */
+        BIAS_RELU("gemv_bias_relu", false);
+
+        final String op;
+        final boolean f32Out;
+
+        Epilogue(String op, boolean f32Out) {
+            this.op = op;
+            this.f32Out = f32Out;
+        }
+
+        /** The activation epilogue for an MLP nonlinearity. */
+        public static Epilogue of(Activation act) {
+            return switch (act) {
+                case GELU_NEW -> BIAS_GELU_TANH;
+                case GELU -> BIAS_GELU_ERF;
+                case RELU -> BIAS_RELU;
+            };
+        }
+
+        /** The kernel's extern "C" name for a dtype. */
+        public String kernel(DType dt) { return dt.kernel(op); }
+
+        /** Bytes per output element: 4 (f32 out) or the dtype's. */
+        public int outBytes(DType dt) { return f32Out ? 4 : dt.sizeBytes(); }
+    }
+
+    // x (M,K) T, w (N,K) T, bias (N) T or null -> out (M,N) f32 (BIAS; BIAS_RESIDUAL in/out) or T (activations)
+    /** out = epilogue(x W^T + bias) for M <= 8 rows; W (N, K) row-major in the dtype. */
+    public static void gemv(CudaKernels k, CudaStream s, DType dt, Epilogue e, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias,
+                            DeviceBuffer out, int M, int K, int N) {
+        String name = e.kernel(dt);
+        positive(name, "M", M); positive(name, "K", K); positive(name, "N", N);
+        if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+        int es = dt.sizeBytes();
+        need(name, "x", x, (long) es * M * K);
+        need(name, "w", w, (long) es * N * K);
+        needOptional(name, "bias", bias, (long) es * N);
+        need(name, "out", out, (long) e.outBytes(dt) * M * N);
+        k.launch(s, name, Dim3.of((N + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK), Dim3.of(BLOCK), 0,
+                new KernelArgs().ptr(x).ptr(w).ptr(addressOrNull(bias)).ptr(out).i32(M).i32(K).i32(N),
+                bytesMoved(dt, e, M, K, N, bias != null));
+    }
+
+    // x (M,K) f32, gamma,beta (K) T, w (N,K) T, bias (N) T or null -> out (M,N) f32 (BIAS) or T (activations)
+    /**
+     * out = epilogue(LayerNorm(x) W^T + bias): the block normalises the M rows itself (the bits of
+     * layernorm_T then gemv_*), one launch instead of two. Not for BIAS_RESIDUAL.
+     */
+    public static void gemvLayerNorm(CudaKernels k, CudaStream s, DType dt, Epilogue e, DeviceBuffer x, DeviceBuffer gamma,
+                                     DeviceBuffer beta, float eps, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out,
+                                     int M, int K, int N) {
+        if (e == Epilogue.BIAS_RESIDUAL) throw new IllegalArgumentException("gemv_ln: no residual epilogue");
+        String name = dt.kernel("gemv_ln_" + e.op.substring("gemv_".length()));
+        positive(name, "M", M); positive(name, "K", K); positive(name, "N", N);
+        if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+        int es = dt.sizeBytes();
+        long smem = (long) M * K * es;
+        if (!layerNormFits(dt, M, K))
+            throw new IllegalArgumentException(name + ": " + M + " rows of " + K + " need " + smem + " bytes of shared memory (limit 49152)");
+        need(name, "x", x, 4L * M * K);
+        need(name, "gamma", gamma, (long) es * K);
+        need(name, "beta", beta, (long) es * K);
+        need(name, "w", w, (long) es * N * K);
+        needOptional(name, "bias", bias, (long) es * N);
+        need(name, "out", out, (long) e.outBytes(dt) * M * N);
+        long bytes = (long) es * N * K + (bias != null ? (long) es * N : 0) + 4L * M * K + 2L * es * K + (long) e.outBytes(dt) * M * N;
+        k.launch(s, name, Dim3.of((N + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK), Dim3.of(BLOCK), (int) smem,
+                new KernelArgs().ptr(x).ptr(gamma).ptr(beta).f32(eps).ptr(w).ptr(addressOrNull(bias)).ptr(out)
+                        .i32(M).i32(K).i32(N), bytes);
+    }
+
+    /** Whether M normalised rows of K fit the 48 KiB of dynamic shared memory gemv_ln may use. */
+    public static boolean layerNormFits(DType dt, int M, int K) { return (long) M * K * dt.sizeBytes() <= 48 * 1024; }
+
+    /** Bytes a launch moves: W, the bias, the input rows, the outputs (read and written for the residual). */
+    public static long bytesMoved(DType dt, Epilogue e, int M, int K, int N, boolean hasBias) {
+        long es = dt.sizeBytes();
+        long outBytes = (long) e.outBytes(dt) * M * N * (e == Epilogue.BIAS_RESIDUAL ? 2 : 1);
+        return es * N * K + (hasBias ? es * N : 0) + es * M * K + outBytes;
+    }
+}
