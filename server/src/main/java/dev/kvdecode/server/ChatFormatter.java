@@ -18,6 +18,9 @@ interface ChatFormatter {
     /** The prompt for these messages, ending where the assistant's reply starts; empty without a template. */
     Optional<String> render(List<Message> messages);
 
+    /** The template's eos_token (tokenizer_config.json), where a chat reply also ends; null if none. */
+    default String eosToken() { return null; }
+
     /** The served model has no chat template (the default char model and GPT-2 have none). */
     ChatFormatter NONE = messages -> Optional.empty();
 
@@ -30,8 +33,14 @@ interface ChatFormatter {
      */
     static ChatFormatter forModel(Path modelDir) {
         if (modelDir == null) return NONE;
-        return ChatTemplate.load(modelDir).<ChatFormatter>map(t -> messages -> Optional.of(
-                t.render(messages.stream().map(m -> new ChatMessage(m.role(), m.content())).toList(), true)))
-            .orElse(NONE);
+        return ChatTemplate.load(modelDir).<ChatFormatter>map(t -> new ChatFormatter() {
+            @Override
+            public Optional<String> render(List<Message> messages) {
+                return Optional.of(t.render(messages.stream().map(m -> new ChatMessage(m.role(), m.content())).toList(), true));
+            }
+
+            @Override
+            public String eosToken() { return t.eosToken(); }
+        }).orElse(NONE);
     }
 }

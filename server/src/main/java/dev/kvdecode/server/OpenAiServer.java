@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.kvdecode.runtime.engine.StopTokens;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.tokenizer.TokenizerException;
 import io.javalin.Javalin;
@@ -136,8 +137,9 @@ public final class OpenAiServer implements AutoCloseable {
         Pipe pipe = new Pipe(new TextStream(e.model().tokenizer(), p.stop()));
         Scheduler.Sequence seq;
         try {
+            // any of the model's eos ids ends the reply; a chat's also at the template's eos_token
             seq = e.scheduler().submit(new Scheduler.Request(prompt, p.maxTokens(), p.sampling(),
-                    e.model().tokenizer().eosToken()), pipe);
+                    StopTokens.of(e.model(), chat ? e.chat().eosToken() : null)), pipe);
         } catch (Scheduler.QueueFullException q) {
             ctx.header("Retry-After", "1");
             throw new ApiException(429, "rate_limit_error", null, "queue_full", q.getMessage() + "; retry later");

@@ -67,12 +67,24 @@ public final class Scheduler implements AutoCloseable {
      * @param prompt    token ids, 1..window
      * @param maxTokens tokens to generate at most, >= 1
      * @param sampling  how each token is chosen; its seed seeds this sequence's generator
-     * @param eosToken  the end-of-text id, or -1
+     * @param eosTokens the end-of-text ids (the model's, see StopTokens): the sequence stops at any
+     *                  of them; empty for none
      */
-    public record Request(int[] prompt, int maxTokens, SamplingParams sampling, int eosToken) {
+    public record Request(int[] prompt, int maxTokens, SamplingParams sampling, int[] eosTokens) {
         public Request {
             if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
             if (maxTokens < 1) throw new IllegalArgumentException("maxTokens must be >= 1");
+            eosTokens = eosTokens.clone();
+        }
+
+        /** A request with one end-of-text id, or -1 for none. */
+        public Request(int[] prompt, int maxTokens, SamplingParams sampling, int eosToken) {
+            this(prompt, maxTokens, sampling, eosToken < 0 ? new int[0] : new int[] {eosToken});
+        }
+
+        boolean isEos(int token) {
+            for (int id : eosTokens) if (id == token) return true;
+            return false;
         }
     }
 
@@ -291,7 +303,7 @@ public final class Scheduler implements AutoCloseable {
     private void accept(int b, float[] logits) {
         Sequence s = active[b];
         int token = s.sampler.sample(logits, b * vocab, s.rng);
-        if (token == s.request.eosToken()) {
+        if (s.request.isEos(token)) {
             retire(b, Finish.STOP, null);
             return;
         }

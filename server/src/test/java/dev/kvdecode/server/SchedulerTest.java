@@ -138,6 +138,13 @@ class SchedulerTest {
             int firstEos = 0;
             while (ref[firstEos] != ref[3]) firstEos++;
             assertEquals(firstEos, e.tokens.size());
+            // several eos ids (a Llama 3 chat's): the sequence ends at the first of any of them
+            Collect any = new Collect();
+            sch.submit(new Scheduler.Request(prompt(6, 4), 10, SamplingParams.greedyDecoding(), new int[] {ref[5], ref[3]}), any);
+            assertEquals(Scheduler.Finish.STOP, any.await());
+            int firstOfAny = 0;
+            while (ref[firstOfAny] != ref[3] && ref[firstOfAny] != ref[5]) firstOfAny++;
+            assertEquals(firstOfAny, any.tokens.size());
         }
     }
 

@@ -11,6 +11,7 @@ import dev.kvdecode.runtime.engine.Generator;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.engine.StopReason;
+import dev.kvdecode.runtime.engine.StopTokens;
 import dev.kvdecode.runtime.engine.Warmup;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.sample.SamplingParams;
@@ -71,11 +72,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "decode this many sequences together (a single --prompt is repeated; default: the number of prompts)")
     Integer batch;
 
-    @Option(names = "--ignore-eos", description = "keep generating past the end-of-text token")
+    @Option(names = "--ignore-eos", description = "keep generating past the end-of-text tokens")
     boolean ignoreEos;
 
     @Option(names = "--chat", description = "render each --prompt as a user turn with the model's chat template "
-            + "(tokenizer_config.json chat_template) and stop at its eos token")
+            + "(tokenizer_config.json chat_template) and stop at its eos_token as well as the model's eos ids")
     boolean chat;
 
     @Option(names = "--system", paramLabel = "TEXT", description = "with --chat: a system turn before the user's")
@@ -135,12 +136,12 @@ final class GenerateCommand implements Callable<Integer> {
         if (ctx < 1 || ctx > m.config().nPositions())
             throw new UsageException("--context: must be in 1.." + m.config().nPositions() + " (the model's n_positions), got " + ctx);
         ChatTemplate template = null;
-        int eos = m.tokenizer().eosToken();
         if (chat) {
             template = ChatTemplate.load(model.resolve()).orElseThrow(() -> new UsageException(
                     "--chat: " + model.resolve() + " has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja)"));
-            eos = chatEos(m, template, eos);
         }
+        // Generation stops at any of the model's eos ids, and in a chat at the template's eos_token too.
+        int[] eos = StopTokens.of(m, template);
         // Every prompt is encoded once (a repeated prompt's ids are shared by the batch) and checked
         // before the session is opened, so a bad prompt costs nothing.
         List<int[]> encoded = new ArrayList<>();
@@ -211,17 +212,6 @@ final class GenerateCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
-    }
-
-    /**
-     * The id a chat reply ends at: the template's eos_token (e.g. Qwen's "<|im_end|>") when it is
-     * one token, else the tokenizer's. GenerationOptions takes one id; the model's other eos ids
-     * (generation_config.json) join when the engine takes a set.
-     */
-    private static int chatEos(Model m, ChatTemplate template, int fallback) {
-        if (template.eosToken() == null) return fallback;
-        int[] e = m.tokenizer().encode(template.eosToken(), false);
-        return e.length == 1 ? e[0] : fallback;
     }
 
     private String toJson(Model m, String backend, boolean cached, int[][] ids, GenerationResult r, long seedValue) throws Exception {

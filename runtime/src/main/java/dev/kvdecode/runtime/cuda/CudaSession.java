@@ -406,7 +406,9 @@ public final class CudaSession implements InferenceSession {
         checkOpen();
         Sampling sampling = Sampling.of(options.sampling());
         int max = options.maxNewTokens();
-        boolean eosActive = options.eosToken() >= 0 && !options.ignoreEos();
+        // The device loop serves GPT-2, which has one eos id: a set of several is refused, not cut down.
+        int eos = options.singleEosToken();
+        boolean eosActive = eos >= 0 && !options.ignoreEos();
         int[][] out = Generator.newOutputs(B, max);
         int[] produced = new int[B];
         StopReason[] reasons = new StopReason[B];
@@ -420,7 +422,7 @@ public final class CudaSession implements InferenceSession {
         stream.synchronize();
         int[] next = readRing(firstIndex, 0);
         double prefillMs = (System.nanoTime() - t0) / 1e6;
-        int active = Generator.accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+        int active = Generator.accept(next, out, produced, reasons, max, eosActive, eos, listener);
 
         int la = copt.lookahead();
         CudaEvent[] events = new CudaEvent[la];
@@ -445,7 +447,7 @@ public final class CudaSession implements InferenceSession {
                 events[consumed % la].synchronize();
                 consumed++;
                 next = readRing(firstIndex, consumed);
-                active = Generator.accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+                active = Generator.accept(next, out, produced, reasons, max, eosActive, eos, listener);
             }
             stream.synchronize();
         } finally {

@@ -39,7 +39,7 @@ public final class Generator {
         int[] produced = new int[B];
         StopReason[] reasons = new StopReason[B];
         int[] next = new int[B];
-        boolean eosActive = options.eosToken() >= 0 && !options.ignoreEos();
+        int[] eos = options.stopsAtEos() ? options.eosTokens() : new int[0];
 
         // slide: each sequence's most recent tokens (prompt + generated), to re-encode a full window
         int keep = options.slideKeep();
@@ -57,7 +57,7 @@ public final class Generator {
         float[] logits = session.prefill(prompts);
         for (int b = 0; b < B; b++) next[b] = sampler.sample(logits, b * V, rngs[b]);
         double prefillMs = (System.nanoTime() - t0) / 1e6;
-        int active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+        int active = accept(next, out, produced, reasons, max, eos, listener);
 
         long decodeNanos = 0;
         int steps = 0;
@@ -84,7 +84,7 @@ public final class Generator {
             steps++;
             for (int b = 0; b < B; b++) if (reasons[b] == null) next[b] = sampler.sample(logits, b * V, rngs[b]);
             decodeNanos += System.nanoTime() - t1;
-            active = accept(next, out, produced, reasons, max, eosActive, options.eosToken(), listener);
+            active = accept(next, out, produced, reasons, max, eos, listener);
         }
         int[][] tokens = new int[B][];
         for (int b = 0; b < B; b++) tokens[b] = Arrays.copyOf(out[b], produced[b]);
@@ -121,16 +121,16 @@ public final class Generator {
 
     /**
      * The stop rules every decode loop shares (this host loop and the CUDA device loop): records
-     * the sampled tokens of running sequences, ends a sequence at its end-of-text token (not
-     * recorded) or at max tokens; returns how many still run. {@code out[b]} is replaced by a larger
-     * copy when it is full (start with {@link #newOutputs}).
+     * the sampled tokens of running sequences, ends a sequence at any of the end-of-text ids
+     * {@code eos} (not recorded; empty: never) or at max tokens; returns how many still run.
+     * {@code out[b]} is replaced by a larger copy when it is full (start with {@link #newOutputs}).
      */
     public static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
-                              boolean eosActive, int eos, TokenListener listener) {
+                              int[] eos, TokenListener listener) {
         int active = 0;
         for (int b = 0; b < next.length; b++) {
             if (reasons[b] != null) continue;
-            if (eosActive && next[b] == eos) {
+            if (contains(eos, next[b])) {
                 reasons[b] = StopReason.EOS;
                 continue;
             }
@@ -142,5 +142,17 @@ public final class Generator {
             else active++;
         }
         return active;
+    }
+
+    /** {@link #accept} with one end-of-text id, active when {@code eosActive} and {@code eos >= 0}. */
+    public static int accept(int[] next, int[][] out, int[] produced, StopReason[] reasons, int max,
+                              boolean eosActive, int eos, TokenListener listener) {
+        return accept(next, out, produced, reasons, max, eosActive && eos >= 0 ? new int[] {eos} : new int[0], listener);
+    }
+
+    /** A linear scan: a model has a handful of eos ids at most. */
+    private static boolean contains(int[] ids, int token) {
+        for (int id : ids) if (id == token) return true;
+        return false;
     }
 }

@@ -329,6 +329,9 @@ class CudaSessionTest {
             GenerationResult got = s.generateOnDevice(prompts, o, null);
             assertArrayEquals(want.tokens()[0], got.tokens()[0]);
             assertEquals(StopReason.EOS, got.stopReasons()[0]);
+            // the device loop stops at one eos id (GPT-2 has one): a set of several is refused up front
+            var several = new GenerationOptions(20, SamplingParams.greedyDecoding(), new int[] {eos, free[2]}, false, 0);
+            assertThrows(IllegalArgumentException.class, () -> s.generateOnDevice(prompts, several, null));
         }
     }
 

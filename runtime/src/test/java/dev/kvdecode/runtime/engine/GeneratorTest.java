@@ -69,6 +69,27 @@ class GeneratorTest {
         assertArrayEquals(new int[] {2, 3, 4, 5, 6, 7}, ignoring.tokens()[0]);
     }
 
+    /** Several eos ids (a Llama 3 chat: eot_id and end_of_text): each sequence stops at the first it meets. */
+    @Test
+    void stopsAtAnyOfSeveralEosIds() {
+        var s = new CountingSession(3, 10, 100);
+        var opts = new GenerationOptions(9, SamplingParams.greedyDecoding(), new int[] {8, 4, 8}, false, 0);
+        assertArrayEquals(new int[] {4, 8}, opts.eosTokens(), "sorted, without repeats");
+        var r = Generator.generate(s, new int[][] {{1}, {6}, {8}}, opts, null);
+        assertArrayEquals(new int[] {2, 3}, r.tokens()[0], "stops at 4");
+        assertArrayEquals(new int[] {7}, r.tokens()[1], "stops at 8, which comes before 4");
+        assertArrayEquals(new int[] {9, 0, 1, 2, 3}, r.tokens()[2]);
+        for (StopReason reason : r.stopReasons()) assertEquals(StopReason.EOS, reason);
+        var ignoring = Generator.generate(new CountingSession(1, 10, 100), new int[][] {{1}},
+                new GenerationOptions(5, SamplingParams.greedyDecoding(), new int[] {4, 8}, true, 0), null);
+        assertArrayEquals(new int[] {2, 3, 4, 5, 6}, ignoring.tokens()[0]);
+        assertThrows(IllegalArgumentException.class, () -> opts.singleEosToken());
+        assertEquals(4, new GenerationOptions(1, SamplingParams.greedyDecoding(), 4, false).singleEosToken());
+        assertEquals(-1, new GenerationOptions(1, SamplingParams.greedyDecoding(), -1, false).singleEosToken());
+        assertThrows(IllegalArgumentException.class,
+                () -> new GenerationOptions(1, SamplingParams.greedyDecoding(), new int[] {-1, 3}, false, 0));
+    }
+
     @Test
     void contextFullEndsGenerationCleanly() {
         var r = Generator.generate(new CountingSession(1, 10, 3), new int[][] {{1}},

@@ -20,7 +20,7 @@ import java.util.Map;
  * The reader is checked against files written by the Python {@code safetensors} package, so this
  * writer is not its only witness.
  */
-final class SafeTensorsWriter {
+public final class SafeTensorsWriter {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One tensor to write: dtype name as in the format ("F32", "I64", ...), shape, raw LE bytes. */
@@ -34,13 +34,13 @@ final class SafeTensorsWriter {
         return this;
     }
 
-    SafeTensorsWriter putF32(String name, long[] shape, float... values) {
+    public SafeTensorsWriter putF32(String name, long[] shape, float... values) {
         ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : values) b.putFloat(v);
         return put(name, "F32", shape, b.array());
     }
 
-    SafeTensorsWriter put16(String name, String dtype, long[] shape, int... bits) {
+    public SafeTensorsWriter put16(String name, String dtype, long[] shape, int... bits) {
         ByteBuffer b = ByteBuffer.allocate(bits.length * 2).order(ByteOrder.LITTLE_ENDIAN);
         for (int v : bits) b.putShort((short) v);
         return put(name, dtype, shape, b.array());
@@ -63,7 +63,7 @@ final class SafeTensorsWriter {
     Entry remove(String name) { return tensors.remove(name); }
 
     /** Writes a well-formed file: offsets packed in insertion order, header padded to 8 bytes. */
-    void write(Path file) throws IOException {
+    public void write(Path file) throws IOException {
         ObjectNode header = JSON.createObjectNode();
         if (!metadata.isEmpty()) {
             ObjectNode m = header.putObject("__metadata__");

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * gave for them (scripts/reference/make_hf_tokenizer_fixtures.py). A failed or missing fetch
  * fails the calling test with the fetch's one-line reason: it never skips.
  */
-final class RealTokenizers {
+public final class RealTokenizers {
     static final String[] NAMES = {"llama3", "llama2", "qwen3"};
     private static final Path LIST = Path.of("target/test-fixtures/tokenizers.properties");
     private static Properties dirs;
@@ -26,7 +26,7 @@ final class RealTokenizers {
 
     private RealTokenizers() {}
 
-    static synchronized Path dir(String name) {
+    public static synchronized Path dir(String name) {
         if (dirs == null) {
             if (!Files.isRegularFile(LIST)) fail(LIST.toAbsolutePath() + " is missing: run the build through Maven (generate-test-resources runs scripts/fetch-test-fixtures.sh)");
             Properties p = new Properties();
@@ -49,7 +49,7 @@ final class RealTokenizers {
     }
 
     /** fixtures.json's object for one tokenizer: cases, no_special_first8, chat. */
-    static synchronized JsonNode expected(String name) {
+    public static synchronized JsonNode expected(String name) {
         if (expected == null) {
             try (var in = RealTokenizers.class.getResourceAsStream("/hf-tokenizers/fixtures.json")) {
                 expected = new ObjectMapper().readTree(in);
