@@ -46,7 +46,9 @@ record CompletionParams(String model, int maxTokens, SamplingParams sampling, Li
             includeUsage = bool(so, "include_usage", false, "stream_options.include_usage");
         }
         SamplingParams sampling = temperature == 0 ? SamplingParams.greedyDecoding()
-                : SamplingParams.of((float) temperature, (int) Math.max(0, topK), (float) topP, seed);
+                : SamplingParams.of((float) temperature, (int) Math.max(0, topK),
+                        // a top_p below float's range (e.g. 1e-300) rounds to 0: keep it the smallest nucleus
+                        Math.max((float) topP, Float.MIN_VALUE), seed);
         return new CompletionParams(model, maxTokens, sampling, stops(body), stream, includeUsage);
     }
 

@@ -7,7 +7,7 @@ import dev.kvdecode.runtime.sample.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -140,7 +140,7 @@ public final class Scheduler implements AutoCloseable {
         this.slots = slots;
         this.window = window;
         this.vocab = session.vocabSize();
-        this.queue = new ArrayBlockingQueue<>(maxQueue);
+        this.queue = new LinkedBlockingQueue<>(maxQueue);   // bounded without allocating maxQueue slots up front (--max-queue may be huge)
         this.observer = observer;
         this.active = new Sequence[slots];
         this.stepSlots = new int[slots];

@@ -4,7 +4,9 @@ import dev.kvdecode.runtime.cli.BackendOptions;
 import dev.kvdecode.runtime.cli.ModelOptions;
 import dev.kvdecode.runtime.cli.UsageException;
 import dev.kvdecode.runtime.engine.Backend;
+import dev.kvdecode.runtime.engine.SizeLimitException;
 import dev.kvdecode.runtime.engine.Warmup;
+import dev.kvdecode.runtime.model.HeapTooSmallException;
 import dev.kvdecode.runtime.model.Model;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -53,10 +55,14 @@ final class ServeCommand implements Callable<Integer> {
             description = "on SIGTERM, let requests in flight finish for at most this long, then exit (default: ${DEFAULT-VALUE})")
     int drainSeconds;
 
+    /** Counted down to stop (drain and exit); null: SIGTERM and SIGINT do it. Tests set a latch of their own. */
+    CountDownLatch stop;
+
     @Override
     public Integer call() throws Exception {
         if (port < 0 || port > 65535) throw new UsageException("--port: must be in 0..65535, got " + port);
-        if (maxBatch < 1 || maxBatch > 1024) throw new UsageException("--max-batch: must be in 1..1024, got " + maxBatch);
+        // no fixed ceiling: the session checks the KV cache of maxBatch slots against the memory free (issue 21)
+        if (maxBatch < 1) throw new UsageException("--max-batch: must be >= 1, got " + maxBatch);
         if (maxQueue < 1) throw new UsageException("--max-queue: must be >= 1, got " + maxQueue);
         if (maxBodyBytes < 1024) throw new UsageException("--max-body-bytes: must be >= 1024, got " + maxBodyBytes);
         if (drainSeconds < 0) throw new UsageException("--drain-seconds: must be >= 0, got " + drainSeconds);
@@ -67,20 +73,25 @@ final class ServeCommand implements Callable<Integer> {
         Path dir = model.resolve();
         if (!Files.isDirectory(dir)) throw new UsageException("--model " + dir + ": model directory does not exist");
 
-        Backend backend = backendOptions.open();
-        CountDownLatch stop = new CountDownLatch(1);
-        Signal.handle(new Signal("TERM"), s -> stop.countDown());
-        Signal.handle(new Signal("INT"), s -> stop.countDown());
+        Backend backend = backendOptions.openHoldingNotices();
+        CountDownLatch stop = this.stop;
+        if (stop == null) {
+            stop = new CountDownLatch(1);
+            CountDownLatch s = stop;
+            Signal.handle(new Signal("TERM"), x -> s.countDown());
+            Signal.handle(new Signal("INT"), x -> s.countDown());
+        }
         Serving serving;
         try {
+            // listens at once (a taken port fails before a large model loads; /health is 503 while
+            // it loads), but says nothing until the session is open: a size the session refuses is
+            // the only stderr line (issue 21)
             serving = Serving.listen(new OpenAiServer.Config(host, port, apiKey, maxBodyBytes));
         } catch (RuntimeException e) {
             backend.close();
             throw new UsageException("--host/--port: cannot listen on " + host + ":" + port + ": " + rootMessage(e));
         }
         try {
-            err.println("kvdecode: listening on http://" + host + ":" + serving.port() + " (loading the model; /health is 503 until it is ready)");
-            err.flush();
             Model m;
             try (Warmup w = backend.warmUp()) {
                 m = model.load();
@@ -90,9 +101,18 @@ final class ServeCommand implements Callable<Integer> {
             int window = context != null ? context : n;
             if (window < 1 || window > n)
                 throw new UsageException("--context: must be in 1.." + n + " (the model's n_positions), got " + window);
-            serving.load(m, backend, maxBatch, window, maxQueue, ChatFormatter.forModel(dir));
-            err.println("kvdecode: serving " + m.name() + " on " + backend.name() + ": " + maxBatch + " slots of " + window
-                    + " tokens, queue " + maxQueue + (apiKey != null ? ", API key required" : "") + "; SIGTERM drains and exits");
+            try {
+                // the session checks the KV cache of maxBatch slots against the heap (CPU) or the
+                // device's free memory (CUDA) before it allocates anything
+                serving.load(m, backend, maxBatch, window, maxQueue, ChatFormatter.forModel(dir));
+            } catch (HeapTooSmallException | SizeLimitException e) {
+                // the session speaks of --batch; serve's flag is --max-batch
+                throw new UsageException(e.getMessage().replace("--batch ", "--max-batch "));
+            }
+            backendOptions.printNotices(err);
+            err.println("kvdecode: serving " + m.name() + " on " + backend.name() + " at http://" + host + ":" + serving.port()
+                    + ": " + maxBatch + " slots of " + window + " tokens, queue " + maxQueue
+                    + (apiKey != null ? ", API key required" : "") + "; SIGTERM drains and exits");
             err.flush();
             stop.await();
             err.println("kvdecode: draining (at most " + drainSeconds + " s)...");

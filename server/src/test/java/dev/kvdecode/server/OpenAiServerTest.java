@@ -18,12 +18,17 @@ import com.openai.models.completions.CompletionCreateParams;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -199,6 +204,78 @@ class OpenAiServerTest {
         assertEquals("request_too_large", assertError(post("/v1/completions", big), 413, null).get("code").asText());
         // after all that, the server still serves
         assertEquals(200, post("/v1/completions", "{\"model\": \"" + MODEL + "\", \"prompt\": [1, 2, 3], \"max_tokens\": 3}").statusCode());
+    }
+
+    /**
+     * Issue 21: every numeric request field over 0, -1, 1, Integer.MAX_VALUE, past an int, past a
+     * long and its own limits; each is served (200) or refused with a 400 naming the field.
+     */
+    static Stream<Arguments> numericFields() {
+        String MAX = Integer.toString(Integer.MAX_VALUE), INT_OVER = "2147483648", LONG_OVER = "9223372036854775808",
+                HUGE = "1" + "0".repeat(30), W = Integer.toString(WINDOW), W1 = Integer.toString(WINDOW + 1);
+        return Stream.of(
+                Arguments.of("max_tokens", "0", 400), Arguments.of("max_tokens", "-1", 400), Arguments.of("max_tokens", "1", 200),
+                Arguments.of("max_tokens", W, 200), Arguments.of("max_tokens", W1, 400), Arguments.of("max_tokens", MAX, 400),
+                Arguments.of("max_tokens", INT_OVER, 400), Arguments.of("max_tokens", LONG_OVER, 400), Arguments.of("max_tokens", HUGE, 400),
+                Arguments.of("n", "0", 400), Arguments.of("n", "-1", 400), Arguments.of("n", "1", 200), Arguments.of("n", MAX, 400),
+                Arguments.of("n", INT_OVER, 400), Arguments.of("n", LONG_OVER, 400),
+                Arguments.of("best_of", "0", 400), Arguments.of("best_of", "1", 200), Arguments.of("best_of", MAX, 400),
+                Arguments.of("temperature", "0", 200), Arguments.of("temperature", "-1", 400), Arguments.of("temperature", "1", 200),
+                Arguments.of("temperature", "2", 200), Arguments.of("temperature", "2.0001", 400), Arguments.of("temperature", MAX, 400),
+                Arguments.of("temperature", "1e400", 400),
+                Arguments.of("temperature", "1e-300", 200), Arguments.of("temperature", "1e-45", 200), Arguments.of("temperature", "1e-30", 200), Arguments.of("temperature", "-1e400", 400),
+                Arguments.of("top_p", "0", 400), Arguments.of("top_p", "-1", 400), Arguments.of("top_p", "1", 200),
+                Arguments.of("top_p", "1e-300", 200), Arguments.of("top_p", "1.0001", 400), Arguments.of("top_p", MAX, 400),
+                Arguments.of("top_p", "1e400", 400),
+                Arguments.of("top_k", "0", 200), Arguments.of("top_k", "-1", 200), Arguments.of("top_k", "-2", 400),
+                Arguments.of("top_k", "1", 200), Arguments.of("top_k", "66", 200), Arguments.of("top_k", MAX, 200),
+                Arguments.of("top_k", INT_OVER, 400), Arguments.of("top_k", LONG_OVER, 400),
+                Arguments.of("seed", "0", 200), Arguments.of("seed", "-1", 200), Arguments.of("seed", MAX, 200),
+                Arguments.of("seed", Long.toString(Long.MAX_VALUE), 200), Arguments.of("seed", Long.toString(Long.MIN_VALUE), 200),
+                Arguments.of("seed", LONG_OVER, 400), Arguments.of("seed", "-9223372036854775809", 400), Arguments.of("seed", "1.5", 400));
+    }
+
+    @ParameterizedTest(name = "{0} = {1} -> {2}")
+    @MethodSource("numericFields")
+    void numericFieldIsServedOrNamed(String field, String value, int status) throws Exception {
+        // sampled (temperature 1) unless the sweep is of temperature, so top_k, top_p and seed are used
+        String body = "{\"model\": \"" + MODEL + "\", \"prompt\": \"A\""
+                + (field.equals("max_tokens") ? "" : ", \"max_tokens\": 2")
+                + (field.equals("temperature") ? "" : ", \"temperature\": 1")
+                + ", \"" + field + "\": " + value + "}";
+        HttpResponse<String> r = post("/v1/completions", body);
+        if (status == 200) assertEquals(200, r.statusCode(), field + " = " + value + ": " + r.body());
+        else assertError(r, status, field);
+    }
+
+    /** stop: 0 to 4 strings are served, 5 are a 400; a stop string as long as the body allows is served. */
+    @Test
+    void stopCountAndLength() throws Exception {
+        String head = "{\"model\": \"" + MODEL + "\", \"prompt\": \"A\", \"max_tokens\": 3, \"stop\": ";
+        for (int n = 0; n <= 5; n++) {
+            List<String> stops = new ArrayList<>();
+            for (int i = 0; i < n; i++) stops.add("\"zz" + i + "\"");
+            HttpResponse<String> r = post("/v1/completions", head + "[" + String.join(",", stops) + "]}");
+            if (n <= CompletionParams.MAX_STOPS) assertEquals(200, r.statusCode(), n + " stops: " + r.body());
+            else assertError(r, 400, "stop");
+        }
+        assertError(post("/v1/completions", head + "\"\"}"), 400, "stop");
+        String longStop = "z".repeat(60 * 1024);   // the body limit (64 KiB) bounds its length
+        assertEquals(200, post("/v1/completions", head + "\"" + longStop + "\"}").statusCode());
+        assertEquals(200, post("/v1/completions", head + "[\"" + longStop.substring(0, 15000) + "\", \"" + longStop.substring(0, 15000)
+                + "\", \"" + longStop.substring(0, 15000) + "\", \"" + longStop.substring(0, 15000) + "\"]}").statusCode());
+    }
+
+    /** The body: empty is a 400, exactly the limit (64 KiB here) is read, one byte more is a 413. */
+    @Test
+    void bodySizeAtTheLimit() throws Exception {
+        assertError(post("/v1/completions", ""), 400, null);
+        String base = "{\"model\": \"" + MODEL + "\", \"prompt\": \"A\", \"max_tokens\": 2}";
+        String atLimit = base.substring(0, base.length() - 1) + " ".repeat(64 * 1024 - base.length()) + "}";
+        assertEquals(64 * 1024, atLimit.getBytes(java.nio.charset.StandardCharsets.UTF_8).length);
+        assertEquals(200, post("/v1/completions", atLimit).statusCode());
+        String over = " " + atLimit;
+        assertEquals("request_too_large", assertError(post("/v1/completions", over), 413, null).get("code").asText());
     }
 
     @Test

@@ -41,6 +41,10 @@ final class ConvertCommand implements Callable<Integer> {
         Path dir = out.toAbsolutePath().getParent();
         if (dir == null || !Files.isDirectory(dir)) throw new UsageException("--out " + out + ": the folder does not exist");
         if (Files.isDirectory(out)) throw new UsageException("--out " + out + ": is a directory");
+        // checked before the model is read (issue 21): an existing regular file is replaced
+        // atomically at the end; anything else there, or a folder we cannot write, is refused now
+        if (Files.exists(out) && !Files.isRegularFile(out)) throw new UsageException("--out " + out + ": exists and is not a regular file");
+        if (!Files.isWritable(dir)) throw new UsageException("--out " + out + ": folder " + dir + " is not writable");
         try {
             GgufExport.gpt2(model, out, t);
         } catch (IOException e) {   // the temporary file or the rename (reading the model reports its own errors)

@@ -25,5 +25,9 @@ public record SamplingParams(boolean greedy, float temperature, int topK, float 
     }
 
     /** True when the choice is the argmax. */
-    public boolean isArgmax() { return greedy || temperature == 0f; }
+    /**
+     * Greedy, temperature 0, or a temperature so small that 1/T overflows a float (below ~2.9e-39):
+     * the limit T -> 0 of softmax(logits / T) is the argmax, and dividing by it would give NaN.
+     */
+    public boolean isArgmax() { return greedy || temperature == 0f || Float.isInfinite(1f / temperature); }
 }

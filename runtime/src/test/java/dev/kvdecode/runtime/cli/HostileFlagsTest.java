@@ -1,5 +1,6 @@
 package dev.kvdecode.runtime.cli;
 
+import dev.kvdecode.runtime.model.FixtureLogits;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -9,8 +10,12 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 import java.util.stream.Stream;
 
 import static dev.kvdecode.runtime.cli.CliTest.CHAR;
@@ -155,5 +160,70 @@ class HostileFlagsTest {
         CliTest.assertUsageError(r, "--threads: must be in 0.." + CORES);
         assertEquals("", r.out());
         assertTrue(Thread.activeCount() < before + 50, "threads started: " + (Thread.activeCount() - before));
+    }
+
+    /** A GPT-2 model folder that convert --to gguf accepts (the gpt2-tiny fixture with GPT-2's tokenizer files). */
+    static Path gpt2Model() throws IOException {
+        Path m = dir.resolve("gpt2-tiny-bpe");
+        if (Files.isDirectory(m)) return m;
+        Files.createDirectories(m);
+        Path fx = FixtureLogits.dir("gpt2-tiny"), tok = fx.getParent().getParent().resolve("gpt2-tokenizer");
+        for (String f : new String[] {"config.json", "model.safetensors"}) Files.copy(fx.resolve(f), m.resolve(f));
+        for (String f : new String[] {"vocab.json", "merges.txt"}) Files.copy(tok.resolve(f), m.resolve(f));
+        return m;
+    }
+
+    static CliTest.Run convert(Path out) throws IOException {
+        return run("convert", "--to", "gguf", "--model", gpt2Model().toString(), "--out", out.toString());
+    }
+
+    /** No file but the ones a test put there: nothing named like the target, no temporary .part files. */
+    static void assertNothingLeft(Path folder, List<String> expected) throws IOException {
+        if (!Files.isDirectory(folder)) return;
+        try (Stream<Path> files = Files.list(folder)) {
+            List<String> names = files.map(p -> p.getFileName().toString()).sorted().toList();
+            assertEquals(expected, names, "files left in " + folder);
+        }
+    }
+
+    /**
+     * convert --to gguf's output path, checked before the model is read: an existing regular file
+     * is replaced atomically; a folder, a path below a file, a missing folder or one that cannot be
+     * written is one line naming --out, and nothing is left behind.
+     */
+    @Test
+    void convertOutputPaths() throws IOException {
+        Path outs = Files.createDirectories(dir.resolve("convert-out"));
+        Path existing = outs.resolve("existing.gguf");
+        Files.writeString(existing, "old contents");
+        CliTest.Run ok = convert(existing);
+        assertEquals(0, ok.exitCode(), ok.err());
+        assertEquals("", ok.err());
+        assertEquals(1, ok.out().strip().lines().count(), ok.out());
+        byte[] head = Arrays.copyOf(Files.readAllBytes(existing), 4);
+        assertArrayEquals("GGUF".getBytes(java.nio.charset.StandardCharsets.US_ASCII), head, "replaced by a GGUF file");
+        assertNothingLeft(outs, List.of("existing.gguf"));
+
+        Path folder = Files.createDirectories(outs.resolve("a-folder.gguf"));
+        CliTest.assertUsageError(convert(folder), "--out " + folder + ": is a directory");
+        CliTest.assertUsageError(convert(existing.resolve("below-a-file.gguf")), "--out " + existing.resolve("below-a-file.gguf"));
+        CliTest.assertUsageError(convert(outs.resolve("no/such/folder/x.gguf")), "the folder does not exist");
+        assertNothingLeft(outs, List.of("a-folder.gguf", "existing.gguf"));
+        assertNothingLeft(folder, List.of());
+
+        // a folder that cannot be written: read-only for a user; as root (which may write anyway) /proc
+        Path locked = Files.createDirectories(outs.resolve("locked"));
+        Set<PosixFilePermission> before = Files.getPosixFilePermissions(locked);
+        Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            Path target = Files.isWritable(locked) ? Path.of("/proc/kvdecode-convert-test.gguf") : locked.resolve("x.gguf");
+            CliTest.Run r = convert(target);
+            CliTest.assertUsageError(r, "--out " + target);
+            assertEquals("", r.out());
+            assertFalse(Files.exists(target), "no partial output");
+            assertNothingLeft(locked, List.of());
+        } finally {
+            Files.setPosixFilePermissions(locked, before);
+        }
     }
 }

@@ -18,6 +18,12 @@ class SamplerTest {
         assertEquals(2, s.sample(new float[] {1, 2, 4, 4}, 0, new SplittableRandom(SEED)));
         Sampler t0 = new Sampler(SamplingParams.of(0f, 0, 1f, SEED), 4);
         assertEquals(2, t0.sample(new float[] {1, 2, 4, 4}, 0, new SplittableRandom(SEED)), "temperature 0 = argmax");
+        // 1/T overflows a float: the T -> 0 limit (argmax), not NaN probabilities (issue 21: request fields)
+        for (float tiny : new float[] {Float.MIN_VALUE, 1e-40f}) {
+            Sampler st = new Sampler(SamplingParams.of(tiny, 0, 0.5f, SEED), 5);
+            for (int i = 0; i < 20; i++)
+                assertEquals(3, st.sample(new float[] {1, 2, -4, 4.5f, 4}, 0, new SplittableRandom(SEED + i)), "T=" + tiny);
+        }
     }
 
     /** Frequencies of 40,000 draws match softmax(logits / T) within 5 standard errors. */
