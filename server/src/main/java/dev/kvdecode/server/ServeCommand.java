@@ -71,7 +71,7 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         // a missing model directory is a mistake to report before anything listens
         Path dir = model.resolve();
-        if (!Files.isDirectory(dir)) throw new UsageException("--model " + dir + ": model directory does not exist");
+        if (!Files.exists(dir)) throw new UsageException("--model " + dir + ": model directory (or .gguf file) does not exist");
 
         Backend backend = backendOptions.openHoldingNotices();
         CountDownLatch stop = this.stop;
