@@ -52,7 +52,7 @@ public final class ChatTemplate {
      * output, every string, list and map it builds, range() and nesting. A chat prompt longer than
      * MAX_OUTPUT characters would not fit any context kvdecode runs anyway.
      */
-    static final int MAX_OUTPUT = 4 << 20, MAX_COLLECTION = 100_000, RANGE_LIMIT = 10_000, MAX_RENDER_DEPTH = 10;
+    static final int MAX_OUTPUT = 4 << 20, MAX_COLLECTION = 100_000, RANGE_LIMIT = 1_000, MAX_RENDER_DEPTH = 10;
     private static final Pattern REVERSE_SLICE = Pattern.compile("([A-Za-z_][A-Za-z0-9_.]*)\\[\\s*:\\s*:\\s*-1\\s*]");
 
     private final Path source;
