@@ -102,6 +102,12 @@ public final class HfTokenizer implements Tokenizer {
         postProcessor(file, root.get("post_processor"), "post_processor", prefix, suffix);
         prefixIds = prefix.stream().mapToInt(Integer::intValue).toArray();
         suffixIds = suffix.stream().mapToInt(Integer::intValue).toArray();
+        // Encoding emits these ids: each must be a token (issue 16's fuzz target: crash-post-processor-id-past-vocab).
+        for (int id : prefix.isEmpty() && suffix.isEmpty() ? new int[0] : java.util.stream.IntStream.concat(
+                java.util.Arrays.stream(prefixIds), java.util.Arrays.stream(suffixIds)).toArray()) {
+            if (id < 0 || id > maxId) throw Gpt2BpeTokenizer.bad(file, "post_processor: special token id " + id
+                    + " is not in the vocabulary (ids 0.." + maxId + ")");
+        }
 
         // Decoder: every token's bytes, once.
         List<JsonNode> steps = new ArrayList<>();
