@@ -127,6 +127,105 @@ out("TokenizerFuzzTest", "chars", "shakespeare",
     json.dumps(list("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")))
 out("TokenizerFuzzTest", "chars", "astral", json.dumps(["a", "\U0001F600", "\u00e9"], ensure_ascii=True))
 
+# tokenizer.json of the Llama family (HfTokenizer, TokenizerKind.TOKENIZER_JSON): the input packs
+# a text to encode and decode (u32 length + UTF-8) and the tokenizer.json.
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+l3_vocab = {B2U[b]: b for b in range(256)}
+for a, b in merges:
+    l3_vocab.setdefault(a + b, len(l3_vocab))
+bot, eot = len(l3_vocab), len(l3_vocab) + 1
+llama3 = {
+    "added_tokens": [
+        {"id": bot, "content": "<|begin_of_text|>", "lstrip": False, "rstrip": False, "normalized": False, "special": True},
+        {"id": eot, "content": "<|eot_id|>", "lstrip": False, "rstrip": False, "normalized": False, "special": True}],
+    "normalizer": None,
+    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": LLAMA3_SPLIT}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
+    "post_processor": {"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+        {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                                                  {"Sequence": {"id": "A", "type_id": 0}}],
+         "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [bot], "tokens": ["<|begin_of_text|>"]}}}]},
+    "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+    "model": {"type": "BPE", "ignore_merges": True, "byte_fallback": False, "vocab": l3_vocab,
+              "merges": [list(m) for m in merges]}}
+TEXT = "Hello, world! It's 2026: caf\u00e9 \u4e2d\u6587 \U0001F600\n\t 12345<|eot_id|>"
+
+
+def tok_json(t):
+    return json.dumps(t, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+out("TokenizerFuzzTest", "hfTokenizerJson", "llama3-split-regex", pack(TEXT.encode(), tok_json(llama3)))
+
+SP = "\u2581"
+sp_vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+for b in (0x0A, 0x21, 0x2C, 0xC3, 0xA9, 0xE4, 0xB8, 0xAD, 0xF0, 0x9F, 0x98, 0x80):
+    sp_vocab["<0x%02X>" % b] = len(sp_vocab)
+sp_pieces = [SP, "H", "e", "l", "o", "w", "r", "d", "a", "b", "1", "2", SP + "w", "ll", "He", "Hell", "Hello", "or", "ld"]
+for piece in sp_pieces:
+    sp_vocab[piece] = len(sp_vocab)
+sp_merges = [("l", "l"), ("H", "e"), ("He", "ll"), ("Hell", "o"), (SP, "w"), ("o", "r"), ("l", "d")]
+tool = len(sp_vocab)
+llama2 = {
+    "added_tokens": [
+        {"id": 0, "content": "<unk>", "lstrip": False, "rstrip": False, "normalized": False, "special": True},
+        {"id": 1, "content": "<s>", "lstrip": False, "rstrip": False, "normalized": False, "special": True},
+        {"id": 2, "content": "</s>", "lstrip": False, "rstrip": False, "normalized": False, "special": True},
+        {"id": tool, "content": "[TOOL]", "lstrip": True, "rstrip": True, "single_word": False, "normalized": False, "special": False}],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": SP},
+                                                       {"type": "Replace", "pattern": {"String": " "}, "content": SP}]},
+    "pre_tokenizer": None,
+    "post_processor": {"type": "TemplateProcessing",
+                       "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                       "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+    "decoder": {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"String": SP}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"},
+        {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+    "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True,
+              "vocab": sp_vocab, "merges": ["%s %s" % m for m in sp_merges]}}
+SP_TEXT = "Hello, world! [TOOL] caf\u00e9 \u4e2d \U0001F600\n12 </s>"
+out("TokenizerFuzzTest", "hfTokenizerJson", "llama2-sentencepiece", pack(SP_TEXT.encode(), tok_json(llama2)))
+mistral = dict(llama2, normalizer=None,
+               pre_tokenizer={"type": "Metaspace", "replacement": SP, "prepend_scheme": "first", "split": False},
+               decoder={"type": "Metaspace", "replacement": SP, "prepend_scheme": "first", "split": False})
+mistral["model"] = dict(llama2["model"], merges=[list(m) for m in sp_merges])
+out("TokenizerFuzzTest", "hfTokenizerJson", "mistral-metaspace", pack(SP_TEXT.encode(), tok_json(mistral)))
+qwen = dict(llama3, normalizer={"type": "NFC"},
+            pre_tokenizer={"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithNext", "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "use_regex": False}]},
+            post_processor={"type": "ByteLevel"})
+qwen["model"] = dict(llama3["model"], ignore_merges=False, merges=["%s %s" % m for m in merges])
+out("TokenizerFuzzTest", "hfTokenizerJson", "nfc-split-string", pack(TEXT.encode(), tok_json(qwen)))
+
+
+# tokenizer_config.json with a chat_template (ChatTemplate, jinjava), rendered on a fixed chat.
+with open(os.path.join(ROOT, "..", "..", "..", "..", "hf-tokenizers", "llama2-chat-template.jinja"), encoding="utf-8") as f:
+    LLAMA2_CHAT = f.read()
+LLAMA3_CHAT = ("{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + "
+               "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}"
+               "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}")
+QWEN_CHAT = ("{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}"
+             "{%- for message in messages[::-1] %}{%- set index = (messages|length - 1) - loop.index0 %}"
+             "{%- if ns.multi_step_tool and message.role == 'user' and not message.content.startswith('<tool_response>') %}"
+             "{%- set ns.multi_step_tool = false %}{%- set ns.last_query_index = index %}{%- endif %}{%- endfor %}"
+             "{%- for m in messages %}{{- '<|im_start|>' + m.role + '\n' + m.content.strip() + '<|im_end|>\n' }}{%- endfor %}"
+             "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}{{ ns.last_query_index }}")
+out("TokenizerFuzzTest", "chatTemplate", "llama2", json.dumps(
+    {"bos_token": "<s>", "eos_token": {"content": "</s>", "lstrip": False}, "chat_template": LLAMA2_CHAT}, indent=1))
+out("TokenizerFuzzTest", "chatTemplate", "llama3", json.dumps(
+    {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "chat_template": LLAMA3_CHAT}))
+out("TokenizerFuzzTest", "chatTemplate", "qwen-namespace-reverse", json.dumps({"eos_token": "<|im_end|>", "chat_template": QWEN_CHAT}))
+out("TokenizerFuzzTest", "chatTemplate", "named-list-macro", json.dumps({"chat_template": [
+    {"name": "tool_use", "template": "{{ tools }}"},
+    {"name": "default", "template": "{% macro say(m) %}{{ m.role|upper }}: {{ m.content.split(' ')|join('_') }}"
+                                    "{% endmacro %}{% for m in messages %}{{ say(m) }}{% if loop.last %}.{% endif %}{% endfor %}"
+                                    "{{ raise_exception('no ' ~ strftime_now('%Y')) if messages|length > 9 }}"}]}))
+
+
 # ---- the char model format -----------------------------------------------------------------
 def char_model(dtype, enc, tied=False):
     C, V, P = 2, 3, 2

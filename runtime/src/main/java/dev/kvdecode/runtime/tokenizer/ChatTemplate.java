@@ -47,6 +47,12 @@ import java.util.regex.Pattern;
  * expressions as {@code namespace(...)} keyword values (parenthesized before parsing).
  */
 public final class ChatTemplate {
+    /**
+     * Bounds on one rendering (the template is the model's, the messages a server client's): its
+     * output, every string, list and map it builds, range() and nesting. A chat prompt longer than
+     * MAX_OUTPUT characters would not fit any context kvdecode runs anyway.
+     */
+    static final int MAX_OUTPUT = 4 << 20, MAX_COLLECTION = 100_000, RANGE_LIMIT = 1_000, MAX_RENDER_DEPTH = 10;
     private static final Pattern REVERSE_SLICE = Pattern.compile("([A-Za-z_][A-Za-z0-9_.]*)\\[\\s*:\\s*:\\s*-1\\s*]");
 
     private final Path source;
@@ -71,7 +77,9 @@ public final class ChatTemplate {
         resolver.add(new PythonStringMethods());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         jinjava = new Jinjava(JinjavaConfig.newBuilder().withLegacyOverrides(python).withElResolver(resolver)
-                .withFailOnUnknownTokens(false).build());
+                .withFailOnUnknownTokens(false).withMaxOutputSize(MAX_OUTPUT).withMaxStringLength(MAX_OUTPUT)
+                .withMaxListSize(MAX_COLLECTION).withMaxMapSize(MAX_COLLECTION).withRangeLimit(RANGE_LIMIT)
+                .withMaxRenderDepth(MAX_RENDER_DEPTH).build());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
     }

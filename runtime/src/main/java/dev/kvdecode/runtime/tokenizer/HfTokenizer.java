@@ -138,6 +138,12 @@ public final class HfTokenizer implements Tokenizer {
         Map<String, Integer> all = new HashMap<>(vocab);
         all.putAll(addedIds);
         for (Map.Entry<String, Integer> e : all.entrySet()) tokenBytes[e.getValue()] = decodeToken(e.getKey(), steps, replaces);
+        // Encoding emits these ids: each must be a token (issue 16's fuzz target: crash-post-processor-id-past-vocab).
+        for (int id : prefix.isEmpty() && suffix.isEmpty() ? new int[0] : java.util.stream.IntStream.concat(
+                java.util.Arrays.stream(prefixIds), java.util.Arrays.stream(suffixIds)).toArray()) {
+            if (id < 0 || id > maxId || tokenBytes[id] == null) throw Gpt2BpeTokenizer.bad(file, "post_processor: special token id " + id
+                    + " is not in the vocabulary (ids 0.." + maxId + ")");
+        }
 
         bosToken = idOf(bosName);
         eosToken = idOf(eosName);

@@ -3,11 +3,14 @@ package dev.kvdecode.runtime.fuzz;
 import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.kvdecode.runtime.model.TokenizerKind;
+import dev.kvdecode.runtime.tokenizer.ChatMessage;
+import dev.kvdecode.runtime.tokenizer.ChatTemplate;
 import dev.kvdecode.runtime.tokenizer.StreamDecoder;
 import dev.kvdecode.runtime.tokenizer.Tokenizer;
 import dev.kvdecode.runtime.tokenizer.Tokenizers;
 import org.junit.jupiter.api.AfterAll;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -49,30 +52,89 @@ class TokenizerFuzzTest {
             "\"content\"", "\"id\"", "\"lstrip\"", "\"dropout\"", "\"ignore_merges\"", "<|endoftext|>"})
     void gpt2TokenizerJson(byte[] input) { loadAndUse(Map.of("tokenizer.json", input), TokenizerKind.GPT2_BPE); }
 
+    /**
+     * tokenizer.json of the Llama family (HfTokenizer: byte-level BPE with a Split regex read from
+     * the file, SentencePiece-style BPE with Metaspace or Prepend/Replace normalizers and byte
+     * fallback, added tokens, post-processors, decoder chains). The input packs a text and the
+     * tokenizer.json; both the packed text and the fixed one are encoded and decoded.
+     */
+    @FuzzTest
+    @DictionaryEntries({"\"Split\"", "\"Regex\"", "\"String\"", "\"behavior\"", "\"Isolated\"", "\"Removed\"",
+            "\"MergedWithPrevious\"", "\"MergedWithNext\"", "\"invert\"", "\"Metaspace\"", "\"replacement\"",
+            "\"prepend_scheme\"", "\"first\"", "\"Sequence\"", "\"normalizers\"", "\"Prepend\"", "\"Replace\"",
+            "\"NFC\"", "\"NFKD\"", "\"Lowercase\"", "\"Strip\"", "\"byte_fallback\"", "\"ByteFallback\"",
+            "\"Fuse\"", "\"unk_token\"", "\"fuse_unk\"", "\"TemplateProcessing\"", "\"SpecialToken\"",
+            "\"special_tokens\"", "\"rstrip\"", "\"lstrip\"", "\"single_word\"", "\"normalized\"", "\"special\"",
+            "\"RobertaProcessing\"", "\"ignore_merges\"", "\"<0x0A>\"", "\u2581", "(?i:", "\\p{L}", "{1,3}"})
+    void hfTokenizerJson(byte[] input) {
+        Map<String, byte[]> files = FuzzFiles.unpack(input, "text", "tokenizer.json");
+        byte[] text = files.remove("text");
+        loadAndUse(files, TokenizerKind.TOKENIZER_JSON,
+                text == null ? TEXT : new String(text, java.nio.charset.StandardCharsets.UTF_8), TEXT);
+    }
+
+    /** Larger tokenizer_config.json inputs are skipped: the server bounds nothing here, the file is the model's. */
+    private static final int MAX_TEMPLATE_BYTES = 8192;
+    private static final List<ChatMessage> CHAT = List.of(new ChatMessage("system", "Be brief."),
+            new ChatMessage("user", "Hi \u00e9 \ud83d\ude00"), new ChatMessage("assistant", " Hello. "),
+            new ChatMessage("user", "{{ raise_exception('x') }}"));
+
+    /**
+     * tokenizer_config.json's chat_template (jinjava, {@link ChatTemplate}) rendered on a fixed
+     * chat, as the server's /v1/chat/completions does: a template that does not parse, raises or
+     * runs too long must be a one-line TokenizerException.
+     */
+    @FuzzTest
+    @DictionaryEntries({"\"chat_template\"", "\"bos_token\"", "\"eos_token\"", "{%", "%}", "{{", "}}", "{%-", "-%}",
+            "{% for m in messages %}", "{% endfor %}", "{% if ", "{% endif %}", "{% set ", "namespace(", "loop.index0",
+            "range(", "raise_exception(", "strftime_now(", "m['role']", "m.content", "|trim", "|length", "[::-1]",
+            "add_generation_prompt", "{% macro ", "{% endmacro %}", "{% call ", ".strip()", ".split(", "~"})
+    void chatTemplate(byte[] input) {
+        if (input.length > MAX_TEMPLATE_BYTES) return;
+        // Loops nested three deep over range() run for days without output; ChatTemplate does not
+        // bound that yet (docs/FUZZING.md), so the harness keeps to two loops (<= RANGE_LIMIT^2 steps).
+        String text = new String(input, java.nio.charset.StandardCharsets.ISO_8859_1);
+        if (text.split("for", -1).length > 3) return;
+        var dir = FILES.write(Map.of("tokenizer_config.json", input));
+        var template = FuzzFiles.parseOrReject(() -> ChatTemplate.load(dir));
+        if (template == null || template.isEmpty()) return;
+        for (boolean prompt : new boolean[] {false, true}) {
+            String out = FuzzFiles.parseOrReject(() -> template.get().render(CHAT, prompt));
+            if (out == null) return;
+        }
+    }
+
     /** The char model's chars.json. */
     @FuzzTest
     @DictionaryEntries({"\"\\n\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "[\"a\"]"})
     void chars(byte[] input) { loadAndUse(Map.of("chars.json", input), TokenizerKind.CHAR); }
 
-    static void loadAndUse(Map<String, byte[]> files, TokenizerKind kind) {
+    static void loadAndUse(Map<String, byte[]> files, TokenizerKind kind) { loadAndUse(files, kind, TEXT); }
+
+    static void loadAndUse(Map<String, byte[]> files, TokenizerKind kind, String... texts) {
         var dir = FILES.write(files);
         Tokenizer tok = FuzzFiles.parseOrReject(() -> Tokenizers.load(dir, kind));
         if (tok == null) return;
         if (tok.vocabSize() <= 0) throw new AssertionError("accepted an empty vocabulary");
-        int[] ids = FuzzFiles.parseOrReject(() -> tok.encode(TEXT));
-        if (ids != null) {
-            for (int id : ids) {
-                if (id < 0 || id >= tok.vocabSize()) throw new AssertionError("encode gave id " + id + " of " + tok.vocabSize());
-            }
-            String text = tok.decode(ids);
-            if (text == null) throw new AssertionError("decode gave null");
-            StreamDecoder stream = new StreamDecoder(tok);
-            for (int id : ids) stream.push(id);
-            stream.flush();
-        }
+        for (String text : texts) use(tok, text);
         int v = tok.vocabSize();
         java.util.stream.IntStream.concat(java.util.stream.IntStream.rangeClosed(-1, Math.min(v, FIRST_IDS)),
                 java.util.stream.IntStream.of(v - 1, v, tok.eosToken())).forEach(id ->
                 FuzzFiles.parseOrReject(() -> tok.tokenBytes(id)));
+    }
+
+    /** Encodes {@code text}, checks the ids, decodes them whole and streamed. */
+    private static void use(Tokenizer tok, String text) {
+        FuzzFiles.parseOrReject(() -> tok.encode(text, false));
+        int[] ids = FuzzFiles.parseOrReject(() -> tok.encode(text));
+        if (ids != null) {
+            for (int id : ids) {
+                if (id < 0 || id >= tok.vocabSize()) throw new AssertionError("encode gave id " + id + " of " + tok.vocabSize());
+            }
+            if (tok.decode(ids) == null) throw new AssertionError("decode gave null");
+            StreamDecoder stream = tok.streamDecoder();
+            for (int id : ids) stream.push(id);
+            stream.flush();
+        }
     }
 }

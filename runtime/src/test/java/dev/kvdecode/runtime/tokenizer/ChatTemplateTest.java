@@ -93,4 +93,17 @@ class ChatTemplateTest {
         ChatTemplate c = ChatTemplate.load(tmp).orElseThrow();
         assertEquals("b,yz!,1/24", c.render(List.of(new ChatMessage("user", "a|xxyz "), new ChatMessage("user", "b")), true));
     }
+
+    /**
+     * A template is the model's, so the server renders untrusted code on every chat request:
+     * output that would fill the heap is a one-line TokenizerException (issue 16). Loops nested
+     * over range() without output are NOT bounded yet (docs/FUZZING.md).
+     */
+    @Test
+    void hugeOutputIsBounded(@TempDir Path tmp) throws IOException {
+        String big = "{% for a in range(9000) %}{% for b in range(9000) %}{{ 'xxxxxxxx' }}{% endfor %}{% endfor %}";
+        Files.writeString(tmp.resolve("tokenizer_config.json"), JSON.writeValueAsString(JSON.createObjectNode().put("chat_template", big)));
+        TokenizerException e = assertThrows(TokenizerException.class, () -> ChatTemplate.load(tmp).orElseThrow().render(List.of(), false));
+        assertTrue(e.getMessage().startsWith(tmp.resolve("tokenizer_config.json") + ": chat template does not render"), e.getMessage());
+    }
 }

@@ -244,6 +244,11 @@ public final class GgufFile implements AutoCloseable {
         }
 
         long dataStart = c.pos + (alignment - c.pos % alignment) % alignment;
+        // Even empty tensors are slices at dataStart + offset: the data region must start inside
+        // the file (the fuzz target's crash-data-start-past-end: a 0-byte tensor, header padding past the end).
+        if (!tensors.isEmpty() && dataStart > seg.byteSize())
+            throw c.fail("the tensor data starts at byte " + dataStart + " (after alignment padding), past the end of the "
+                    + seg.byteSize() + "-byte file; is the file truncated?");
         long dataSize = Math.max(0, seg.byteSize() - dataStart);
         Map<String, Tensor> placed = new LinkedHashMap<>();
         for (Tensor t : infos) {
