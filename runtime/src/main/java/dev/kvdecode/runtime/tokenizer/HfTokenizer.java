@@ -135,9 +135,11 @@ public final class HfTokenizer implements Tokenizer {
             else replaces.add(null);
         }
         tokenBytes = new byte[maxId + 1][];
-        Map<String, Integer> all = new HashMap<>(vocab);
-        all.putAll(addedIds);
-        for (Map.Entry<String, Integer> e : all.entrySet()) tokenBytes[e.getValue()] = decodeToken(e.getKey(), steps, replaces);
+        // Filled per id, the vocabulary first and then the added tokens: a map keyed by text would
+        // lose a vocab id whose text an added token also has under another id (issue 16's fuzz
+        // target: "<unk>" 0 in the vocab and added as 1 left id 0, the model's unk, without bytes).
+        for (Map.Entry<String, Integer> e : vocab.entrySet()) tokenBytes[e.getValue()] = decodeToken(e.getKey(), steps, replaces);
+        for (Map.Entry<String, Integer> e : addedIds.entrySet()) tokenBytes[e.getValue()] = decodeToken(e.getKey(), steps, replaces);
         // Encoding emits these ids: each must be a token (issue 16's fuzz target: crash-post-processor-id-past-vocab).
         for (int id : prefix.isEmpty() && suffix.isEmpty() ? new int[0] : java.util.stream.IntStream.concat(
                 java.util.Arrays.stream(prefixIds), java.util.Arrays.stream(suffixIds)).toArray()) {
