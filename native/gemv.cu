@@ -15,6 +15,7 @@
 // sequence of fp32 operations whatever M is (M only bounds the loop over rows), so a sequence's
 // output has the same bits in a batch of 1, 3 or 8.
 #include "kvd_cuda.h"
+#include "layernorm_row.h"
 
 namespace kvd_gemv {
 
@@ -102,26 +103,10 @@ __device__ void gemv(const T* __restrict__ x, const T* __restrict__ w, const T* 
 }
 
 // LayerNorm prologue (Ba et al. 2016): the block normalises the M input rows itself into shared
-// memory, in the dtype, exactly as layernorm.cu's normalize_row does (two passes, eps inside the
+// memory, in the dtype, with layernorm.cu's own normalize_row (layernorm_row.h: two passes, eps inside the
 // square root, fp32 sums, rounded once to T), so gemv_ln_* gives the bits of layernorm_T followed
 // by gemv_* while saving that launch and the round trip through global memory. Every block
 // recomputes the rows (M x K floats from L2: 3 KB a row for GPT-2, against 3.5-4.7 MB of weights).
-template <class T>
-__device__ void normalize_row_to(const float* __restrict__ x, const T* __restrict__ gamma, const T* __restrict__ beta,
-                                 T* out, int C, float eps) {
-    __shared__ float scratch[32];
-    float sum = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
-    const float mean = kvd_block_sum(sum, scratch) / C;
-    float sq = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        const float d = x[c] - mean;
-        sq += d * d;
-    }
-    const float rstd = 1.0f / sqrtf(kvd_block_sum(sq, scratch) / C + eps);
-    for (int c = threadIdx.x; c < C; c += blockDim.x)
-        out[c] = kvd_from_float<T>((x[c] - mean) * rstd * kvd_to_float(gamma[c]) + kvd_to_float(beta[c]));
-}
 
 // x (M,K) f32 (the residual stream), gamma,beta (K) T, w (N,K) T, bias (N) T or null -> out (M,N)
 template <class T, Epilogue E, class O>
@@ -129,7 +114,7 @@ __device__ void gemv_ln(const float* __restrict__ x, const T* __restrict__ gamma
                         const T* __restrict__ w, const T* __restrict__ bias, O* out, int M, int K, int N) {
     extern __shared__ float kvd_gemv_smem[];  // the M normalised rows, (M, K) in T
     T* xs = reinterpret_cast<T*>(kvd_gemv_smem);
-    for (int m = 0; m < M; m++) normalize_row_to(x + (size_t)m * K, gamma, beta, xs + (size_t)m * K, K, eps);
+    for (int m = 0; m < M; m++) kvd_layernorm::normalize_row(x + (size_t)m * K, gamma, beta, xs + (size_t)m * K, K, eps);
     __syncthreads();  // each warp reads every element of the rows
     gemv<T, E, O>(xs, w, bias, out, M, K, N);
 }

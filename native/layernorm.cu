@@ -5,30 +5,9 @@
 // square root, as PyTorch does (GPT-2: 1e-5). fp32 accumulation; one block per row, the row is
 // read three times (sum, deviations, output) and stays in L1/L2 between passes.
 #include "kvd_cuda.h"
+#include "layernorm_row.h"
 
 namespace kvd_layernorm {
-
-// One block per row: the three passes each touch C / blockDim elements per thread (3 for GPT-2's
-// 768 on 256 threads), so a decode step's single row is not serialised on one warp (a warp per
-// row measured 13 us for layernorm and 25 us for residual_layernorm at C = 768 on an H200, ~10x
-// the bytes' worth). Each thread reads back only the elements it wrote itself; the reductions are
-// block sums (kvd_block_sum), whose barriers also separate consecutive uses of scratch.
-template <class T>
-__device__ void normalize_row(const float* __restrict__ x, const T* __restrict__ gamma,
-                              const T* __restrict__ beta, T* __restrict__ out, int C, float eps) {
-    __shared__ float scratch[32];
-    float sum = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) sum += x[c];
-    const float mean = kvd_block_sum(sum, scratch) / C;
-    float sq = 0.0f;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        const float d = x[c] - mean;
-        sq += d * d;
-    }
-    const float rstd = 1.0f / sqrtf(kvd_block_sum(sq, scratch) / C + eps);
-    for (int c = threadIdx.x; c < C; c += blockDim.x)
-        out[c] = kvd_from_float<T>((x[c] - mean) * rstd * kvd_to_float(gamma[c]) + kvd_to_float(beta[c]));
-}
 
 template <class T>
 __device__ void layernorm(const float* x, const T* gamma, const T* beta, T* out, int N, int C, float eps) {
