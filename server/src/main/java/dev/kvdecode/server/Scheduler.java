@@ -296,21 +296,29 @@ public final class Scheduler implements AutoCloseable {
 
     /**
      * Chunked prefill: up to prefillChunk prompt tokens in all, to the slots still prefilling,
-     * oldest admission first.
+     * oldest admission first. A sequence's chunks are always [k N, (k+1) N) of its own prompt
+     * (N = prefillChunk; a chunk that does not fit the rest of the budget waits for the next
+     * boundary), so where its chunks split does not depend on what else is prefilling: on CUDA,
+     * where a chunked prefill differs from a whole one in the last bits, the output stays
+     * independent of the batch.
      */
     private void prefillChunks() {
         if (prefillChunk == 0) return;
         int budget = prefillChunk;
+        long after = Long.MIN_VALUE;   // admission order of the last one fed
         while (budget > 0) {
             int oldest = -1;
             for (int b = 0; b < slots; b++) {
                 Sequence s = active[b];
-                if (s != null && s.fed < s.request.prompt().length && (oldest < 0 || s.admitted < active[oldest].admitted)) oldest = b;
+                if (s != null && s.fed < s.request.prompt().length && s.admitted > after
+                        && (oldest < 0 || s.admitted < active[oldest].admitted)) oldest = b;
             }
             if (oldest < 0) return;
             Sequence s = active[oldest];
-            int n = Math.min(budget, s.request.prompt().length - s.fed);
+            int n = Math.min(prefillChunk, s.request.prompt().length - s.fed);
+            if (n > budget) return;
             budget -= n;
+            after = s.admitted;
             feed(oldest, n);
         }
     }

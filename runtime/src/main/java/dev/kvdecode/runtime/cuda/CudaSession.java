@@ -363,6 +363,11 @@ public final class CudaSession implements InferenceSession {
     /** The captured slot step and the composition it replays (each slot's sampling, null = not stepped). */
     private CudaGraph slotGraph;
     private java.util.List<Sampling> slotGraphKey, lastSlotKey;
+    /** Slot steps replayed from a captured graph (for tests and profiles). */
+    private long slotGraphLaunches;
+
+    /** How many slot steps so far were replays of a captured graph. */
+    long slotGraphLaunches() { return slotGraphLaunches; }
 
     /**
      * The device slot loop: as the CLI's {@link #generateOnDevice}, each step's tokens are sampled
@@ -431,6 +436,7 @@ public final class CudaSession implements InferenceSession {
             java.util.List<Sampling> composition = java.util.Arrays.asList(key);
             if (copt.graphs() && slotGraph != null && composition.equals(slotGraphKey)) {
                 slotGraph.launch(stream);
+                slotGraphLaunches++;
             } else if (copt.graphs() && composition.equals(lastSlotKey)) {
                 // the previous step ran this composition eagerly: every kernel and cuBLAS is warm
                 if (slotGraph != null) slotGraph.close();
@@ -450,6 +456,7 @@ public final class CudaSession implements InferenceSession {
                 slotGraph = stream.endCapture();
                 slotGraphKey = composition;
                 slotGraph.launch(stream);
+                slotGraphLaunches++;
             } else {
                 slotStepBody(key);
             }

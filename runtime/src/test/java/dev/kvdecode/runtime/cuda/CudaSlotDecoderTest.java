@@ -102,6 +102,8 @@ class CudaSlotDecoderTest {
         int[][] got;
         try (CudaSession g = gpu.open(m, new SessionOptions(slots, ctx, OverflowPolicy.STOP, true), options(graphs))) {
             got = schedule(g.slotDecoder(slots), slots, prompts, admit, want, greedy, chunk);
+            if (graphs) assertTrue(g.slotGraphLaunches() > 0, "test setup: some steps must replay a captured graph");
+            else assertEquals(0, g.slotGraphLaunches());
         }
         for (int j = 0; j < prompts.length; j++) {
             int[] ref = CudaSessionTest.cpuGreedy(m, new SessionOptions(1, ctx, OverflowPolicy.STOP, true),
