@@ -253,7 +253,9 @@ public final class Scheduler implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            // Shutdown: whatever is left ends now.
+            // Shutdown (or the loop failed, e.g. the session's slot decoder could not be made):
+            // nothing more is admitted, whatever is left ends now.
+            accepting = false;
             for (int b = 0; b < slots; b++) if (active[b] != null) retire(b, Finish.CANCELLED, null);
             List<Sequence> left = new ArrayList<>();
             queue.drainTo(left);
