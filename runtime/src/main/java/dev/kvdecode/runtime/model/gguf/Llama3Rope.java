@@ -43,6 +43,7 @@ final class Llama3Rope {
         for (float v : fac) none &= Math.abs(v - 1) <= 1e-6;
         if (none) return ModelConfig.RopeScaling.NONE;
         double factor = fac[n - 1];
+        if (!(factor > 1)) throw notLlama3(f, name);   // the lowest frequency is scaled the most
         float[] inv = Rope.invFreq(HS, theta);
         double[] x = new double[n], s = new double[n];
         List<Integer> mid = new ArrayList<>();
