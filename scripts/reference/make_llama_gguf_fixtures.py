@@ -9,6 +9,9 @@ Pinned versions (what made the committed files):
 Run from the repository root with the oracle venv (after make_llama_fixtures.py):
     /work/pyref/bin/python scripts/reference/make_llama_gguf_fixtures.py
 Deterministic: re-running leaves `git status` clean.
+    /work/pyref/bin/python scripts/reference/make_llama_gguf_fixtures.py --llamacpp OUT_DIR
+writes llama-architecture files with a byte-level vocabulary for scripts/llamacpp/compare.sh (not
+committed: llama.cpp refuses a SentencePiece vocabulary without the <0x0A> token).
 
 What convert_hf_to_gguf.py does and this script repeats:
   - architecture "llama" for Llama and Mistral, "qwen2", "qwen3"; the hyperparameters under
@@ -185,7 +188,10 @@ def byte_vocab():
     return chars
 
 
-def write(name, out_name, qtype):
+def write(name, out_name, qtype, out_dir=None, byte_level=False):
+    """out_dir/byte_level: the --llamacpp variant (not committed): a byte-level vocabulary for every
+    architecture, since llama.cpp needs the <0x0A> byte token of a SentencePiece vocabulary, which
+    the 256-token fixtures have no room for."""
     d, cfg, w = load(name)
     arch = ARCH[cfg["architectures"][0]]
     C, L, NH = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["num_attention_heads"]
@@ -193,7 +199,7 @@ def write(name, out_name, qtype):
     HS = cfg.get("head_dim") or C // NH
     V = cfg["vocab_size"]
     theta, sc = rope_of(cfg)
-    path = os.path.join(d, out_name)
+    path = os.path.join(out_dir or d, out_name)
     wr = gguf.GGUFWriter(path, arch)
     wr.add_name(name)
     wr.add_vocab_size(V)
@@ -215,7 +221,7 @@ def write(name, out_name, qtype):
     bos = cfg.get("bos_token_id")
     eos = cfg.get("eos_token_id")
     eos = eos[0] if isinstance(eos, list) else eos
-    if arch == "llama":
+    if arch == "llama" and not byte_level:
         tokens, scores, types = spm_vocab()
         wr.add_tokenizer_model("llama")
         wr.add_tokenizer_pre("default")
@@ -228,7 +234,7 @@ def write(name, out_name, qtype):
     else:
         tokens = byte_vocab()
         wr.add_tokenizer_model("gpt2")
-        wr.add_tokenizer_pre("qwen2")
+        wr.add_tokenizer_pre("llama-bpe" if arch == "llama" else "qwen2")
         wr.add_token_list(tokens)
         wr.add_token_types([1] * len(tokens))
         wr.add_token_merges(BYTE_MERGES)
@@ -282,6 +288,9 @@ def write(name, out_name, qtype):
     os.chmod(path, 0o644)
 
     entry = {"type": qtype.name, "architecture": arch}
+    if out_dir:
+        print(f"{path}: {os.path.getsize(path)} bytes")
+        return entry
     # transformers' own GGUF tokenizer conversion gives the oracle ids. For SentencePiece files its
     # phi3 builder: the legacy Prepend/Replace normalizer, which is what llama.cpp runs (a space
     # before each stretch of text); its llama builder uses Metaspace(prepend_scheme "first"), which
@@ -346,5 +355,18 @@ def main():
             f.write("\n")
 
 
+def llamacpp(out_dir):
+    """Llama-architecture files with a byte-level vocabulary, for scripts/llamacpp/compare.sh."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name, out_name, qtype in [("llama-gqa2-f32", "llama-gqa2-f32.gguf", Q.F32), ("llama-gqa2-f32", "llama-gqa2-q8_0.gguf", Q.Q8_0),
+                                  ("llama-mqa-f16", "llama-mqa-f16.gguf", Q.F16), ("llama3-mha-bf16", "llama3-mha-q8_0.gguf", Q.Q8_0),
+                                  ("mistral-gqa5-shard", "mistral-gqa5-bf16.gguf", Q.BF16)]:
+        write(name, out_name, qtype, out_dir=out_dir, byte_level=True)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--llamacpp":
+        llamacpp(sys.argv[2])   # --llamacpp OUT_DIR
+    else:
+        main()
