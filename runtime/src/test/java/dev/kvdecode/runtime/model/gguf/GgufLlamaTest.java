@@ -147,6 +147,36 @@ class GgufLlamaTest {
         }
     }
 
+    /**
+     * Real llama3 shapes (Llama 3.1 8B: HS 128, theta 500000, factor 8, low 1, high 4, original
+     * 8192; Llama 3.2 1B: factor 32), their rope_freqs made as convert_hf_to_gguf.py makes them
+     * (float32 frequencies, Python double arithmetic, stored as float32): the fitted parameters
+     * give the original inverse frequencies within 1e-6 relative.
+     */
+    @ParameterizedTest
+    @CsvSource({"128, 500000, 8, 1, 4, 8192, 131072", "64, 500000, 32, 1, 4, 8192, 131072", "128, 500000, 8, 2, 8, 4096, 65536"})
+    void ropeFreqsOfRealLlama3ShapesAreFitted(int hs, double theta, double factor, double low, double high, int orig, int maxT) {
+        float[] inv = dev.kvdecode.kernels.Rope.invFreq(hs, theta);
+        float[] fac = new float[hs / 2];
+        for (int i = 0; i < fac.length; i++) {
+            double wl = 2 * Math.PI / inv[i];
+            if (wl < orig / high) fac[i] = 1;
+            else if (wl > orig / low) fac[i] = (float) factor;
+            else {
+                double s = (orig / wl - low) / (high - low);
+                fac[i] = (float) (1 / ((1 - s) / factor + s));
+            }
+        }
+        byte[] bytes = new GgufWriter().string("general.architecture", "llama")
+                .floats("rope_freqs.weight", GgmlType.F32, new long[] {hs / 2}, fac).toBytes();
+        GgufFile f = GgufFile.parse(bytes);
+        ModelConfig.RopeScaling sc = Llama3Rope.fromFactors(f, theta, hs, maxT);
+        assertEquals(factor, sc.factor(), 1e-6);
+        float[] want = dev.kvdecode.kernels.Rope.llama3(inv, factor, low, high, orig);
+        float[] got = dev.kvdecode.kernels.Rope.llama3(inv, sc.factor(), sc.lowFreqFactor(), sc.highFreqFactor(), sc.originalMaxPositions());
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-6 * want[i], "inverse frequency " + i);
+    }
+
     @ParameterizedTest
     @CsvSource({"llama-gqa2-f32, model-f32.gguf", "llama-mqa-f16, model-f16.gguf", "qwen3-headdim, model-bf16.gguf", "qwen2-bias, model-q8_0.gguf"})
     void embeddedTokenizerGivesTransformersIds(String name, String file) throws Exception {
