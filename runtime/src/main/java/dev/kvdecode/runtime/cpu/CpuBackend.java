@@ -26,6 +26,7 @@ public final class CpuBackend implements Backend {
     private final boolean kvBf16;            // --kv-dtype bf16
     private Model preparedModel;             // the model reduced was made from
     private MatmulWeights reduced;
+    private Gpt2Weights preparedWeights;     // the weights reduced was made from (model.fp32Weights())
 
     /** Uses the process-wide pool (one thread per available processor). */
     public CpuBackend() {
@@ -76,12 +77,18 @@ public final class CpuBackend implements Backend {
 
     @Override
     public CpuSession open(Model model, SessionOptions options) {
+        if (model.stored() != null && weightFormat == CpuWeightFormat.FP32)   // a quantized GGUF, kept as stored
+            return new CpuSession(model.weights(), options, pool, StoredMatmulWeights.of(model.stored(), model.weights()), kvBf16);
         if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool, null, kvBf16);
         prepare(model);
-        return new CpuSession(model.weights(), options, pool, reduced, kvBf16);
+        return new CpuSession(preparedWeights, options, pool, reduced, kvBf16);
     }
 
-    /** fp16, bf16, int8: narrows or quantizes the model's matmul weights, once per model (its sessions share them). */
+    /**
+     * fp16, bf16, int8: narrows or quantizes the model's matmul weights, once per model (its
+     * sessions share them). A quantized GGUF's kept weights are dequantized to fp32 first (one
+     * transient copy, with a notice): --dtype asks for a format other than the file's.
+     */
     @Override
     public void prepare(Model model) {
         if (weightFormat == CpuWeightFormat.FP32 || preparedModel == model) return;
@@ -97,8 +104,13 @@ public final class CpuBackend implements Backend {
         HeapTooSmallException.check(what, bytes);
         reduced = null;   // a previous model's copy can go first
         preparedModel = null;
+        preparedWeights = null;
+        if (model.stored() != null)
+            System.err.println("kvdecode: " + model.name() + ": the " + String.join(", ", model.stored().formats())
+                    + " weights are dequantized to fp32 and then converted for --dtype " + weightFormat.flag());
         try {
-            reduced = reduce(model.weights(), weightFormat);
+            preparedWeights = model.fp32Weights();
+            reduced = reduce(preparedWeights, weightFormat);
         } catch (OutOfMemoryError e) {
             throw HeapTooSmallException.of(what, bytes);
         }
