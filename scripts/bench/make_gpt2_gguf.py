@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """GPT-2-small-shaped GGUF files of random weights for decode speed comparisons (issue 20): the
 same weights as F32, Q8_0, Q4_K and Q6_K (every 2-D tensor in that type, token_embd too; the head
-is tied), with the tiny byte-level BPE tokenizer of the gguf-tiny fixture (token ids are all the
-bench feeds). Values do not matter for speed; the K-quant blocks are packed with the fixture
+is tied), with the tiny byte-level BPE tokenizer of the gguf-tiny fixture padded with control tokens to
+the 50,257 ids (the bench feeds token ids; generate decodes whatever the model picks). Values do not matter for speed; the K-quant blocks are packed with the fixture
 script's plain max-abs schemes, vectorized here (gguf 0.19 has no K-quant quantizer).
 
     /work/pyref/bin/python scripts/bench/make_gpt2_gguf.py OUT_DIR [f32,q8_0,q4_k,q6_k]
@@ -78,7 +78,10 @@ def main():
     fx.pack_q4_k, fx.pack_q6_k = pack_q4_k, pack_q6_k
     cfg = {"n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 1024, "vocab_size": 50257,
            "layer_norm_epsilon": 1e-5}
-    tok = fx.tiny_bpe(31)
+    tokens, ttypes, merges = fx.tiny_bpe(31)
+    # control tokens up to the vocabulary, so that every id the model may pick decodes (generate)
+    pad = cfg["vocab_size"] - len(tokens)
+    tok = (tokens + [f"<|pad{i}|>" for i in range(pad)], ttypes + [3] * pad, merges)
     rng = np.random.default_rng(1234)
     C, V, T = cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
     w = {"wte.weight": rng.standard_normal((V, C), dtype=np.float32) * 0.02,
