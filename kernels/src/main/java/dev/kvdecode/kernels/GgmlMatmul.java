@@ -103,9 +103,9 @@ final class GgmlMatmul {
                     switch (w.layout()) {
                         case Q4_0 -> GgmlVectorOps.panelQ4_0(y, yo, x, xo, w.lo(), w.d(), Panels.base(p, in / 2), in, out, b, c0);
                         case Q4_K -> GgmlVectorOps.panelQ4K(y, yo, x, xo, w.lo(), w.d(), w.dmin(), w.sc(), w.mn(),
-                                Panels.base(p, in / 2), in, out, b, c0, sc[1], sc[2]);
+                                Panels.base(p, in / 2), in, out, b, c0);
                         case Q6_K -> GgmlVectorOps.panelQ6K(y, yo, x, xo, w.lo(), w.hi(), w.d(), w.sc(),
-                                Panels.base(p, in / 2), Panels.base(p, in / 4), in, out, b, c0, sc[1]);
+                                Panels.base(p, in / 2), Panels.base(p, in / 4), in, out, b, c0);
                         default -> throw new AssertionError(w.layout());
                     }
                 } else {
