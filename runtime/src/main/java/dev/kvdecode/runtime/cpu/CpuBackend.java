@@ -1,6 +1,9 @@
 package dev.kvdecode.runtime.cpu;
 
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.GgmlBlocks;
+import dev.kvdecode.kernels.GgmlMatrix;
+import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -165,18 +168,43 @@ public final class CpuBackend implements Backend {
             int[] prompt = new int[16];
             for (int i = 0; i < prompt.length; i++) prompt[i] = (i * 37) % cfg.vocabSize();
             int[] next = new int[1];
+            // fp32 sessions also run a quantized GGUF's kept matrices (issue 20): their kernels too
+            GgmlMatrix[] blocks = weightFormat == CpuWeightFormat.FP32 ? new GgmlMatrix[] {warmMatrix(GgmlBlocks.Layout.Q4_0),
+                    warmMatrix(GgmlBlocks.Layout.Q4_K), warmMatrix(GgmlBlocks.Layout.Q6_K)} : new GgmlMatrix[0];
+            float[] bx = new float[32 * 256], by = new float[32 * 128];
             try (CpuSession s = new CpuSession(w, new SessionOptions(1, 48, OverflowPolicy.SHIFT, true), pool, mw, kvBf16)) {
                 while (!stop.get() && System.nanoTime() < deadline) {
                     s.prefill(new int[][] {prompt});
                     for (int i = 0; i < 64 && !stop.get(); i++) {
                         next[0] = (i * 101) % cfg.vocabSize();
                         s.step(next);
+                        for (GgmlMatrix m : blocks) Matmul.matmul(pool, by, 0, bx, 0, m, null, 1);
                     }
+                    for (GgmlMatrix m : blocks) Matmul.matmul(pool, by, 0, bx, 0, m, null, 32);
                 }
             }
         } catch (RuntimeException | OutOfMemoryError e) {
             // dropped on purpose (see warmUp)
         }
+    }
+
+    /** A (256, 128) matrix of fixed pseudo-random blocks of {@code layout} (scales 1e-3), for the warm-up. */
+    private static GgmlMatrix warmMatrix(GgmlBlocks.Layout layout) {
+        int in = 256, out = 128;
+        byte[] raw = new byte[out * (in / layout.elements) * layout.sizeBytes];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
+        for (int i = 0; i < raw.length; i++) raw[i] = (byte) r.nextInt(256);
+        short h = Float.floatToFloat16(1e-3f);
+        for (int o = 0; o < raw.length; o += layout.sizeBytes) {
+            int at = layout == GgmlBlocks.Layout.Q6_K ? o + 208 : o;
+            raw[at] = (byte) h;
+            raw[at + 1] = (byte) (h >> 8);
+            if (layout == GgmlBlocks.Layout.Q4_K) {
+                raw[at + 2] = (byte) h;
+                raw[at + 3] = (byte) (h >> 8);
+            }
+        }
+        return GgmlMatrix.of(layout, java.lang.foreign.MemorySegment.ofArray(raw), in, out);
     }
 
     /** Whether sessions keep their KV cache as bf16. */
