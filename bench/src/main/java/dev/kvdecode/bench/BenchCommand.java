@@ -134,7 +134,12 @@ public final class BenchCommand implements Callable<Integer> {
             warmupTokens = warmupOption != null ? warmupOption : backend.name().equals("cpu") ? 256 : 50;
             recomputeLimit = maxRecomputeSteps != null ? maxRecomputeSteps
                     : backend.name().equals("cuda") ? Integer.MAX_VALUE : 1000;
-            Roofline roofline = backend instanceof CpuBackend cpu
+            Roofline roofline = backend instanceof CpuBackend cpu && model.stored() != null
+                    && cpu.weightFormat() == dev.kvdecode.runtime.cpu.CpuWeightFormat.FP32
+                    // a GGUF kept quantized: the bytes its matrices take, per weight
+                    ? new Roofline(cfg, batch, (double) model.stored().bytes() / new Roofline(cfg, batch, 4).matmulParams(), 4,
+                            cpu.kvBf16() ? 2 : 4)
+                    : backend instanceof CpuBackend cpu
                     ? new Roofline(cfg, batch, cpu.weightFormat().bytesPerWeight(), 4, cpu.kvBf16() ? 2 : 4)
                     : new Roofline(cfg, batch, dtypeBytes());
             // The ceiling a memory-bound step is compared with: host copy rate on the CPU, a
@@ -246,6 +251,8 @@ public final class BenchCommand implements Callable<Integer> {
     private int dtypeBytes() { return backendOptions.dtype().equals("fp32") ? 4 : 2; }
 
     private Model loadModel() {
+        if (modelDir != null && dev.kvdecode.runtime.model.gguf.GgufModels.isGguf(modelDir))
+            return ModelLoader.load(modelDir);   // a GGUF: its quantized matrices kept as stored (issue 20)
         if (modelDir != null) {
             // the weights only: bench feeds token ids, so a model without a usable tokenizer runs too
             var w = ModelLoader.loadWeights(modelDir);

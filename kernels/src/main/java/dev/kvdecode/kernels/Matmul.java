@@ -57,6 +57,18 @@ public final class Matmul {
         panelMatmul(pool, y, yOff, x, xOff, null, null, w, b, T, w.in(), w.out());
     }
 
+    // x (T,in), w Q4_0/Q4_K/Q6_K (in,out) packed, b (out) or null -> y (T,out); y must not alias x
+    /**
+     * y = x W + b with W kept in a ggml block format ({@link GgmlMatrix}, a GGUF model's Q4_0, Q4_K
+     * or Q6_K weights), widened in registers: each element is the fp32 sum from 0 of x[t,i] * W[i,c]
+     * for i = 0, 1, ... in order (one fused multiply-add per term), then plus the bias, W[i,c] being
+     * the bits of the block's dequantization: the fp32 matmul over the dequantized matrix, bit for
+     * bit, for any T or thread split, with and without the Vector API ({@link GgmlMatmul}).
+     */
+    public static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, GgmlMatrix w, float[] b, int T) {
+        GgmlMatmul.matmul(pool, y, yOff, x, xOff, w, b, T);
+    }
+
     // x (T,in), w fp16/bf16 (in,out) packed, b (out) or null -> y (T,out); y must not alias x
     /**
      * y = x W + b with W a packed 16-bit copy ({@link HalfMatrix}): each element is the fp32 sum

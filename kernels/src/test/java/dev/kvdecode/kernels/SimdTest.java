@@ -34,7 +34,9 @@ class SimdTest {
     void everyKernelUsesOneVectorShapePerElementType() {
         if (!Simd.VECTOR) return;   // the scalar run never loads VectorOps
         var sizes = new java.util.TreeMap<String, java.util.Set<Integer>>();
-        for (var sp : VectorOps.species())
+        var all = new java.util.ArrayList<jdk.incubator.vector.VectorSpecies<?>>(VectorOps.species());
+        all.addAll(GgmlVectorOps.species());
+        for (var sp : all)
             sizes.computeIfAbsent(sp.elementType().getName(), k -> new java.util.TreeSet<>()).add(sp.vectorBitSize());
         for (var e : sizes.entrySet())
             assertEquals(1, e.getValue().size(), e.getKey() + " vectors of several sizes (bits): " + e.getValue());

@@ -1,6 +1,9 @@
 package dev.kvdecode.runtime.cpu;
 
 import dev.kvdecode.kernels.CpuThreads;
+import dev.kvdecode.kernels.GgmlBlocks;
+import dev.kvdecode.kernels.GgmlMatrix;
+import dev.kvdecode.kernels.Matmul;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
@@ -26,6 +29,7 @@ public final class CpuBackend implements Backend {
     private final boolean kvBf16;            // --kv-dtype bf16
     private Model preparedModel;             // the model reduced was made from
     private MatmulWeights reduced;
+    private Gpt2Weights preparedWeights;     // the weights reduced was made from (model.fp32Weights())
 
     /** Uses the process-wide pool (one thread per available processor). */
     public CpuBackend() {
@@ -76,12 +80,18 @@ public final class CpuBackend implements Backend {
 
     @Override
     public CpuSession open(Model model, SessionOptions options) {
+        if (model.stored() != null && weightFormat == CpuWeightFormat.FP32)   // a quantized GGUF, kept as stored
+            return new CpuSession(model.weights(), options, pool, StoredMatmulWeights.of(model.stored(), model.weights()), kvBf16);
         if (weightFormat == CpuWeightFormat.FP32) return new CpuSession(model.weights(), options, pool, null, kvBf16);
         prepare(model);
-        return new CpuSession(model.weights(), options, pool, reduced, kvBf16);
+        return new CpuSession(preparedWeights, options, pool, reduced, kvBf16);
     }
 
-    /** fp16, bf16, int8: narrows or quantizes the model's matmul weights, once per model (its sessions share them). */
+    /**
+     * fp16, bf16, int8: narrows or quantizes the model's matmul weights, once per model (its
+     * sessions share them). A quantized GGUF's kept weights are dequantized to fp32 first (one
+     * transient copy, with a notice): --dtype asks for a format other than the file's.
+     */
     @Override
     public void prepare(Model model) {
         if (weightFormat == CpuWeightFormat.FP32 || preparedModel == model) return;
@@ -97,8 +107,13 @@ public final class CpuBackend implements Backend {
         HeapTooSmallException.check(what, bytes);
         reduced = null;   // a previous model's copy can go first
         preparedModel = null;
+        preparedWeights = null;
+        if (model.stored() != null)
+            System.err.println("kvdecode: " + model.name() + ": the " + String.join(", ", model.stored().formats())
+                    + " weights are dequantized to fp32 and then converted for --dtype " + weightFormat.flag());
         try {
-            reduced = reduce(model.weights(), weightFormat);
+            preparedWeights = model.fp32Weights();
+            reduced = reduce(preparedWeights, weightFormat);
         } catch (OutOfMemoryError e) {
             throw HeapTooSmallException.of(what, bytes);
         }
@@ -153,18 +168,43 @@ public final class CpuBackend implements Backend {
             int[] prompt = new int[16];
             for (int i = 0; i < prompt.length; i++) prompt[i] = (i * 37) % cfg.vocabSize();
             int[] next = new int[1];
+            // fp32 sessions also run a quantized GGUF's kept matrices (issue 20): their kernels too
+            GgmlMatrix[] blocks = weightFormat == CpuWeightFormat.FP32 ? new GgmlMatrix[] {warmMatrix(GgmlBlocks.Layout.Q4_0),
+                    warmMatrix(GgmlBlocks.Layout.Q4_K), warmMatrix(GgmlBlocks.Layout.Q6_K)} : new GgmlMatrix[0];
+            float[] bx = new float[32 * 256], by = new float[32 * 128];
             try (CpuSession s = new CpuSession(w, new SessionOptions(1, 48, OverflowPolicy.SHIFT, true), pool, mw, kvBf16)) {
                 while (!stop.get() && System.nanoTime() < deadline) {
                     s.prefill(new int[][] {prompt});
                     for (int i = 0; i < 64 && !stop.get(); i++) {
                         next[0] = (i * 101) % cfg.vocabSize();
                         s.step(next);
+                        for (GgmlMatrix m : blocks) Matmul.matmul(pool, by, 0, bx, 0, m, null, 1);
                     }
+                    for (GgmlMatrix m : blocks) Matmul.matmul(pool, by, 0, bx, 0, m, null, 32);
                 }
             }
         } catch (RuntimeException | OutOfMemoryError e) {
             // dropped on purpose (see warmUp)
         }
+    }
+
+    /** A (256, 128) matrix of fixed pseudo-random blocks of {@code layout} (scales 1e-3), for the warm-up. */
+    private static GgmlMatrix warmMatrix(GgmlBlocks.Layout layout) {
+        int in = 256, out = 128;
+        byte[] raw = new byte[out * (in / layout.elements) * layout.sizeBytes];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(7);
+        for (int i = 0; i < raw.length; i++) raw[i] = (byte) r.nextInt(256);
+        short h = Float.floatToFloat16(1e-3f);
+        for (int o = 0; o < raw.length; o += layout.sizeBytes) {
+            int at = layout == GgmlBlocks.Layout.Q6_K ? o + 208 : o;
+            raw[at] = (byte) h;
+            raw[at + 1] = (byte) (h >> 8);
+            if (layout == GgmlBlocks.Layout.Q4_K) {
+                raw[at + 2] = (byte) h;
+                raw[at + 3] = (byte) (h >> 8);
+            }
+        }
+        return GgmlMatrix.of(layout, java.lang.foreign.MemorySegment.ofArray(raw), in, out);
     }
 
     /** Whether sessions keep their KV cache as bf16. */

@@ -404,7 +404,12 @@ public final class CpuSession implements InferenceSession {
     /** Row r of x = the token's embedding (+ wpe[pos] when learned); rotary: row r's cos/sin of pos. */
     private void embedRow(int r, int token, int pos) {
         s.rowPos[r] = pos;
-        if (invFreq == null) {
+        if (mw.embedsTokens()) {   // a quantized GGUF's token_embd, dequantized row by row (issue 20)
+            mw.tokenEmbedding(token, s.x, r * C);
+            if (invFreq == null)   // + wpe[pos], as Embedding.embedRow adds it
+                for (int i = 0, xo = r * C, po = pos * C; i < C; i++) s.x[xo + i] += w.wpe()[po + i];
+            else Rope.cosSin(s.ropeCos, s.ropeSin, r * (HS / 2), invFreq, pos);
+        } else if (invFreq == null) {
             Embedding.embedRow(s.x, r * C, w.wte(), w.wpe(), token, pos, C);
         } else {
             System.arraycopy(w.wte(), token * C, s.x, r * C, C);

@@ -26,6 +26,15 @@ public interface MatmulWeights {
     /** The format the matrices are stored in. */
     CpuWeightFormat format();
 
+    /** Whether the token embedding is read from these weights ({@link #tokenEmbedding}) instead of the model's fp32 wte. */
+    default boolean embedsTokens() { return false; }
+
+    // token -> dst[off .. off + C) = row `token` of wte
+    /** Token {@code token}'s embedding (C floats) into dst at off; only where {@link #embedsTokens()}. */
+    default void tokenEmbedding(int token, float[] dst, int off) {
+        throw new UnsupportedOperationException("these weights hold no token embedding");
+    }
+
     /** Matrix k of a layer from the four per-layer arrays an implementation keeps. */
     static <M> M matrix(int layer, int k, M[] attn, M[] attnProj, M[] fc, M[] fcProj) {
         return switch (k) {

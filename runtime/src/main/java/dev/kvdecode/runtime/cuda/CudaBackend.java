@@ -77,7 +77,12 @@ public final class CudaBackend implements Backend {
     public CudaSession open(Model model, SessionOptions sessionOptions, CudaOptions cudaOptions) {
         checkSupported(model.config(), name());
         gpu.makeCurrent();
-        return new CudaSession(gpu, kernels, model.weights(), sessionOptions, cudaOptions);
+        // a quantized GGUF: its kept weights dequantized (the quantized GEMVs, native/gemv_quant.cu,
+        // are not wired into the session yet; issue 20)
+        if (model.stored() != null)
+            System.err.println("kvdecode: " + model.name() + ": the " + String.join(", ", model.stored().formats())
+                    + " weights are dequantized to fp32 for --backend " + name() + " (quantized GEMV not wired yet)");
+        return new CudaSession(gpu, kernels, model.fp32Weights(), sessionOptions, cudaOptions);
     }
 
     /** The CUDA path runs the GPT-2 layout only so far (issue 18): anything else is a one-line error. */

@@ -2,12 +2,17 @@ package dev.kvdecode.runtime.model.gguf;
 
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.F32Matrix;
+import dev.kvdecode.kernels.GgmlBlocks;
+import dev.kvdecode.kernels.GgmlMatrix;
+import dev.kvdecode.kernels.Q8Matrix;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.HeapTooSmallException;
 import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.model.ModelConfig;
 import dev.kvdecode.runtime.model.ModelFormatException;
+import dev.kvdecode.runtime.model.StoredMatrix;
+import dev.kvdecode.runtime.model.StoredWeights;
 import dev.kvdecode.runtime.model.TokenizerKind;
 import dev.kvdecode.runtime.tokenizer.Gpt2BpeTokenizer;
 import dev.kvdecode.runtime.tokenizer.Tokenizer;
@@ -34,8 +39,11 @@ import java.util.function.Consumer;
  *
  * <p>The linear layers are stored as nn.Linear weights, W^T (out, in) row-major (ne = [in, out]:
  * the converter transposes HF's Conv1D), so each is transposed back into the (in, out) panels of
- * {@link F32Matrix}. Quantized types (Q8_0, Q4_0, Q4_K, Q6_K) are dequantized to fp32 when loaded,
- * with a one-line notice: kept-quantized kernels for them are not implemented yet (interim).
+ * {@link F32Matrix}. Quantized types (Q8_0, Q4_0, Q4_K, Q6_K) stay quantized in a loaded
+ * {@link Model} ({@link StoredWeights}: Q8_0 as {@link Q8Matrix#ofQ8_0}, the others as
+ * {@link GgmlMatrix}, about the file's bytes), run by the CPU's kernels for those formats;
+ * {@link #loadWeights} (the fp32 reference, and the tools that need every weight as fp32)
+ * dequantizes them, with a one-line notice.
  */
 public final class GgufModels {
     private GgufModels() {}
@@ -46,21 +54,38 @@ public final class GgufModels {
                 && !Files.isDirectory(path);
     }
 
-    /** Loads weights and the embedded tokenizer; the notice for dequantized types goes to {@code notices}. */
+    /**
+     * Loads weights and the embedded tokenizer. A file with quantized 2-D tensors keeps them
+     * quantized ({@link Model#stored()}); {@code notices} gets the one-line notices of the loading.
+     */
     public static Model load(Path file, Consumer<String> notices) {
         try (GgufFile f = GgufFile.open(file)) {
             boolean llama = GgufLlama.reads(f.string("general.architecture"));   // the Llama family (issue 20)
-            Gpt2Weights w = llama ? GgufLlama.readWeights(f, notices) : readWeights(f, notices);
+            Gpt2Weights w;
+            StoredWeights stored = null;
+            if (llama) {
+                w = GgufLlama.readWeights(f, notices);   // quantized matrices dequantized to fp32 (notice)
+            } else {
+                ModelConfig cfg = config(f);
+                validate(f, cfg);
+                if (hasQuantizedMatrices(f, cfg)) {
+                    Kept k = readKept(f, cfg);
+                    w = k.weights();
+                    stored = k.stored();
+                } else {
+                    w = readWeights(f, notices);
+                }
+            }
             Tokenizer tok = llama ? GgufTokenizers.tokenizer(file, f) : tokenizer(file, f);
             if (tok.vocabSize() > w.config().vocabSize())
                 throw new ModelFormatException(f.fileName() + ": token_embd has " + w.config().vocabSize()
                         + " rows, fewer than the tokenizer's " + tok.vocabSize() + " tokens");
             String name = String.valueOf(file.getFileName());
-            return new Model(name.substring(0, name.length() - ".gguf".length()), w.config(), w, tok);
+            return new Model(name.substring(0, name.length() - ".gguf".length()), w.config(), w, tok, stored);
         }
     }
 
-    /** The fp32 weights only (no tokenizer needed). */
+    /** The fp32 weights only (no tokenizer needed), quantized tensors dequantized (the reference). */
     public static Gpt2Weights loadWeights(Path file, Consumer<String> notices) {
         try (GgufFile f = GgufFile.open(file)) {
             if (GgufLlama.reads(f.string("general.architecture"))) return GgufLlama.readWeights(f, notices);
@@ -172,7 +197,7 @@ public final class GgufModels {
         for (GgmlType t : types) if (t.layout() != null) quantized.add(t.name());
         if (!quantized.isEmpty())
             notices.accept("kvdecode: " + f.fileName() + ": " + String.join(", ", quantized)
-                    + " weights are dequantized to fp32 at load (kept-quantized GGUF kernels are not implemented yet)");
+                    + " weights are dequantized to fp32 (the fp32 reference copy)");
         String what = f.fileName() + ": the fp32 weights";
         HeapTooSmallException.check(what, bytes);
         try {
@@ -201,6 +226,83 @@ public final class GgufModels {
         String dtype = types.size() == 1 ? types.iterator().next().name() : "mixed";
         return new Gpt2Weights(cfg, wte, f.readFloats("position_embd.weight"), List.copyOf(layers),
                 f.readFloats("output_norm.weight"), f.readFloats("output_norm.bias"), lmHead, null, dtype);
+    }
+
+    /** Whether any 2-D tensor (a linear layer, token_embd, output) is quantized. */
+    static boolean hasQuantizedMatrices(GgufFile f, ModelConfig cfg) {
+        for (Map.Entry<String, long[]> e : expectedDims(cfg).entrySet())
+            if (e.getValue().length == 2 && f.tensor(e.getKey()).type().layout() != null) return true;
+        return false;
+    }
+
+    /**
+     * The weights of a file with quantized matrices: Gpt2Weights with null matrices (and null
+     * wte / lmHead where those are quantized), and the StoredWeights. Quantized tensors are
+     * repacked, not dequantized; F32/F16/BF16 ones are widened as {@link #readWeights} does.
+     */
+    private static Kept readKept(GgufFile f, ModelConfig cfg) {
+        int C = cfg.nEmbd(), V = cfg.vocabSize(), L = cfg.nLayer();
+        long bytes = 0;
+        for (Map.Entry<String, long[]> e : expectedDims(cfg).entrySet()) {
+            GgufFile.Tensor t = f.tensor(e.getKey());
+            // kept: the file's bytes + fp32 scales (< 1.15x); widened: fp32, + the transpose for a linear layer
+            bytes += t.type().layout() != null ? t.sizeBytes() + t.sizeBytes() / 7
+                    : 4 * t.elementCount() * (e.getValue().length == 2 && !e.getKey().contains("embd") ? 2 : 1);
+        }
+        String what = f.fileName() + ": the weights";
+        HeapTooSmallException.check(what, bytes);
+        try {
+            StoredMatrix[] attn = new StoredMatrix[L], attnProj = new StoredMatrix[L], fc = new StoredMatrix[L], fcProj = new StoredMatrix[L];
+            List<LayerWeights> layers = new ArrayList<>(L);
+            for (int l = 0; l < L; l++) {
+                String b = "blk." + l + ".";
+                attn[l] = stored(f, b + "attn_qkv.weight", C, 3 * C);
+                attnProj[l] = stored(f, b + "attn_output.weight", C, C);
+                fc[l] = stored(f, b + "ffn_up.weight", C, 4 * C);
+                fcProj[l] = stored(f, b + "ffn_down.weight", 4 * C, C);
+                layers.add(new LayerWeights(
+                        f.readFloats(b + "attn_norm.weight"), f.readFloats(b + "attn_norm.bias"),
+                        null, cfg.qkvBias() ? f.readFloats(b + "attn_qkv.bias") : null,
+                        null, f.readFloats(b + "attn_output.bias"),
+                        f.readFloats(b + "ffn_norm.weight"), f.readFloats(b + "ffn_norm.bias"),
+                        null, f.readFloats(b + "ffn_up.bias"),
+                        null, f.readFloats(b + "ffn_down.bias")));
+            }
+            // token_embd (ne [C, V]) is W^T of the (C, V) head matmul: kept as that matrix when quantized
+            boolean embQ = f.tensor("token_embd.weight").type().layout() != null;
+            StoredMatrix emb = embQ ? stored(f, "token_embd.weight", C, V) : null;
+            float[] wte = embQ ? null : f.readFloats("token_embd.weight");
+            StoredMatrix head;
+            float[] lmHead;
+            if (cfg.tiedHead()) {
+                head = emb;
+                lmHead = wte;
+            } else if (f.tensor("output.weight").type().layout() != null) {
+                head = stored(f, "output.weight", C, V);
+                lmHead = null;
+            } else {
+                head = null;
+                lmHead = f.readFloats("output.weight");
+            }
+            Set<GgmlType> types = EnumSet.noneOf(GgmlType.class);
+            for (String name : expectedDims(cfg).keySet()) types.add(f.tensor(name).type());
+            String dtype = types.size() == 1 ? types.iterator().next().name() : "mixed";
+            Gpt2Weights w = new Gpt2Weights(cfg, wte, f.readFloats("position_embd.weight"), List.copyOf(layers),
+                    f.readFloats("output_norm.weight"), f.readFloats("output_norm.bias"), lmHead, null, dtype);
+            return new Kept(w, new StoredWeights(attn, attnProj, fc, fcProj, head, emb));
+        } catch (OutOfMemoryError e) {
+            throw HeapTooSmallException.of(what, bytes);
+        }
+    }
+
+    private record Kept(Gpt2Weights weights, StoredWeights stored) {}
+
+    /** A 2-D tensor stored (out, in) row-major -> W (in, out) in its own format (F32/F16/BF16 widened to fp32). */
+    static StoredMatrix stored(GgufFile f, String name, int in, int out) {
+        GgmlBlocks.Layout layout = f.tensor(name).type().layout();
+        if (layout == null) return StoredMatrix.of(linear(f, name, in, out));
+        if (layout == GgmlBlocks.Layout.Q8_0) return StoredMatrix.of(Q8Matrix.ofQ8_0(f.raw(name), in, out));
+        return StoredMatrix.of(GgmlMatrix.of(layout, f.raw(name), in, out));
     }
 
     /** A linear layer stored (out, in) row-major -> W (in, out) packed. */
