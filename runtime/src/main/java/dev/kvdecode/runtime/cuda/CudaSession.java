@@ -746,9 +746,14 @@ public final class CudaSession implements InferenceSession {
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
                 x.buffer(), rows, QD, C);
         if (gated) {
-            // hid = silu(norm_2(x) W_gate + b) * (norm_2(x) W_up + b)
-            normGemv(CudaGemv.Epilogue.BIAS, lw.ln2Weight(), lw.ln2Bias(), lw.fcWeight(), lw.fcBias(), fc.buffer(), rows, FC);
-            CudaSwiGlu.swiglu(k, stream, dt, fc.buffer(), null, hid.buffer(), rows, I);
+            // hid = silu(norm_2(x) W_gate + b) * (norm_2(x) W_up + b): one GEMV with the RMSNorm
+            // prologue and the SwiGLU epilogue where the rows fit its shared memory
+            if (rmsNorm && CudaGemv.layerNormFits(dt, rows, C)) {
+                CudaGemv.gemvSwiGlu(k, stream, dt, x.buffer(), lw.ln2Weight(), eps, lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, C, I);
+            } else {
+                norm(lw.ln2Weight(), lw.ln2Bias(), rows);
+                CudaGemv.gemvSwiGlu(k, stream, dt, ln.buffer(), null, eps, lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, C, I);
+            }
         } else {
             // hid = act(norm_2(x) W_fc + b_fc)
             normGemv(CudaGemv.Epilogue.of(act), lw.ln2Weight(), lw.ln2Bias(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, FC);
@@ -774,14 +779,16 @@ public final class CudaSession implements InferenceSession {
     }
 
     /**
-     * out (rows, N) = epilogue(norm(x) W^T + bias): LayerNorm in the GEMV's prologue (one gemv_ln
-     * launch) where the rows fit its shared memory; otherwise, and for RMSNorm, the norm into ln
-     * then the GEMV (for LayerNorm the same bits either way).
+     * out (rows, N) = epilogue(norm(x) W^T + bias): the norm in the GEMV's prologue (one gemv_ln or
+     * gemv_rms launch) where the rows fit its shared memory; otherwise the norm into ln then the
+     * GEMV (the same bits either way).
      */
     private void normGemv(CudaGemv.Epilogue e, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer wt, DeviceBuffer bias,
                           DeviceBuffer out, int rows, int N) {
         if (!rmsNorm && CudaGemv.layerNormFits(dt, rows, C)) {
             CudaGemv.gemvLayerNorm(k, stream, dt, e, x.buffer(), gamma, beta, eps, wt, bias, out, rows, C, N);
+        } else if (rmsNorm && e == CudaGemv.Epilogue.BIAS && CudaGemv.layerNormFits(dt, rows, C)) {
+            CudaGemv.gemvRmsNorm(k, stream, dt, x.buffer(), gamma, eps, wt, bias, out, rows, C, N);
         } else {
             norm(gamma, beta, rows);
             CudaGemv.gemv(k, stream, dt, e, ln.buffer(), wt, bias, out, rows, C, N);

@@ -153,4 +153,30 @@ class LlamaCudaFixtureTest {
             }
         }
     }
+
+    /**
+     * A Llama-family decode step takes GPT-2's 7 launches per layer plus 4 (CudaLaunchBudgetTest):
+     * gemv_rms_bias qkv, rope_kv_append, decode_attention_chunk, reduce, gemv o + residual,
+     * gemv_rms_swiglu, gemv down + residual; embed, gemv_rms_bias LM head, counters, argmax.
+     */
+    @Test
+    void aDecodeStepTakesSevenLaunchesPerLayerPlusFour() {
+        for (String fixture : new String[] {"qwen3-headdim", "mistral-gqa5-shard"}) {
+            Model m = model(fixture);
+            int L = m.config().nLayer();
+            for (int batch : new int[] {1, 3}) {
+                try (CudaSession s = gpu.open(m, new SessionOptions(batch, 12, OverflowPolicy.SHIFT, true))) {
+                    int[][] prompts = new int[batch][];
+                    for (int b = 0; b < batch; b++) prompts[b] = new int[] {1 + b, 17, 42 + b};
+                    s.prefill(prompts);
+                    var launches = s.recordStep(new int[batch]);
+                    assertEquals(7 * L + 4, launches.size(), fixture + " batch " + batch + ": " + launches);
+                    assertEquals(L, launches.stream().filter(l -> l.kernel().startsWith("rope_kv_append")).count(), "rope_kv_append");
+                    assertEquals(L, launches.stream().filter(l -> l.kernel().startsWith("gemv_rms_swiglu")).count(), "gemv_rms_swiglu");
+                    assertEquals(L + 1, launches.stream().filter(l -> l.kernel().startsWith("gemv_rms_bias")).count(), "gemv_rms_bias");
+                    assertTrue(launches.stream().noneMatch(l -> l.kernel().startsWith("cublas")), "no cuBLAS in a decode step of <= 8 rows");
+                }
+            }
+        }
+    }
 }
