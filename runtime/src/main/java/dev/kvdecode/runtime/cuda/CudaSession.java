@@ -424,6 +424,9 @@ public final class CudaSession implements InferenceSession {
      */
     @Override
     public GenerationResult generate(int[][] prompts, GenerationOptions options, Generator.TokenListener listener) {
+        // The device loop stops at one eos id; a model with several (Llama 3, Qwen: config.json
+        // plus generation_config.json) takes the host loop, the same tokens at one logits copy per step.
+        if (options.eosTokens().length > 1) return Generator.generate(this, prompts, options, listener);
         return generateOnDevice(prompts, options, listener);
     }
 

@@ -179,4 +179,26 @@ class LlamaCudaFixtureTest {
             }
         }
     }
+
+    /** Several eos ids (Llama 3's config + generation_config): generate stops at any of them, as the CPU does. */
+    @Test
+    void generateStopsAtAnyOfSeveralEosIds() {
+        Model m = model("llama-gqa2-f32");
+        SessionOptions so = new SessionOptions(1, 64, OverflowPolicy.STOP, true);
+        int[][] prompts = {{1, 17, 42}};
+        int[] free;
+        try (InferenceSession c = CPU.open(m, so)) {
+            free = Generator.generate(c, prompts, new GenerationOptions(20, SamplingParams.greedyDecoding(), -1, true), null).tokens()[0];
+        }
+        // eos = the 6th generated token and an id that never comes: the stream ends there on both backends
+        GenerationOptions go = new GenerationOptions(20, SamplingParams.greedyDecoding(), new int[] {free[5], 255}, false, 0);
+        int[] want;
+        try (InferenceSession c = CPU.open(m, so)) {
+            want = Generator.generate(c, prompts, go, null).tokens()[0];
+        }
+        assertTrue(want.length <= 6, "test setup: the eos id ends the CPU's stream");
+        try (CudaSession g = gpu.open(m, so)) {
+            assertArrayEquals(want, g.generate(prompts, go, null).tokens()[0]);
+        }
+    }
 }
