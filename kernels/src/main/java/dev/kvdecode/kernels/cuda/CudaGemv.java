@@ -53,8 +53,8 @@ public final class CudaGemv {
                 case GELU_NEW -> BIAS_GELU_TANH;
                 case GELU -> BIAS_GELU_ERF;
                 case RELU -> BIAS_RELU;
-                // the gated SwiGLU MLP (Llama family) needs its own epilogue (issue 18's CUDA part)
-                case SILU -> throw new IllegalArgumentException("silu has no CUDA GEMV epilogue yet (issue 18)");
+                // the gated SwiGLU MLP (Llama family) has its own launcher, gemvSwiGlu
+                case SILU -> throw new IllegalArgumentException("silu: the gated MLP's GEMV is gemvSwiGlu, no ungated epilogue");
             };
         }
 

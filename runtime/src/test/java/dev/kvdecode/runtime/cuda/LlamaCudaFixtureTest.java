@@ -201,4 +201,31 @@ class LlamaCudaFixtureTest {
             assertArrayEquals(want, g.generate(prompts, go, null).tokens()[0]);
         }
     }
+
+    /**
+     * Batches: 2 sequences (the GEMV step) and 9 (more than the GEMV's 8 rows: the step's matmuls go
+     * to cuBLAS and the norms to residual_rmsnorm), unequal prompts, past a window of 8 with SHIFT:
+     * the CPU's greedy tokens for every sequence.
+     */
+    @Test
+    void batchesDecodeLikeTheCpu() {
+        Model m = model("qwen2-bias");
+        GenerationOptions greedy = new GenerationOptions(12, SamplingParams.greedyDecoding(), -1, true);
+        for (int batch : new int[] {2, 9}) {
+            int[][] prompts = new int[batch][];
+            for (int b = 0; b < batch; b++) {
+                prompts[b] = new int[1 + b % 4];
+                for (int t = 0; t < prompts[b].length; t++) prompts[b][t] = (31 * b + 7 * t + 3) % m.config().vocabSize();
+            }
+            SessionOptions so = new SessionOptions(batch, 8, OverflowPolicy.SHIFT, true);
+            int[][] want;
+            try (InferenceSession c = CPU.open(m, so)) {
+                want = Generator.generate(c, prompts, greedy, null).tokens();
+            }
+            try (CudaSession g = gpu.open(m, so)) {
+                int[][] got = g.generateOnDevice(prompts, greedy, null).tokens();
+                for (int b = 0; b < batch; b++) assertArrayEquals(want[b], got[b], "batch " + batch + ", sequence " + b);
+            }
+        }
+    }
 }
