@@ -45,16 +45,18 @@ import java.util.Arrays;
  * ring order, prompt handling — so greedy tokens match the CPU's.
  *
  * <p><b>The family.</b> The model's components pick the kernels, never its name: the norm
- * (layernorm or rmsnorm kernels; GPT-2's decode fuses its LayerNorm into the GEMV prologue), the
+ * (layernorm or rmsnorm kernels; a decode step fuses either into the GEMV prologue), the
  * positions (learned: wpe in the embedding and the kv_append split; rotary: rope_kv_append, which
  * also adds the qkv bias, applies Qwen3's q/k norm and writes the rotated key and the value to a
- * cache of NKV heads), the MLP (an activation epilogue, or the gated SwiGLU kernel), the biases
+ * cache of NKV heads), the MLP (an activation epilogue, or SwiGLU: a GEMV epilogue in decode, the
+ * swiglu kernel after cuBLAS in prefill), the biases
  * (null buffers, skipped by the kernels). Grouped-query attention reads the NKV-head cache in
  * decode_attention_chunk and prefill_attention. With rotary positions cached SHIFT turns the kept
  * keys back when its 2 x contextTokens window moves (native/rope.cu), as the CPU's KvCache does.
  *
  * <p><b>Device state.</b> Weights are uploaded once in the session dtype ({@link DeviceWeights});
- * the K/V cache is two device buffers K, V of shape [layer][batch][head][capacity][HS] in that dtype;
+ * the K/V cache is two device buffers K, V of shape [layer][batch][KV head][slots][HS] in that dtype
+ * (NKV heads; slots = 2 x capacity for cached SHIFT, else capacity);
  * activations, the last token of each sequence ({@code tokens}), its step counter ({@code seen}),
  * the RNG state and the ring of sampled ids live in preallocated {@link DeviceArena}s. A decode
  * step therefore needs no host arguments: the embedding of tokens[b] at position
