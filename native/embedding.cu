@@ -1,4 +1,5 @@
-// Token + learned absolute position embedding (GPT-2; Radford et al. 2019): out = wte[token] + wpe[pos].
+// Token + learned absolute position embedding (GPT-2; Radford et al. 2019): out = wte[token] + wpe[pos];
+// with wpe null (rotary positions, the Llama family) out = wte[token].
 // CPU twin: dev.kvdecode.kernels.Embedding. Positions follow the cached-decode rule
 // pos = min(t, maxT - 1) for token number t (InferenceSession's contract), so a window that has
 // overflowed keeps using the last learned position instead of reading past wpe.
@@ -12,9 +13,10 @@ __device__ void embed_row(float* __restrict__ out, const T* __restrict__ wte, co
                           int token, int pos, int C, int V) {
     const bool ok = token >= 0 && token < V;
     const T* te = wte + (size_t)(ok ? token : 0) * C;
-    const T* pe = wpe + (size_t)pos * C;
+    // wpe null: rotary positions (Llama family), the token embedding alone
+    const T* pe = wpe ? wpe + (size_t)pos * C : nullptr;
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x)
-        out[c] = ok ? kvd_to_float(te[c]) + kvd_to_float(pe[c]) : NAN;
+        out[c] = ok ? (pe ? kvd_to_float(te[c]) + kvd_to_float(pe[c]) : kvd_to_float(te[c])) : NAN;
 }
 
 template <class T>

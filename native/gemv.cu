@@ -16,6 +16,7 @@
 // output has the same bits in a batch of 1, 3 or 8.
 #include "kvd_cuda.h"
 #include "layernorm_row.h"
+#include "rmsnorm_row.h"
 
 namespace kvd_gemv {
 
@@ -119,6 +120,63 @@ __device__ void gemv_ln(const float* __restrict__ x, const T* __restrict__ gamma
     gemv<T, E, O>(xs, w, bias, out, M, K, N);
 }
 
+// The Llama family's prologue and epilogue (issue 18). RMSNorm prologue (Zhang & Sennrich 2019):
+// the rows normalised into shared memory with rmsnorm.cu's own rms_normalize_row (rmsnorm_row.h),
+// so gemv_rms_* gives the bits of rmsnorm_T followed by gemv_*. SwiGLU epilogue (Shazeer 2020):
+// W holds [gate | up] as (2I, K) rows; the warp of column n computes both dot products (rows n and
+// I + n of W, in the same piece order as gemv_*) and stores silu(g + b_g) * (u + b_u) in T, the bits
+// of gemv_bias_* into an f32 [gate | up] followed by swiglu_T (the same fp32 expression).
+
+// x (M,K) f32, w_norm (K) T, w (N,K) T, bias (N) T or null -> out (M,N)
+template <class T, Epilogue E, class O>
+__device__ void gemv_rms(const float* __restrict__ x, const T* __restrict__ w_norm, float eps, const T* __restrict__ w,
+                         const T* __restrict__ bias, O* out, int M, int K, int N) {
+    extern __shared__ float kvd_gemv_smem[];  // the M normalised rows, (M, K) in T
+    T* xs = reinterpret_cast<T*>(kvd_gemv_smem);
+    for (int m = 0; m < M; m++) kvd_rmsnorm::rms_normalize_row(x + (size_t)m * K, w_norm, xs + (size_t)m * K, K, eps);
+    __syncthreads();  // each warp reads every element of the rows
+    gemv<T, E, O>(xs, w, bias, out, M, K, N);
+}
+
+// x (M,K) T, w (2I,K) T [gate rows | up rows], bias (2I) T or null -> out (M,I) T
+template <class T>
+__device__ void gemv_swiglu(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                            T* __restrict__ out, int M, int K, int I) {
+    const int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (n >= I) return;  // whole warps only
+    const int lane = threadIdx.x & 31;
+    float ag[MAX_ROWS], au[MAX_ROWS];
+    constexpr int VEC = 16 / sizeof(T);
+    const bool vec = (K % VEC == 0) && ((reinterpret_cast<size_t>(x) | reinterpret_cast<size_t>(w)) % 16 == 0);
+    if (vec) {
+        dot_rows<T, VEC>(x, w + (size_t)n * K, M, K, ag);
+        dot_rows<T, VEC>(x, w + (size_t)(I + n) * K, M, K, au);
+    } else {
+        dot_rows<T, 1>(x, w + (size_t)n * K, M, K, ag);
+        dot_rows<T, 1>(x, w + (size_t)(I + n) * K, M, K, au);
+    }
+    const float bg = kvd_bias(bias, n), bu = kvd_bias(bias, I + n);
+#pragma unroll
+    for (int m = 0; m < MAX_ROWS; m++) {
+        if (m < M && lane == m) {
+            const float g = ag[m] + bg, u = au[m] + bu;
+            const float a = g / (1.0f + expf(-g));  // silu, as swiglu.cu
+            out[(size_t)m * I + n] = kvd_from_float<T>(a * u);
+        }
+    }
+}
+
+// x (M,K) f32, w_norm (K) T, w (2I,K) T, bias (2I) T or null -> out (M,I) T
+template <class T>
+__device__ void gemv_rms_swiglu(const float* __restrict__ x, const T* __restrict__ w_norm, float eps,
+                                const T* __restrict__ w, const T* __restrict__ bias, T* out, int M, int K, int I) {
+    extern __shared__ float kvd_gemv_smem[];
+    T* xs = reinterpret_cast<T*>(kvd_gemv_smem);
+    for (int m = 0; m < M; m++) kvd_rmsnorm::rms_normalize_row(x + (size_t)m * K, w_norm, xs + (size_t)m * K, K, eps);
+    __syncthreads();
+    gemv_swiglu<T>(xs, w, bias, out, M, K, I);
+}
+
 }  // namespace kvd_gemv
 
 // grid (ceil(N/8)), block 256 (8 warps, one output column each). M <= 8.
@@ -157,3 +215,44 @@ KVD_GEMVS_LN(f32, float)
 KVD_GEMVS_LN(f16, __half)
 // x (M,K) f32, gamma,beta (K) bf16, w (N,K) bf16, bias (N) bf16 or null -> out (M,N) f32 | bf16
 KVD_GEMVS_LN(bf16, __nv_bfloat16)
+
+// RMSNorm of the input rows in the prologue, bias epilogue (the Llama family's qkv projection and
+// LM head). grid (ceil(N/8)), block 256, dynamic shared memory M x K x sizeof(T) bytes. M <= 8.
+#define KVD_GEMV_RMS(SUF, T)                                                                           \
+    extern "C" __global__ void gemv_rms_bias_##SUF(const float* x, const T* w_norm, float eps, const T* w, \
+                                                   const T* bias, float* out, int M, int K, int N) {   \
+        kvd_gemv::gemv_rms<T, kvd_gemv::BIAS, float>(x, w_norm, eps, w, bias, out, M, K, N);           \
+    }
+// x (M,K) f32, w_norm (K) f32, w (N,K) f32, bias (N) f32 or null -> out (M,N) f32
+KVD_GEMV_RMS(f32, float)
+// x (M,K) f32, w_norm (K) f16, w (N,K) f16, bias (N) f16 or null -> out (M,N) f32
+KVD_GEMV_RMS(f16, __half)
+// x (M,K) f32, w_norm (K) bf16, w (N,K) bf16, bias (N) bf16 or null -> out (M,N) f32
+KVD_GEMV_RMS(bf16, __nv_bfloat16)
+
+// The gated MLP's [gate | up] projection with SwiGLU in the epilogue: out = silu(x W_g^T + b_g) *
+// (x W_u^T + b_u). grid (ceil(I/8)), block 256 (8 warps, one output column each). M <= 8.
+#define KVD_GEMV_SWIGLU(SUF, T)                                                                        \
+    extern "C" __global__ void gemv_swiglu_##SUF(const T* x, const T* w, const T* bias, T* out, int M, int K, int I) { \
+        kvd_gemv::gemv_swiglu<T>(x, w, bias, out, M, K, I);                                           \
+    }
+// x (M,K) f32, w (2I,K) f32, bias (2I) f32 or null -> out (M,I) f32
+KVD_GEMV_SWIGLU(f32, float)
+// x (M,K) f16, w (2I,K) f16, bias (2I) f16 or null -> out (M,I) f16
+KVD_GEMV_SWIGLU(f16, __half)
+// x (M,K) bf16, w (2I,K) bf16, bias (2I) bf16 or null -> out (M,I) bf16
+KVD_GEMV_SWIGLU(bf16, __nv_bfloat16)
+
+// Both: RMSNorm prologue, SwiGLU epilogue (a Llama block's whole MLP up to the down projection).
+// grid (ceil(I/8)), block 256, dynamic shared memory M x K x sizeof(T) bytes. M <= 8.
+#define KVD_GEMV_RMS_SWIGLU(SUF, T)                                                                    \
+    extern "C" __global__ void gemv_rms_swiglu_##SUF(const float* x, const T* w_norm, float eps, const T* w, \
+                                                     const T* bias, T* out, int M, int K, int I) {     \
+        kvd_gemv::gemv_rms_swiglu<T>(x, w_norm, eps, w, bias, out, M, K, I);                          \
+    }
+// x (M,K) f32, w_norm (K) f32, w (2I,K) f32, bias (2I) f32 or null -> out (M,I) f32
+KVD_GEMV_RMS_SWIGLU(f32, float)
+// x (M,K) f32, w_norm (K) f16, w (2I,K) f16, bias (2I) f16 or null -> out (M,I) f16
+KVD_GEMV_RMS_SWIGLU(f16, __half)
+// x (M,K) f32, w_norm (K) bf16, w (2I,K) bf16, bias (2I) bf16 or null -> out (M,I) bf16
+KVD_GEMV_RMS_SWIGLU(bf16, __nv_bfloat16)

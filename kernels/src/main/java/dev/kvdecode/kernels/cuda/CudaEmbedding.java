@@ -16,7 +16,7 @@ public final class CudaEmbedding {
 
     static final int BLOCK = 256;
 
-    // wte (V,C) T, wpe (maxT,C) T, tokens (B) int, seen (B) int -> out (B,C) f32
+    // wte (V,C) T, wpe (maxT,C) T or null (rotary positions), tokens (B) int, seen (B) int -> out (B,C) f32
     /** The decode step's embedding: token tokens[b] at position min(seen[b], maxT-1). */
     public static void decode(CudaKernels k, CudaStream s, DType dt, DeviceBuffer out, DeviceBuffer wte, DeviceBuffer wpe,
                               DeviceBuffer tokens, DeviceBuffer seen, int B, int C, int V, int maxT) {
@@ -24,14 +24,14 @@ public final class CudaEmbedding {
         positive(name, "B", B); positive(name, "C", C); positive(name, "V", V); positive(name, "maxT", maxT);
         need(name, "out", out, 4L * B * C);
         need(name, "wte", wte, (long) dt.sizeBytes() * V * C);
-        need(name, "wpe", wpe, (long) dt.sizeBytes() * maxT * C);
+        needOptional(name, "wpe", wpe, (long) dt.sizeBytes() * maxT * C);
         need(name, "tokens", tokens, 4L * B);
         need(name, "seen", seen, 4L * B);
         k.launch(s, name, Dim3.of((C + BLOCK - 1) / BLOCK, B), Dim3.of(BLOCK), 0,
-                new KernelArgs().ptr(out).ptr(wte).ptr(wpe).ptr(tokens).ptr(seen).i32(B).i32(C).i32(V).i32(maxT));
+                new KernelArgs().ptr(out).ptr(wte).ptr(addressOrNull(wpe)).ptr(tokens).ptr(seen).i32(B).i32(C).i32(V).i32(maxT));
     }
 
-    // wte (V,C) T, wpe (maxT,C) T, tokens (B,T) int, seen (B) int or null -> out (B,T,C) f32
+    // wte (V,C) T, wpe (maxT,C) T or null (rotary positions), tokens (B,T) int, seen (B) int or null -> out (B,T,C) f32
     /** A prompt: token t of sequence b at position min(seen[b] + t, maxT-1); seen null = positions from 0. */
     public static void prefill(CudaKernels k, CudaStream s, DType dt, DeviceBuffer out, DeviceBuffer wte, DeviceBuffer wpe,
                                DeviceBuffer tokens, DeviceBuffer seen, int B, int T, int C, int V, int maxT) {
@@ -39,11 +39,11 @@ public final class CudaEmbedding {
         positive(name, "B", B); positive(name, "T", T); positive(name, "C", C); positive(name, "V", V); positive(name, "maxT", maxT);
         need(name, "out", out, 4L * B * T * C);
         need(name, "wte", wte, (long) dt.sizeBytes() * V * C);
-        need(name, "wpe", wpe, (long) dt.sizeBytes() * maxT * C);
+        needOptional(name, "wpe", wpe, (long) dt.sizeBytes() * maxT * C);
         need(name, "tokens", tokens, 4L * B * T);
         needOptional(name, "seen", seen, 4L * B);
         k.launch(s, name, new Dim3((C + BLOCK - 1) / BLOCK, T, B), Dim3.of(BLOCK), 0,
-                new KernelArgs().ptr(out).ptr(wte).ptr(wpe).ptr(tokens).ptr(addressOrNull(seen))
+                new KernelArgs().ptr(out).ptr(wte).ptr(addressOrNull(wpe)).ptr(tokens).ptr(addressOrNull(seen))
                         .i32(B).i32(T).i32(C).i32(V).i32(maxT));
     }
 }

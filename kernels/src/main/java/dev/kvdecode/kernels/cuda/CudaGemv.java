@@ -53,8 +53,8 @@ public final class CudaGemv {
                 case GELU_NEW -> BIAS_GELU_TANH;
                 case GELU -> BIAS_GELU_ERF;
                 case RELU -> BIAS_RELU;
-                // the gated SwiGLU MLP (Llama family) needs its own epilogue (issue 18's CUDA part)
-                case SILU -> throw new IllegalArgumentException("silu has no CUDA GEMV epilogue yet (issue 18)");
+                // the gated SwiGLU MLP (Llama family) has its own launcher, gemvSwiGlu
+                case SILU -> throw new IllegalArgumentException("silu: the gated MLP's GEMV is gemvSwiGlu, no ungated epilogue");
             };
         }
 
@@ -118,5 +118,63 @@ public final class CudaGemv {
         long es = dt.sizeBytes();
         long outBytes = (long) e.outBytes(dt) * M * N * (e == Epilogue.BIAS_RESIDUAL ? 2 : 1);
         return es * N * K + (hasBias ? es * N : 0) + es * M * K + outBytes;
+    }
+
+    // x (M,K) f32, w_norm (K) T, w (N,K) T, bias (N) T or null -> out (M,N) f32
+    /**
+     * out = RMSNorm(x) W^T + bias: the block normalises the M rows itself (the bits of rmsnorm_T
+     * then gemv_bias_T), one launch instead of two (issue 18, the Llama family's qkv and LM head).
+     */
+    public static void gemvRmsNorm(CudaKernels k, CudaStream s, DType dt, DeviceBuffer x, DeviceBuffer wNorm, float eps,
+                                   DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out, int M, int K, int N) {
+        String name = dt.kernel("gemv_rms_bias");
+        checkPrologue(name, dt, x, wNorm, M, K, N);
+        int es = dt.sizeBytes();
+        need(name, "w", w, (long) es * N * K);
+        needOptional(name, "bias", bias, (long) es * N);
+        need(name, "out", out, 4L * M * N);
+        long bytes = (long) es * N * K + (bias != null ? (long) es * N : 0) + 4L * M * K + (long) es * K + 4L * M * N;
+        k.launch(s, name, Dim3.of((N + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK), Dim3.of(BLOCK), M * K * es,
+                new KernelArgs().ptr(x).ptr(wNorm).f32(eps).ptr(w).ptr(addressOrNull(bias)).ptr(out).i32(M).i32(K).i32(N), bytes);
+    }
+
+    // x (M,K) T, or f32 with wNorm (K) T; w (2I,K) T [gate | up], bias (2I) T or null -> out (M,I) T
+    /**
+     * The gated MLP's middle in one launch: out = silu(x' W_gate^T + b_g) * (x' W_up^T + b_u) with
+     * x' = x (already normed, in the dtype) or, with {@code wNorm}, x' = RMSNorm(x) computed in the
+     * prologue from the fp32 residual stream. The bits of gemv_bias_T into [gate | up] then swiglu_T.
+     */
+    public static void gemvSwiGlu(CudaKernels k, CudaStream s, DType dt, DeviceBuffer x, DeviceBuffer wNorm, float eps,
+                                  DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out, int M, int K, int I) {
+        String name = dt.kernel(wNorm != null ? "gemv_rms_swiglu" : "gemv_swiglu");
+        int es = dt.sizeBytes();
+        if (wNorm != null) {
+            checkPrologue(name, dt, x, wNorm, M, K, I);
+        } else {
+            positive(name, "M", M); positive(name, "K", K); positive(name, "I", I);
+            if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+            need(name, "x", x, (long) es * M * K);
+        }
+        need(name, "w", w, 2L * es * I * K);
+        needOptional(name, "bias", bias, 2L * es * I);
+        need(name, "out", out, (long) es * M * I);
+        long bytes = 2L * es * I * K + (bias != null ? 2L * es * I : 0) + (long) (wNorm != null ? 4 : es) * M * K + (long) es * M * I;
+        Dim3 grid = Dim3.of((I + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK);
+        if (wNorm != null)
+            k.launch(s, name, grid, Dim3.of(BLOCK), M * K * es,
+                    new KernelArgs().ptr(x).ptr(wNorm).f32(eps).ptr(w).ptr(addressOrNull(bias)).ptr(out).i32(M).i32(K).i32(I), bytes);
+        else
+            k.launch(s, name, grid, Dim3.of(BLOCK), 0,
+                    new KernelArgs().ptr(x).ptr(w).ptr(addressOrNull(bias)).ptr(out).i32(M).i32(K).i32(I), bytes);
+    }
+
+    private static void checkPrologue(String name, DType dt, DeviceBuffer x, DeviceBuffer wNorm, int M, int K, int N) {
+        positive(name, "M", M); positive(name, "K", K); positive(name, "N", N);
+        if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+        if (!layerNormFits(dt, M, K))
+            throw new IllegalArgumentException(name + ": " + M + " rows of " + K + " need " + (long) M * K * dt.sizeBytes()
+                    + " bytes of shared memory (limit 49152)");
+        need(name, "x", x, 4L * M * K);
+        need(name, "wNorm", wNorm, (long) dt.sizeBytes() * K);
     }
 }

@@ -20,18 +20,27 @@ public final class CudaPrefillAttention {
     /** Causal attention over a prompt of T <= cap tokens whose K/V kv_prefill_append wrote. */
     public static void attend(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
                               DeviceBuffer out, int B, int T, int NH, int HS, int cap) {
+        attend(k, s, dt, q, kc, vc, out, B, T, NH, NH, HS, cap);
+    }
+
+    // q (B,T,NH*HS) f32, kc,vc (B,NKV,cap,HS) T (slots 0..T-1 filled) -> out (B,T,NH*HS) T
+    /** Grouped-query form: query head h reads KV head h / (NH/NKV). */
+    public static void attend(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
+                              DeviceBuffer out, int B, int T, int NH, int NKV, int HS, int cap) {
         String name = dt.kernel("prefill_attention");
-        checkShape(name, B, NH, HS, cap);
+        checkShape(name, B, NKV, HS, cap);
+        CudaKernels.positive(name, "NH", NH);
+        if (NH % NKV != 0) throw new IllegalArgumentException(name + ": " + NH + " query heads are not a multiple of " + NKV + " KV heads");
         CudaKernels.positive(name, "T", T);
         if (T > cap) throw new IllegalArgumentException(name + ": T = " + T + " exceeds the cache capacity " + cap);
         long C = (long) NH * HS;
         need(name, "q", q, 4L * B * T * C);
-        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        checkCache(name, dt, kc, vc, B, NKV, HS, cap);
         need(name, "out", out, (long) dt.sizeBytes() * B * T * C);
         int perWarp = CudaDecodeAttention.prefillSharedBytes(name, HS, T);
         int warps = Math.max(1, Math.min(MAX_WARPS, CudaDecodeAttention.MAX_DYNAMIC_SHARED_BYTES / perWarp));
         k.launch(s, name, new Dim3((T + warps - 1) / warps, NH, B), Dim3.of(32 * warps), warps * perWarp,
-                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(HS).i32(cap)
+                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(NKV).i32(HS).i32(cap)
                         .f32(CudaDecodeAttention.scale(HS)));
     }
 
@@ -44,19 +53,28 @@ public final class CudaPrefillAttention {
      */
     public static void attendAfter(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
                                    DeviceBuffer out, int B, int T, int NH, int HS, int cap, int past) {
+        attendAfter(k, s, dt, q, kc, vc, out, B, T, NH, NH, HS, cap, past);
+    }
+
+    // q (B,T,NH*HS) f32, kc,vc (B,NKV,cap,HS) T (slots 0..past+T-1 filled) -> out (B,T,NH*HS) T
+    /** Grouped-query form of {@link #attendAfter}: query head h reads KV head h / (NH/NKV). */
+    public static void attendAfter(CudaKernels k, CudaStream s, DType dt, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
+                                   DeviceBuffer out, int B, int T, int NH, int NKV, int HS, int cap, int past) {
         String name = dt.kernel("prefill_attention_past");
-        checkShape(name, B, NH, HS, cap);
+        checkShape(name, B, NKV, HS, cap);
+        CudaKernels.positive(name, "NH", NH);
+        if (NH % NKV != 0) throw new IllegalArgumentException(name + ": " + NH + " query heads are not a multiple of " + NKV + " KV heads");
         CudaKernels.positive(name, "T", T);
         if (past < 0 || (long) past + T > cap)
             throw new IllegalArgumentException(name + ": past " + past + " + T " + T + " exceeds the cache capacity " + cap);
         long C = (long) NH * HS;
         need(name, "q", q, 4L * B * T * C);
-        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        checkCache(name, dt, kc, vc, B, NKV, HS, cap);
         need(name, "out", out, (long) dt.sizeBytes() * B * T * C);
         int perWarp = CudaDecodeAttention.prefillSharedBytes(name, HS, past + T);
         int warps = Math.max(1, Math.min(MAX_WARPS, CudaDecodeAttention.MAX_DYNAMIC_SHARED_BYTES / perWarp));
         k.launch(s, name, new Dim3((T + warps - 1) / warps, NH, B), Dim3.of(32 * warps), warps * perWarp,
-                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(HS).i32(cap)
+                new KernelArgs().ptr(q).ptr(kc).ptr(vc).ptr(out).i32(B).i32(T).i32(NH).i32(NKV).i32(HS).i32(cap)
                         .f32(CudaDecodeAttention.scale(HS)).i32(past));
     }
 }

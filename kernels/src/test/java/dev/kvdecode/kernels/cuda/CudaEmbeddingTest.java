@@ -30,6 +30,37 @@ class CudaEmbeddingTest {
         return b.build();
     }
 
+    /** Rotary positions (the Llama family): wpe null, the token's row of wte alone, bit for bit. */
+    @ParameterizedTest(name = "{0} B={1} T={2} C={3} V={4} maxT={5}")
+    @MethodSource("shapes")
+    void withoutPositionTableTheTokenRowAlone(DType dt, int B, int T, int C, int V, int maxT) {
+        long seed = 11L * C + 17L * V + B;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float[] wte = Num.round(dt, Dev.random(rnd, V * C, -1, 1));
+        int[] tokens = new int[B * T];
+        for (int i = 0; i < tokens.length; i++) tokens[i] = rnd.nextInt(V);
+        var dwte = dev.floats("wte", wte, dt);
+        var dtok = dev.ints("tokens", tokens);
+        var dseen = dev.ints("seen", new int[B]);
+        float[] ref = new float[B * T * C];
+        for (int i = 0; i < B * T; i++) System.arraycopy(wte, tokens[i] * C, ref, i * C, C);
+        var outP = dev.poisoned("outP", B * T * C, 4);
+        CudaEmbedding.prefill(dev.kernels, dev.stream, dt, outP.view, dwte.view, null, dtok.view, null, B, T, C, V, maxT);
+        dev.checkGuards(dt.kernel("embed_prefill") + " (null wpe)");
+        Num.assertSame(dt.kernel("embed_prefill") + " (null wpe) seed=" + seed, ref, outP.floats(DType.F32));
+        int[] first = new int[B];
+        float[] refD = new float[B * C];
+        for (int b = 0; b < B; b++) {
+            first[b] = tokens[b * T];
+            System.arraycopy(wte, first[b] * C, refD, b * C, C);
+        }
+        var dfirst = dev.ints("first", first);
+        var out = dev.poisoned("out", B * C, 4);
+        CudaEmbedding.decode(dev.kernels, dev.stream, dt, out.view, dwte.view, null, dfirst.view, dseen.view, B, C, V, maxT);
+        dev.checkGuards(dt.kernel("embed_decode") + " (null wpe)");
+        Num.assertSame(dt.kernel("embed_decode") + " (null wpe) seed=" + seed, refD, out.floats(DType.F32));
+    }
+
     @ParameterizedTest(name = "{0} B={1} T={2} C={3} V={4} maxT={5}")
     @MethodSource("shapes")
     void decodeAndPrefillMatchCpu(DType dt, int B, int T, int C, int V, int maxT) {

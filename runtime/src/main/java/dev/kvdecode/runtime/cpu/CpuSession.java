@@ -182,8 +182,8 @@ public final class CpuSession implements InferenceSession {
         Sizes.checkHeap("--batch " + o.batch() + " --context " + ctx + ": the CPU session (KV cache and decode buffers)", p, advice);
     }
 
-    /** RoPE's inverse frequencies as transformers computes them for the config's rope type. */
-    static float[] invFreq(ModelConfig.Rotary r, int HS) {
+    /** RoPE's inverse frequencies as transformers computes them for the config's rope type (the CUDA session's too). */
+    public static float[] invFreq(ModelConfig.Rotary r, int HS) {
         float[] f = Rope.invFreq(HS, r.theta());
         ModelConfig.RopeScaling sc = r.scaling();
         return switch (sc.type()) {

@@ -2,10 +2,15 @@ package dev.kvdecode.runtime.cuda;
 
 import dev.kvdecode.bindings.GpuContext;
 import dev.kvdecode.bindings.NativeLibraries;
+import dev.kvdecode.kernels.cuda.CudaDecodeAttention;
 import dev.kvdecode.kernels.cuda.CudaKernels;
+import dev.kvdecode.kernels.cuda.CudaRope;
+import dev.kvdecode.kernels.cuda.DType;
 import dev.kvdecode.runtime.engine.Backend;
 import dev.kvdecode.runtime.engine.SessionOptions;
 import dev.kvdecode.runtime.model.Model;
+import dev.kvdecode.runtime.model.ModelConfig;
+import dev.kvdecode.runtime.model.ModelFormatException;
 
 /**
  * The CUDA backend: one device context and our kernels loaded into it; each session owns its
@@ -85,11 +90,32 @@ public final class CudaBackend implements Backend {
         return new CudaSession(gpu, kernels, model.fp32Weights(), sessionOptions, cudaOptions);
     }
 
-    /** The CUDA path runs the GPT-2 layout only so far (issue 18): anything else is a one-line error. */
-    public static void checkSupported(dev.kvdecode.runtime.model.ModelConfig cfg, String backend) {
-        if (!cfg.gpt2Layout())
-            throw new dev.kvdecode.runtime.model.ModelFormatException(cfg.architecture()
-                    + " is not yet supported on --backend " + backend + "; use --backend cpu");
+    /**
+     * What the CUDA path cannot run, as a one-line error naming the field: the family's members
+     * (GPT-2, the char model, Llama, Mistral, Qwen2, Qwen3) all pass. Grouped-query attention and
+     * Qwen3's q/k norm come with rotary positions only (native/rope.cu), at most
+     * {@link CudaDecodeAttention#MAX_GROUP} query heads per KV head.
+     */
+    public static void checkSupported(ModelConfig cfg, String backend) {
+        ModelConfig.Attention a = cfg.attention();
+        String where = cfg.architecture() + " on --backend " + backend + ": ";
+        boolean rotary = cfg.positions() instanceof ModelConfig.Rotary;
+        if (!rotary && (a.kvHeads() != a.heads() || a.qkNorm()))
+            throw new ModelFormatException(where + "num_key_value_heads != num_attention_heads or a q/k norm needs rotary positions; use --backend cpu");
+        if (a.heads() / a.kvHeads() > CudaDecodeAttention.MAX_GROUP)
+            throw new ModelFormatException(where + "num_attention_heads / num_key_value_heads = " + a.heads() / a.kvHeads()
+                    + " is not supported (at most " + CudaDecodeAttention.MAX_GROUP + "); use --backend cpu");
+        if (rotary && a.headSize() > CudaRope.MAX_HEAD_SIZE)
+            throw new ModelFormatException(where + "head_dim " + a.headSize() + " is not supported (at most "
+                    + CudaRope.MAX_HEAD_SIZE + "); use --backend cpu");
+    }
+
+    /** {@link #checkSupported(ModelConfig, String)} plus what depends on the dtype: GQA's attention kernel must serve head_dim. */
+    static void checkSupported(ModelConfig cfg, DType dt) {
+        checkSupported(cfg, "cuda");
+        if (cfg.nKvHead() != cfg.nHead() && !CudaDecodeAttention.chunkedSupports(dt, cfg.headSize()))
+            throw new ModelFormatException(cfg.architecture() + " on --backend cuda: head_dim " + cfg.headSize()
+                    + " with grouped-query attention is not supported in " + dt.suffix() + "; use --backend cpu");
     }
 
     @Override

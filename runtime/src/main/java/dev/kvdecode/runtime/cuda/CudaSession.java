@@ -15,6 +15,9 @@ import dev.kvdecode.kernels.cuda.CudaKernels;
 import dev.kvdecode.kernels.cuda.CudaKvCache;
 import dev.kvdecode.kernels.cuda.CudaLayerNorm;
 import dev.kvdecode.kernels.cuda.CudaPrefillAttention;
+import dev.kvdecode.kernels.cuda.CudaRmsNorm;
+import dev.kvdecode.kernels.cuda.CudaRope;
+import dev.kvdecode.kernels.cuda.CudaSwiGlu;
 import dev.kvdecode.kernels.cuda.CudaSampling;
 import dev.kvdecode.kernels.cuda.DType;
 import dev.kvdecode.runtime.cache.KvCache;
@@ -37,12 +40,24 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
- * GPT-2-family decoding on a CUDA device (or the emulator), for B sequences, with the same
- * semantics as {@link dev.kvdecode.runtime.cpu.CpuSession} — positions, overflow, ring order,
- * prompt handling — so greedy tokens match the CPU's.
+ * Decoding of any model of the family ({@link ModelConfig}: GPT-2, the char model, Llama, Mistral,
+ * Qwen2, Qwen3) on a CUDA device (or the emulator), for B sequences, one forward for all of them,
+ * with the same semantics as {@link dev.kvdecode.runtime.cpu.CpuSession} — positions, overflow,
+ * ring order, prompt handling — so greedy tokens match the CPU's.
+ *
+ * <p><b>The family.</b> The model's components pick the kernels, never its name: the norm
+ * (layernorm or rmsnorm kernels; a decode step fuses either into the GEMV prologue), the
+ * positions (learned: wpe in the embedding and the kv_append split; rotary: rope_kv_append, which
+ * also adds the qkv bias, applies Qwen3's q/k norm and writes the rotated key and the value to a
+ * cache of NKV heads), the MLP (an activation epilogue, or SwiGLU: a GEMV epilogue in decode, the
+ * swiglu kernel after cuBLAS in prefill), the biases
+ * (null buffers, skipped by the kernels). Grouped-query attention reads the NKV-head cache in
+ * decode_attention_chunk and prefill_attention. With rotary positions cached SHIFT turns the kept
+ * keys back when its 2 x contextTokens window moves (native/rope.cu), as the CPU's KvCache does.
  *
  * <p><b>Device state.</b> Weights are uploaded once in the session dtype ({@link DeviceWeights});
- * the K/V cache is two device buffers K, V of shape [layer][batch][head][capacity][HS] in that dtype;
+ * the K/V cache is two device buffers K, V of shape [layer][batch][KV head][slots][HS] in that dtype
+ * (NKV heads; slots = 2 x capacity for cached SHIFT, else capacity);
  * activations, the last token of each sequence ({@code tokens}), its step counter ({@code seen}),
  * the RNG state and the ring of sampled ids live in preallocated {@link DeviceArena}s. A decode
  * step therefore needs no host arguments: the embedding of tokens[b] at position
@@ -91,6 +106,10 @@ public final class CudaSession implements InferenceSession {
     private final boolean chunkedAttention;
     /** KV heads (GPT-2: one per query head). */
     private final int NKV;
+    /** Widths: q and the attention output (NH*HS), the fused q|k|v, the MLP's first matmul (I or 2I), its hidden I. */
+    private final int QD, QKV, FC, I;
+    /** The model's components as the forward branches on them. */
+    private final boolean rmsNorm, rotary, gated;
 
     private final DeviceWeights w;
     private final CudaStream stream;
@@ -155,8 +174,16 @@ public final class CudaSession implements InferenceSession {
         if (weights.layers().size() != L)
             throw new IllegalArgumentException("weights have " + weights.layers().size() + " layers, config says " + L);
         this.rows = Math.max(B, ctx);
-        this.NKV = NH;
+        this.NKV = cfg.nKvHead();
+        this.QD = cfg.attention().qDim();
+        this.QKV = cfg.attention().qkvDim();
+        this.FC = cfg.mlp().fcDim();
+        this.I = cfg.mlp().hidden();
+        this.rmsNorm = cfg.norm().kind() == ModelConfig.NormKind.RMS_NORM;
+        this.rotary = cfg.positions() instanceof ModelConfig.Rotary;
+        this.gated = cfg.mlp().gated();
         this.chunkedAttention = CudaDecodeAttention.chunkedSupports(dt, HS);
+        CudaBackend.checkSupported(cfg, dt);
         this.splitChunk = cudaOptions.attentionChunk() > 0 ? cudaOptions.attentionChunk()
                 : chunkedAttention ? AUTO_CHUNK : autoChunk(ctx);
         this.cublasType = switch (dt) {
@@ -166,17 +193,17 @@ public final class CudaSession implements InferenceSession {
         };
         int es = dt.sizeBytes();
         this.rowSlots = opt.kvCache() ? CudaKvCache.rowSlots(ctx, policy) : ctx;
-        long perSeq = (long) NH * rowSlots * HS;   // one (b, layer)'s K slots
+        long perSeq = (long) NKV * rowSlots * HS;   // one (b, layer)'s K slots
 
         // Activations: up to `rows` rows (B for a step, up to ctx for a prompt or a recompute window).
         x = act32.plan("x", 4L * rows * C);
         ln = actT.plan("ln", (long) es * rows * C);
-        qkv = act32.plan("qkv", 4L * rows * 3 * C);
-        q = act32.plan("q", 4L * rows * C);
-        att = actT.plan("att", (long) es * rows * C);
+        qkv = act32.plan("qkv", 4L * rows * QKV);
+        q = act32.plan("q", 4L * rows * QD);
+        att = actT.plan("att", (long) es * rows * QD);
         proj = act32.plan("proj", 4L * rows * C);
-        fc = act32.plan("fc", 4L * rows * 4 * C);
-        hid = actT.plan("hid", (long) es * rows * 4 * C);
+        fc = act32.plan("fc", 4L * rows * FC);
+        hid = actT.plan("hid", (long) es * rows * I);
         logits = act32.plan("logits", 4L * B * V);
         part = act32.plan("part", splitChunk > 0 ? CudaDecodeAttention.partialBytes(B, NH, HS, ctx, splitChunk) : 4);
         // Decode state.
@@ -514,11 +541,15 @@ public final class CudaSession implements InferenceSession {
         blocks(T, false, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, slot, 1), vc = cacheView(vCache, l, slot, 1);
             if (past == 0) {
-                CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots);
-                CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots);
+                prefillAppend(lw, kc, vc, T, rowSlots);
+                CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, NKV, HS, rowSlots);
             } else {
-                CudaKvCache.prefillAppendAt(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots, past);
-                CudaPrefillAttention.attendAfter(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots, past);
+                if (rotary)
+                    CudaRope.prefillAppendAt(k, stream, dt, qkv.buffer(), lw.attnBias(), lw.qNorm(), lw.kNorm(), w.ropeInvFreq,
+                            q.buffer(), kc, vc, 1, T, NH, NKV, HS, rowSlots, eps, past);
+                else
+                    CudaKvCache.prefillAppendAt(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots, past);
+                CudaPrefillAttention.attendAfter(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, NKV, HS, rowSlots, past);
             }
         });
         head(T, T - 1, 1, false, logitsRows(slot, 1));
@@ -589,6 +620,9 @@ public final class CudaSession implements InferenceSession {
      */
     @Override
     public GenerationResult generate(int[][] prompts, GenerationOptions options, Generator.TokenListener listener) {
+        // The device loop stops at one eos id; a model with several (Llama 3, Qwen: config.json
+        // plus generation_config.json) takes the host loop, the same tokens at one logits copy per step.
+        if (options.eosTokens().length > 1) return Generator.generate(this, prompts, options, listener);
         return generateOnDevice(prompts, options, listener);
     }
 
@@ -708,8 +742,8 @@ public final class CudaSession implements InferenceSession {
         CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, promptTok.buffer(), seenB, 1, T, C, V, maxT);
         blocks(T, false, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b, 1), vc = cacheView(vCache, l, b, 1);
-            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots);
-            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots);
+            prefillAppend(lw, kc, vc, T, rowSlots);
+            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, NKV, HS, rowSlots);
         });
         head(T, T - 1, 1, false, logitsRows(b, 1));
         CudaKvCache.advance(k, stream, seenB, 1, T);
@@ -794,8 +828,13 @@ public final class CudaSession implements InferenceSession {
         boolean gemv = n <= CudaGemv.MAX_ROWS;
         blocks(n, gemv, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
-            // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies)
-            CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
+            // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies);
+            // rotary: q and k normed (Qwen3) and turned to the token's position
+            if (rotary)
+                CudaRope.append(k, stream, dt, qkv.buffer(), lw.attnBias(), lw.qNorm(), lw.kNorm(), w.ropeInvFreq, q.buffer(),
+                        kc, vc, sn, n, NH, NKV, HS, ctx, policy, maxT, eps);
+            else
+                CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
             // att = softmax(q K^T / sqrt(HS)) V over min(seen+1, ctx) entries, oldest first
             if (chunkedAttention)
                 CudaDecodeAttention.attendChunked(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
@@ -818,8 +857,8 @@ public final class CudaSession implements InferenceSession {
         CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, win, null, 1, T, C, V, maxT);
         blocks(T, false, (l, lw) -> {
             // The scratch cache holds only this layer's K/V of this window: recompute keeps nothing.
-            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, ctx);
-            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, ctx);
+            prefillAppend(lw, kc, vc, T, ctx);
+            CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, NKV, HS, ctx);
         });
         head(T, T - 1, 1, false, logitsRows(b, 1));
     }
@@ -851,12 +890,24 @@ public final class CudaSession implements InferenceSession {
     }
 
     /**
-     * The L pre-norm blocks (GPT-2; Radford et al. 2019, sec. 2.3) over the residual stream x
-     * (rows, C) f32, in place. With {@code gemv} (a decode step of at most 8 rows) the matmuls are
-     * our GEMVs, with the bias, the activation and the residual adds fused into their epilogues;
-     * otherwise cuBLAS GEMMs, each block's closing residual add fused into the next LayerNorm
-     * (residual_layernorm) and the last block's completed by {@link #head}, which then finds its
-     * fc-projection output in proj.
+     * A prompt's K/V (one sequence, T tokens at positions 0..T-1) into an empty cache of {@code slots}
+     * per row, and its queries into q: rotary positions turn q and k (after Qwen3's q/k norm).
+     */
+    private void prefillAppend(DeviceWeights.Layer lw, DeviceBuffer kc, DeviceBuffer vc, int T, int slots) {
+        if (rotary)
+            CudaRope.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), lw.qNorm(), lw.kNorm(), w.ropeInvFreq,
+                    q.buffer(), kc, vc, 1, T, NH, NKV, HS, slots, eps);
+        else
+            CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, slots);
+    }
+
+    /**
+     * The L pre-norm blocks (GPT-2, Radford et al. 2019, sec. 2.3; Llama, Touvron et al. 2023,
+     * sec. 2.2) over the residual stream x (rows, C) f32, in place. With {@code gemv} (a decode
+     * step of at most 8 rows) the matmuls are our GEMVs, with the bias, the activation and the
+     * residual adds fused into their epilogues; otherwise cuBLAS GEMMs, each block's closing
+     * residual add fused into the next norm (residual_layernorm, residual_rmsnorm) and the last
+     * block's completed by {@link #head}, which then finds its down-projection output in proj.
      */
     private void blocks(int rows, boolean gemv, AttentionPart attention) {
         if (gemv) {
@@ -865,61 +916,87 @@ public final class CudaSession implements InferenceSession {
         }
         for (int l = 0; l < L; l++) {
             DeviceWeights.Layer lw = w.layers.get(l);
-            // ln = LayerNorm_1(x), after x += mlp(prev) + b_fcproj(prev)
-            if (l == 0)
-                CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), rows, C, eps);
-            else
-                CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(l - 1).fcProjBias(),
-                        lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), rows, C, eps);
-            // qkv = ln W_attn (bias added by the attention part)
-            linear(ln.buffer(), lw.attnWeight(), qkv.buffer(), rows, C, 3 * C);
+            // ln = norm_1(x), after x += mlp(prev) + b_down(prev)
+            if (l == 0) norm(lw.ln1Weight(), lw.ln1Bias(), rows);
+            else residualNorm(w.layers.get(l - 1).fcProjBias(), lw.ln1Weight(), lw.ln1Bias(), rows);
+            // [q | k | v] = ln W_qkv (bias added by the attention part)
+            linear(ln.buffer(), lw.attnWeight(), qkv.buffer(), rows, C, QKV);
             attention.run(l, lw);
-            // proj = att W_proj; x += proj + b_proj; ln = LayerNorm_2(x)
-            linear(att.buffer(), lw.attnProjWeight(), proj.buffer(), rows, C, C);
-            CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), lw.attnProjBias(),
-                    lw.ln2Weight(), lw.ln2Bias(), ln.buffer(), rows, C, eps);
-            // hid = act(ln W_fc + b_fc)   (GELU for GPT-2, ReLU for the char model)
-            linear(ln.buffer(), lw.fcWeight(), fc.buffer(), rows, C, 4 * C);
-            CudaActivation.biasActivation(k, stream, dt, act, fc.buffer(), lw.fcBias(), hid.buffer(), rows, 4 * C);
-            // proj = hid W_fcproj (added to x, with its bias, by the next LayerNorm)
-            linear(hid.buffer(), lw.fcProjWeight(), proj.buffer(), rows, 4 * C, C);
+            // proj = att W_o; x += proj + b_o; ln = norm_2(x)
+            linear(att.buffer(), lw.attnProjWeight(), proj.buffer(), rows, QD, C);
+            residualNorm(lw.attnProjBias(), lw.ln2Weight(), lw.ln2Bias(), rows);
+            // hid = act(ln W_fc + b_fc) (GELU: GPT-2, ReLU: the char model), or gated:
+            // hid = silu(ln W_gate + b) * (ln W_up + b) (SwiGLU, Shazeer 2020)
+            linear(ln.buffer(), lw.fcWeight(), fc.buffer(), rows, C, FC);
+            if (gated) CudaSwiGlu.swiglu(k, stream, dt, fc.buffer(), lw.fcBias(), hid.buffer(), rows, I);
+            else CudaActivation.biasActivation(k, stream, dt, act, fc.buffer(), lw.fcBias(), hid.buffer(), rows, FC);
+            // proj = hid W_down (added to x, with its bias, by the next norm)
+            linear(hid.buffer(), lw.fcProjWeight(), proj.buffer(), rows, I, C);
         }
     }
 
     /** One block of a decode step on the GEMVs: every residual add lands in x inside a GEMV. */
     private void gemvBlock(int l, int rows, AttentionPart attention) {
         DeviceWeights.Layer lw = w.layers.get(l);
-        // qkv = LayerNorm_1(x) W_attn (bias added by the attention part)
-        normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, 3 * C);
+        // [q | k | v] = norm_1(x) W_qkv (bias added by the attention part)
+        normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, QKV);
         attention.run(l, lw);
-        // x += att W_proj + b_proj
+        // x += att W_o + b_o
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
-                x.buffer(), rows, C, C);
-        // hid = act(LayerNorm_2(x) W_fc + b_fc)
-        normGemv(CudaGemv.Epilogue.of(act), lw.ln2Weight(), lw.ln2Bias(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, 4 * C);
-        // x += hid W_fcproj + b_fcproj
+                x.buffer(), rows, QD, C);
+        if (gated) {
+            // hid = silu(norm_2(x) W_gate + b) * (norm_2(x) W_up + b): one GEMV with the RMSNorm
+            // prologue and the SwiGLU epilogue where the rows fit its shared memory
+            if (rmsNorm && CudaGemv.layerNormFits(dt, rows, C)) {
+                CudaGemv.gemvSwiGlu(k, stream, dt, x.buffer(), lw.ln2Weight(), eps, lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, C, I);
+            } else {
+                norm(lw.ln2Weight(), lw.ln2Bias(), rows);
+                CudaGemv.gemvSwiGlu(k, stream, dt, ln.buffer(), null, eps, lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, C, I);
+            }
+        } else {
+            // hid = act(norm_2(x) W_fc + b_fc)
+            normGemv(CudaGemv.Epilogue.of(act), lw.ln2Weight(), lw.ln2Bias(), lw.fcWeight(), lw.fcBias(), hid.buffer(), rows, FC);
+        }
+        // x += hid W_down + b_down
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, hid.buffer(), lw.fcProjWeight(), lw.fcProjBias(),
-                x.buffer(), rows, 4 * C, C);
+                x.buffer(), rows, I, C);
+    }
+
+    /** ln (rows, C) = the model's norm of x: LayerNorm (weight, bias) or RMSNorm (weight; bias null). */
+    private void norm(DeviceBuffer weight, DeviceBuffer bias, int rows) {
+        if (rmsNorm) CudaRmsNorm.rmsNorm(k, stream, dt, x.buffer(), weight, ln.buffer(), rows, C, eps);
+        else CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), weight, bias, ln.buffer(), rows, C, eps);
+    }
+
+    /** x += proj + projBias; ln = the model's norm of x, in one launch. */
+    private void residualNorm(DeviceBuffer projBias, DeviceBuffer weight, DeviceBuffer bias, int rows) {
+        if (rmsNorm)
+            CudaRmsNorm.residualRmsNorm(k, stream, dt, x.buffer(), proj.buffer(), projBias, weight, ln.buffer(), rows, C, eps);
+        else
+            CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), projBias, weight, bias, ln.buffer(),
+                    rows, C, eps);
     }
 
     /**
-     * out (rows, N) = epilogue(LayerNorm(x) W^T + bias): one gemv_ln launch where the rows fit its
-     * shared memory, else layernorm into ln then the GEMV (the same bits either way).
+     * out (rows, N) = epilogue(norm(x) W^T + bias): the norm in the GEMV's prologue (one gemv_ln or
+     * gemv_rms launch) where the rows fit its shared memory; otherwise the norm into ln then the
+     * GEMV (the same bits either way).
      */
     private void normGemv(CudaGemv.Epilogue e, DeviceBuffer gamma, DeviceBuffer beta, DeviceBuffer wt, DeviceBuffer bias,
                           DeviceBuffer out, int rows, int N) {
-        if (CudaGemv.layerNormFits(dt, rows, C)) {
+        if (!rmsNorm && CudaGemv.layerNormFits(dt, rows, C)) {
             CudaGemv.gemvLayerNorm(k, stream, dt, e, x.buffer(), gamma, beta, eps, wt, bias, out, rows, C, N);
+        } else if (rmsNorm && e == CudaGemv.Epilogue.BIAS && CudaGemv.layerNormFits(dt, rows, C)) {
+            CudaGemv.gemvRmsNorm(k, stream, dt, x.buffer(), gamma, eps, wt, bias, out, rows, C, N);
         } else {
-            CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), gamma, beta, ln.buffer(), rows, C, eps);
+            norm(gamma, beta, rows);
             CudaGemv.gemv(k, stream, dt, e, ln.buffer(), wt, bias, out, rows, C, N);
         }
     }
 
     /**
-     * x += proj + b_fcproj of the last block (the GEMV path has added it already); ln =
-     * LayerNorm_f(x) over all rows; logits of rows [row0, row0+n) = ln lmHead^T (+ bias) into
-     * {@code out} (n, V) f32.
+     * x += proj + b_down of the last block (the GEMV path has added it already); ln = norm_f(x)
+     * over all rows; logits of rows [row0, row0+n) = ln lmHead^T (+ bias) into {@code out} (n, V) f32.
      */
     private void head(int rows, int row0, int n, boolean gemv, DeviceBuffer out) {
         if (gemv) {
@@ -927,8 +1004,7 @@ public final class CudaSession implements InferenceSession {
             normGemv(CudaGemv.Epilogue.BIAS, w.lnfWeight, w.lnfBias, w.lmHead, w.lmHeadBias, out, rows, V);
             return;
         }
-        CudaLayerNorm.residualLayerNorm(k, stream, dt, x.buffer(), proj.buffer(), w.layers.get(L - 1).fcProjBias(),
-                w.lnfWeight, w.lnfBias, ln.buffer(), rows, C, eps);
+        residualNorm(w.layers.get(L - 1).fcProjBias(), w.lnfWeight, w.lnfBias, rows);
         // Row-major logits (n,V) = ln (n,C) lmHead^T, lmHead (V,C) row-major. Column-major that is
         // logits^T (V,n) = op(A) B with A = lmHead read as (C,V), op = transpose, B = ln^T (C,n).
         long lnRows = ln.buffer().address() + (long) row0 * C * dt.sizeBytes();
@@ -968,9 +1044,9 @@ public final class CudaSession implements InferenceSession {
 
     // ---- helpers ----
 
-    /** Layer l's K (or V) of sequences [b0, b0+n): (n, NH, ctx, HS) in the session dtype. */
+    /** Layer l's K (or V) of sequences [b0, b0+n): (n, NKV, rowSlots, HS) in the session dtype. */
     private DeviceBuffer cacheView(DeviceArena.Slot cache, int l, int b0, int n) {
-        long perSeq = (long) NH * rowSlots * HS * dt.sizeBytes();
+        long perSeq = (long) NKV * rowSlots * HS * dt.sizeBytes();
         return cache.buffer().view(((long) l * B + b0) * perSeq, n * perSeq);
     }
 

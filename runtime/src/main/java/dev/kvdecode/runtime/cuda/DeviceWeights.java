@@ -17,22 +17,30 @@ import java.util.List;
  * same layouts as {@link Gpt2Weights} except the linear weights, stored transposed as (out, in)
  * row-major like the LM head: each output's weights are contiguous, which the decode GEMV
  * (native/gemv.cu) streams, and cuBLAS reads them with op = T for prefill. Immutable after upload;
- * owns its buffers. A missing optional tensor (bias) is {@code null}, which the kernels skip.
+ * owns its buffers. A missing optional tensor (bias, LayerNorm's beta for RMSNorm, Qwen3's q/k
+ * norms, wpe for rotary positions) is {@code null}, which the kernels skip. For rotary positions
+ * RoPE's inverse frequencies (HS/2, rope scaling applied, as the CPU computes them) are kept in
+ * fp32 whatever the dtype: the angles are formed in fp32 as transformers does.
  */
 final class DeviceWeights implements AutoCloseable {
     /** One block's tensors on the device (see {@link LayerWeights} for shapes). */
     record Layer(DeviceBuffer ln1Weight, DeviceBuffer ln1Bias, DeviceBuffer attnWeight, DeviceBuffer attnBias,
                  DeviceBuffer attnProjWeight, DeviceBuffer attnProjBias, DeviceBuffer ln2Weight, DeviceBuffer ln2Bias,
-                 DeviceBuffer fcWeight, DeviceBuffer fcBias, DeviceBuffer fcProjWeight, DeviceBuffer fcProjBias) {}
+                 DeviceBuffer fcWeight, DeviceBuffer fcBias, DeviceBuffer fcProjWeight, DeviceBuffer fcProjBias,
+                 DeviceBuffer qNorm, DeviceBuffer kNorm) {}
 
     final DType dtype;
     final DeviceBuffer wte, wpe, lnfWeight, lnfBias, lmHead, lmHeadBias;
+    /** RoPE's inverse frequencies (HS/2) f32, or null for learned positions. */
+    final DeviceBuffer ropeInvFreq;
     final List<Layer> layers;
     private final List<DeviceBuffer> owned = new ArrayList<>();
 
     DeviceWeights(GpuContext gpu, Gpt2Weights w, DType dtype) {
         this.dtype = dtype;
         try {
+            float[] invFreq = invFreq(w);
+            ropeInvFreq = invFreq == null ? null : upload(gpu, invFreq, DType.F32);
             wte = upload(gpu, w.wte());
             wpe = upload(gpu, w.wpe());
             List<Layer> ls = new ArrayList<>();
@@ -42,7 +50,8 @@ final class DeviceWeights implements AutoCloseable {
                         upload(gpu, transposed(lw.attnProjWeight())), upload(gpu, lw.attnProjBias()),
                         upload(gpu, lw.ln2Weight()), upload(gpu, lw.ln2Bias()),
                         upload(gpu, transposed(lw.fcWeight())), upload(gpu, lw.fcBias()),
-                        upload(gpu, transposed(lw.fcProjWeight())), upload(gpu, lw.fcProjBias())));
+                        upload(gpu, transposed(lw.fcProjWeight())), upload(gpu, lw.fcProjBias()),
+                        upload(gpu, lw.qNorm()), upload(gpu, lw.kNorm())));
             }
             layers = List.copyOf(ls);
             lnfWeight = upload(gpu, w.lnfWeight());
@@ -63,8 +72,15 @@ final class DeviceWeights implements AutoCloseable {
         for (LayerWeights lw : w.layers())
             n += len(lw.ln1Weight()) + len(lw.ln1Bias()) + lw.attnWeight().bytes() / 4 + len(lw.attnBias())
                     + lw.attnProjWeight().bytes() / 4 + len(lw.attnProjBias()) + len(lw.ln2Weight()) + len(lw.ln2Bias())
-                    + lw.fcWeight().bytes() / 4 + len(lw.fcBias()) + lw.fcProjWeight().bytes() / 4 + len(lw.fcProjBias());
-        return n * dtype.sizeBytes();
+                    + lw.fcWeight().bytes() / 4 + len(lw.fcBias()) + lw.fcProjWeight().bytes() / 4 + len(lw.fcProjBias())
+                    + len(lw.qNorm()) + len(lw.kNorm());
+        return n * dtype.sizeBytes() + 4 * len(invFreq(w));
+    }
+
+    /** RoPE's inverse frequencies for the model's rope type (the CPU's), or null for learned positions. */
+    static float[] invFreq(Gpt2Weights w) {
+        return w.config().positions() instanceof dev.kvdecode.runtime.model.ModelConfig.Rotary r
+                ? dev.kvdecode.runtime.cpu.CpuSession.invFreq(r, w.config().headSize()) : null;
     }
 
     private static long len(float[] x) { return x == null ? 0 : x.length; }
@@ -85,12 +101,14 @@ final class DeviceWeights implements AutoCloseable {
         return n;
     }
 
-    private DeviceBuffer upload(GpuContext gpu, float[] x) {
+    private DeviceBuffer upload(GpuContext gpu, float[] x) { return upload(gpu, x, dtype); }
+
+    private DeviceBuffer upload(GpuContext gpu, float[] x, DType as) {
         if (x == null) return null;
-        DeviceBuffer d = gpu.allocate((long) x.length * dtype.sizeBytes());
+        DeviceBuffer d = gpu.allocate((long) x.length * as.sizeBytes());
         owned.add(d);
         try (Arena arena = Arena.ofConfined()) {
-            d.copyFromHost(gpu.driver(), toDtype(arena, x, dtype));
+            d.copyFromHost(gpu.driver(), toDtype(arena, x, as));
         }
         return d;
     }

@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * greedy steps and its 32 greedy tokens. Relative error of a row: max |java - ref| / max |ref|,
  * bound 1e-4 (fp32 through two blocks is ~1e-6; a wrong op is off by far more).
  */
-class LlamaFixtureTest {
+public class LlamaFixtureTest {
     static final CpuThreads POOL = new CpuThreads(2);
     static final double BOUND = 1e-4;
     static final String[] FIXTURES = {"llama-gqa2-f32", "llama3-mha-bf16", "llama-mqa-f16", "mistral-gqa5-shard",
@@ -40,9 +40,9 @@ class LlamaFixtureTest {
     @AfterAll
     static void closePool() { POOL.close(); }
 
-    record Reference(int[] prompt, int[] greedy, double[][] logits) {}
+    public record Reference(int[] prompt, int[] greedy, double[][] logits) {}
 
-    static Path dir(String fixture) {
+    public static Path dir(String fixture) {
         try {
             var url = LlamaFixtureTest.class.getResource("/llama-fixtures/" + fixture + "/config.json");
             if (url == null) throw new IllegalStateException("no fixture " + fixture + " on the test class path");
@@ -52,7 +52,7 @@ class LlamaFixtureTest {
         }
     }
 
-    static Reference reference(Path dir) throws IOException {
+    public static Reference reference(Path dir) throws IOException {
         JsonNode r = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
         int[] prompt = ints(r.get("prompt_ids")), greedy = ints(r.get("greedy_ids"));
         int V = r.get("vocab_size").intValue(), steps = r.get("steps").intValue();
@@ -69,7 +69,7 @@ class LlamaFixtureTest {
         return out;
     }
 
-    static double relErr(float[] a, double[] ref) {
+    public static double relErr(float[] a, double[] ref) {
         double num = 0, den = 0;
         for (int i = 0; i < ref.length; i++) {
             num = Math.max(num, Math.abs(a[i] - ref[i]));
@@ -78,7 +78,7 @@ class LlamaFixtureTest {
         return num / den;
     }
 
-    static int argmax(float[] x, int off, int n) {
+    public static int argmax(float[] x, int off, int n) {
         int best = 0;
         for (int i = 1; i < n; i++) if (x[off + i] > x[off + best]) best = i;
         return best;
@@ -142,7 +142,7 @@ class LlamaFixtureTest {
     }
 
     /** The first layer of a model, as a model of its own. */
-    static Gpt2Weights firstLayer(Gpt2Weights w) {
+    public static Gpt2Weights firstLayer(Gpt2Weights w) {
         ModelConfig c = w.config();
         ModelConfig one = new ModelConfig(c.architecture(), 1, c.nEmbd(), c.nPositions(), c.vocabSize(), c.norm(),
                 c.positions(), c.attention(), c.mlp(), c.tiedHead(), c.headBias(), c.tokenizer(), c.bosId(), c.eosIds());

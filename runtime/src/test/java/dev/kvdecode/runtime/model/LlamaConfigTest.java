@@ -148,11 +148,20 @@ class LlamaConfigTest {
     }
 
     @Test
-    void theCudaBackendsRefuseTheFamilyInOneLine() {
-        ModelConfig cfg = ModelLoader.readConfig(fixture("qwen3-headdim"));
-        assertEquals("Qwen3ForCausalLM is not yet supported on --backend cuda-emu; use --backend cpu",
-                assertThrows(ModelFormatException.class, () -> CudaBackend.checkSupported(cfg, "cuda-emu")).getMessage());
+    void theCudaBackendsRunTheFamilyAndRefuseTheRestInOneLine() {
+        for (String f : new String[] {"qwen3-headdim", "mistral-gqa5-shard", "llama-mqa-f16"}) {
+            ModelConfig cfg = ModelLoader.readConfig(fixture(f));
+            assertDoesNotThrow(() -> CudaBackend.checkSupported(cfg, "cuda-emu"), f);
+        }
         assertDoesNotThrow(() -> CudaBackend.checkSupported(ModelConfig.gpt2(1, 2, 8, 8, 10), "cuda"));
+        // 16 query heads per KV head: more than decode_attention_chunk's groups of 8
+        ModelConfig q = ModelLoader.readConfig(fixture("qwen3-headdim"));
+        ModelConfig wide = new ModelConfig(q.architecture(), q.nLayer(), q.nEmbd(), q.nPositions(), q.vocabSize(), q.norm(),
+                q.positions(), new ModelConfig.Attention(16, 1, 8, false, false, true), q.mlp(), q.tiedHead(), q.headBias(),
+                q.tokenizer(), q.bosId(), q.eosIds());
+        assertEquals("Qwen3ForCausalLM on --backend cuda-emu: num_attention_heads / num_key_value_heads = 16 is not supported"
+                        + " (at most 8); use --backend cpu",
+                assertThrows(ModelFormatException.class, () -> CudaBackend.checkSupported(wide, "cuda-emu")).getMessage());
     }
 
     @Test
