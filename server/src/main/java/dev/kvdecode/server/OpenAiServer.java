@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.engine.StopTokens;
 import dev.kvdecode.runtime.model.Model;
+import dev.kvdecode.runtime.tokenizer.TemplateLimitException;
 import dev.kvdecode.runtime.tokenizer.TokenizerException;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
@@ -327,6 +328,11 @@ public final class OpenAiServer implements AutoCloseable {
         Optional<String> prompt;
         try {
             prompt = chat.render(list);
+        } catch (TemplateLimitException x) {
+            // The render budget grows with the chat, so that a real template stays far below it on
+            // any chat: passing it is the served model's template's fault, not the request's (500).
+            System.err.println("kvdecode serve: " + x.getMessage());
+            throw new ApiException(500, "server_error", null, "chat_template_limit", x.getMessage());
         } catch (TokenizerException x) {
             throw ApiException.badField("messages", x.getMessage());
         }
