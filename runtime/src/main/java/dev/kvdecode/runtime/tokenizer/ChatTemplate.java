@@ -127,7 +127,7 @@ public final class ChatTemplate {
      * The prompt text for a chat. A template that rejects the chat (raise_exception, e.g. roles
      * that do not alternate) or fails to render is a one-line {@link TokenizerException}; one that
      * passes its render budget (steps, heap bytes, time: {@link RenderBudget}) a
-     * {@link TemplateLimitException}.
+     * {@link TokenizerLimitException}.
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
         long chars = 0;
@@ -157,7 +157,7 @@ public final class ChatTemplate {
             r = null; // whatever jinjava made of the budget's exception: the budget says what happened
         }
         if (budget.exceeded() != null) {
-            throw new TemplateLimitException(source + ": chat template exceeds its render budget of " + budget.exceeded());
+            throw new TokenizerLimitException(source + ": chat template exceeds its render budget of " + budget.exceeded());
         }
         for (TemplateError e : r.getErrors()) {
             Throwable cause = e.getException();

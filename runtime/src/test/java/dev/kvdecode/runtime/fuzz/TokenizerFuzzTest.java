@@ -92,7 +92,7 @@ class TokenizerFuzzTest {
     void chatTemplate(byte[] input) {
         if (input.length > MAX_TEMPLATE_BYTES) return;
         // Any template, loops nested at will included: ChatTemplate's render budget (steps, bytes,
-        // time) turns a runaway one into a TemplateLimitException, a TokenizerException.
+        // time) turns a runaway one into a TokenizerLimitException, a TokenizerException.
         var dir = FILES.write(Map.of("tokenizer_config.json", input));
         var template = FuzzFiles.parseOrReject(() -> ChatTemplate.load(dir));
         if (template == null || template.isEmpty()) return;

@@ -166,7 +166,7 @@ class ChatTemplateTest {
     }
 
     /**
-     * Each hostile template fails with the one-line TemplateLimitException naming its file and the
+     * Each hostile template fails with the one-line TokenizerLimitException naming its file and the
      * limit, on the default budget for a 3-message chat; none is left running.
      */
     @ParameterizedTest
@@ -175,7 +175,7 @@ class ChatTemplateTest {
         Files.writeString(tmp.resolve("tokenizer_config.json"), JSON.writeValueAsString(JSON.createObjectNode().put("chat_template", HOSTILE.get(name))));
         ChatTemplate template = ChatTemplate.load(tmp).orElseThrow();
         long t0 = System.nanoTime();
-        TemplateLimitException e = assertThrows(TemplateLimitException.class, () -> template.render(chat(3, 20), true));
+        TokenizerLimitException e = assertThrows(TokenizerLimitException.class, () -> template.render(chat(3, 20), true));
         System.out.printf("%s: %s (%d ms)%n", name, e.getMessage(), (System.nanoTime() - t0) / 1_000_000);
         assertTrue(e.getMessage().startsWith(tmp.resolve("tokenizer_config.json") + ": chat template exceeds its render budget of "), e.getMessage());
         assertFalse(e.getMessage().contains("\n"), e.getMessage());
@@ -188,25 +188,25 @@ class ChatTemplateTest {
         // 10,000 iterations of an empty body but only 101 nodes rendered: the iterations are what counts.
         Files.writeString(tmp.resolve("chat_template.jinja"), "{% for a in range(100) %}{% for b in range(100) %}{% endfor %}{% endfor %}");
         ChatTemplate empty = ChatTemplate.load(tmp).orElseThrow();
-        TemplateLimitException steps = assertThrows(TemplateLimitException.class,
+        TokenizerLimitException steps = assertThrows(TokenizerLimitException.class,
                 () -> empty.render(List.of(), true, new RenderBudget(new RenderBudget.Limits(5_000, none, hour))));
         assertEquals(tmp.resolve("chat_template.jinja") + ": chat template exceeds its render budget of 5,000 steps (nodes rendered and loop iterations)", steps.getMessage());
         RenderBudget enough = new RenderBudget(new RenderBudget.Limits(20_000, none, hour));
         assertEquals("", empty.render(List.of(), true, enough));
         assertEquals(1 + 100 + 100 + 100 * 100, enough.steps(), "the outer tag, its 100 iterations, the inner tag 100 times, its 100 x 100 iterations");
         // a rendering after one that failed gets a fresh budget
-        assertThrows(TemplateLimitException.class, () -> empty.render(List.of(), true, new RenderBudget(new RenderBudget.Limits(5_000, none, hour))));
+        assertThrows(TokenizerLimitException.class, () -> empty.render(List.of(), true, new RenderBudget(new RenderBudget.Limits(5_000, none, hour))));
         assertEquals("", empty.render(List.of(), true));
 
         Files.writeString(tmp.resolve("chat_template.jinja"), HOSTILE.get("nested-loops"));
         ChatTemplate loops = ChatTemplate.load(tmp).orElseThrow();
-        TemplateLimitException time = assertThrows(TemplateLimitException.class,
+        TokenizerLimitException time = assertThrows(TokenizerLimitException.class,
                 () -> loops.render(List.of(), true, new RenderBudget(new RenderBudget.Limits(none, none, 50))));
         assertEquals(tmp.resolve("chat_template.jinja") + ": chat template exceeds its render budget of 50 ms", time.getMessage());
 
         Files.writeString(tmp.resolve("chat_template.jinja"), HOSTILE.get("memory"));
         ChatTemplate memory = ChatTemplate.load(tmp).orElseThrow();
-        TemplateLimitException bytes = assertThrows(TemplateLimitException.class,
+        TokenizerLimitException bytes = assertThrows(TokenizerLimitException.class,
                 () -> memory.render(List.of(), true, new RenderBudget(new RenderBudget.Limits(none, 64L << 20, hour))));
         assertEquals(tmp.resolve("chat_template.jinja") + ": chat template exceeds its render budget of 64 MB allocated", bytes.getMessage());
     }
