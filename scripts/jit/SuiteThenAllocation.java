@@ -1,14 +1,15 @@
 // Runs the runtime module's CPU-side tests (no cuda, fuzz, GGUF, CLI or memory-loop classes), then
 // AllocationTest, in ONE JVM: the order that made AllocationTest fail in full runs (issue 16; see
 // docs/PERF_NOTES_CPU.md section 15). Build first (mvn -o -pl runtime -am test-compile, plus
-// dependency:build-classpath -Dmdep.outputFile=cp.txt -Dmdep.includeScope=test), then from runtime/:
+// dependency:build-classpath -Dmdep.outputFile=/tmp/kvdecode-cp.txt -Dmdep.includeScope=test, which
+// writes the runtime module's list there last), then from runtime/:
 //
 //   javac -cp "$CP" -d /tmp/jit ../scripts/jit/SuiteThenAllocation.java
 //   java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -Xss4m \
 //       [-XX:+UnlockDiagnosticVMOptions -XX:CompileCommand=PrintInlining,dev.kvdecode.kernels.VectorOps::softmax] \
 //       -cp "/tmp/jit:$CP" SuiteThenAllocation odd dev.kvdecode.runtime.cpu.AllocationTest
 //
-// with CP="target/test-classes:target/classes:../kernels/target/classes:../bindings/target/classes:$(cat cp.txt)".
+// with CP="target/test-classes:target/classes:../kernels/target/classes:../bindings/target/classes:$(cat /tmp/kvdecode-cp.txt)".
 // Each argument is a phase: "odd" (the suite) or a test class name.
 import org.junit.platform.launcher.*;
 import org.junit.platform.launcher.core.*;
