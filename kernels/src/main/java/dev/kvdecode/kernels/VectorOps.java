@@ -319,14 +319,39 @@ final class VectorOps {
     static void softmax(float[] x, int off, int n) {
         int bound = n & -8, i = 0;
         FloatVector mv = FloatVector.broadcast(F8, Float.NEGATIVE_INFINITY);
-        for (; i < bound; i += 8) mv = mv.max(FloatVector.fromArray(F8, x, off + i));
+        // Each loop-carried vector (mv, acc) is the argument, never the receiver, of the op that
+        // updates it: its type is a loop phi, and a call on it is bound only by the receiver type
+        // profile, which a JVM that ran odd shapes (n < 8 never enters these loops) may lack;
+        // C2 then compiles a virtual call, boxes, and runs the Java fallback (issue 16).
+        for (; i < bound; i += 8) mv = FloatVector.fromArray(F8, x, off + i).max(mv);   // max is commutative, NaN and -0 too
         float max = mv.reduceLanes(VectorOperators.MAX);   // exact in any order
         for (; i < n; i++) max = Math.max(max, x[off + i]);
         FloatVector m = FloatVector.broadcast(F8, max), acc = FloatVector.zero(F8);
         for (i = 0; i < bound; i += 8) {
-            FloatVector e = exp8(FloatVector.fromArray(F8, x, off + i).sub(m));
+            // Softmax.exp on eight lanes (the same operations, so the same bits), written out here
+            // rather than in a helper taking and returning vectors: when a JVM's profile says this
+            // loop is cold (many rows with n < 8 never enter it: the odd shapes of a test suite),
+            // C2 compiles softmax without inlining a 195-byte helper, and then every vector that
+            // crosses the call is boxed and, typed only as FloatVector, runs the Vector API's Java
+            // fallback: 6 KB per decode step for the rest of the process (issue 16, AllocationTest
+            // after the runtime suite in one JVM; docs/PERF_NOTES_CPU.md).
+            FloatVector d = FloatVector.fromArray(F8, x, off + i).sub(m);
+            FloatVector t = d.mul(Softmax.LOG2E).add(Softmax.ROUND);
+            FloatVector k = t.sub(Softmax.ROUND);
+            IntVector ki = t.reinterpretAsInts().sub(Softmax.ROUND_BITS);
+            FloatVector r = d.sub(k.mul(Softmax.LN2_HI));
+            r = r.sub(k.mul(Softmax.LN2_LO));
+            FloatVector p = FloatVector.broadcast(F8, Softmax.P0);
+            p = p.mul(r).add(Softmax.P1);
+            p = p.mul(r).add(Softmax.P2);
+            p = p.mul(r).add(Softmax.P3);
+            p = p.mul(r).add(Softmax.P4);
+            p = p.mul(r).add(Softmax.P5);
+            FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
+            FloatVector scale = ki.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+            FloatVector e = y.mul(scale).blend(0f, d.lt(Softmax.EXP_LO));
             e.intoArray(x, off + i);
-            acc = acc.add(e);
+            acc = e.add(acc);   // IEEE addition is commutative: the same bits
         }
         float sum = ((acc.lane(0) + acc.lane(4)) + (acc.lane(2) + acc.lane(6)))
                 + ((acc.lane(1) + acc.lane(5)) + (acc.lane(3) + acc.lane(7)));
@@ -339,24 +364,6 @@ final class VectorOps {
         FloatVector iv = FloatVector.broadcast(F8, inv);
         for (i = 0; i < bound; i += 8) FloatVector.fromArray(F8, x, off + i).mul(iv).intoArray(x, off + i);
         for (; i < n; i++) x[off + i] *= inv;
-    }
-
-    // Softmax.exp on eight lanes (the same operations, so the same bits)
-    private static FloatVector exp8(FloatVector x) {
-        FloatVector t = x.mul(Softmax.LOG2E).add(Softmax.ROUND);
-        FloatVector n = t.sub(Softmax.ROUND);
-        IntVector ni = t.reinterpretAsInts().sub(Softmax.ROUND_BITS);
-        FloatVector r = x.sub(n.mul(Softmax.LN2_HI));
-        r = r.sub(n.mul(Softmax.LN2_LO));
-        FloatVector p = FloatVector.broadcast(F8, Softmax.P0);
-        p = p.mul(r).add(Softmax.P1);
-        p = p.mul(r).add(Softmax.P2);
-        p = p.mul(r).add(Softmax.P3);
-        p = p.mul(r).add(Softmax.P4);
-        p = p.mul(r).add(Softmax.P5);
-        FloatVector y = p.mul(r.mul(r)).add(r).add(1f);
-        FloatVector scale = ni.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        return y.mul(scale).blend(0f, x.lt(Softmax.EXP_LO));
     }
 
     // 8 bf16 values at h[off..] as fp32 (exact)

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.kvdecode.runtime.engine.StopTokens;
 import dev.kvdecode.runtime.model.Model;
 import dev.kvdecode.runtime.tokenizer.TokenizerException;
+import dev.kvdecode.runtime.tokenizer.TokenizerLimitException;
 import io.javalin.Javalin;
 import io.javalin.compression.CompressionStrategy;
 import io.javalin.http.Context;
@@ -295,11 +296,23 @@ public final class OpenAiServer implements AutoCloseable {
         int[] ids;
         try {
             ids = e.model().tokenizer().encode(text, addSpecialTokens);
+        } catch (TokenizerLimitException x) {
+            throw modelFault(x);
         } catch (TokenizerException x) {
             throw ApiException.badField(field, x.getMessage());
         }
         if (ids.length == 0) throw ApiException.badField(field, "encodes to no tokens");
         return ids;
+    }
+
+    /**
+     * The model's chat template or tokenizer regex passed its budget. The budgets grow with the
+     * input, so that real files stay far below them on any request: the served model's files are
+     * at fault, not the request (500, and a line for the operator).
+     */
+    private static ApiException modelFault(TokenizerLimitException x) {
+        System.err.println("kvdecode serve: " + x.getMessage());
+        return new ApiException(500, "server_error", null, "tokenizer_limit", x.getMessage());
     }
 
     private static String chatPrompt(JsonNode body, ChatFormatter chat) {
@@ -327,6 +340,8 @@ public final class OpenAiServer implements AutoCloseable {
         Optional<String> prompt;
         try {
             prompt = chat.render(list);
+        } catch (TokenizerLimitException x) {
+            throw modelFault(x);
         } catch (TokenizerException x) {
             throw ApiException.badField("messages", x.getMessage());
         }

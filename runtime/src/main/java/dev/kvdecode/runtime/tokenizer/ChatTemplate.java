@@ -79,7 +79,8 @@ public final class ChatTemplate {
         jinjava = new Jinjava(JinjavaConfig.newBuilder().withLegacyOverrides(python).withElResolver(resolver)
                 .withFailOnUnknownTokens(false).withMaxOutputSize(MAX_OUTPUT).withMaxStringLength(MAX_OUTPUT)
                 .withMaxListSize(MAX_COLLECTION).withMaxMapSize(MAX_COLLECTION).withRangeLimit(RANGE_LIMIT)
-                .withMaxRenderDepth(MAX_RENDER_DEPTH).build());
+                .withMaxRenderDepth(MAX_RENDER_DEPTH).withNodePreProcessor(new RenderBudget.CountingNodes()).build());
+        jinjava.getGlobalContext().registerTag(new RenderBudget.CountingFor());
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
     }
@@ -131,9 +132,18 @@ public final class ChatTemplate {
 
     /**
      * The prompt text for a chat. A template that rejects the chat (raise_exception, e.g. roles
-     * that do not alternate) or fails to render is a one-line {@link TokenizerException}.
+     * that do not alternate) or fails to render is a one-line {@link TokenizerException}; one that
+     * passes its render budget (steps, heap bytes, time: {@link RenderBudget}) a
+     * {@link TokenizerLimitException}.
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        long chars = 0;
+        for (ChatMessage m : messages) chars += m.role().length() + m.content().length();
+        return render(messages, addGenerationPrompt, new RenderBudget(RenderBudget.Limits.forChat(messages.size(), chars)));
+    }
+
+    /** As {@link #render(List, boolean)}, under a given budget (tests read what it spent). */
+    String render(List<ChatMessage> messages, boolean addGenerationPrompt, RenderBudget budget) {
         List<Map<String, Object>> msgs = new ArrayList<>();
         for (ChatMessage m : messages) {
             Map<String, Object> o = new LinkedHashMap<>();
@@ -146,7 +156,16 @@ public final class ChatTemplate {
         ctx.put("add_generation_prompt", addGenerationPrompt);
         if (bosToken != null) ctx.put("bos_token", bosToken);
         if (eosToken != null) ctx.put("eos_token", eosToken);
-        RenderResult r = jinjava.renderForResult(template, ctx);
+        RenderResult r;
+        try {
+            r = budget.run(() -> jinjava.renderForResult(template, ctx));
+        } catch (RuntimeException e) {
+            if (budget.exceeded() == null) throw e;
+            r = null; // whatever jinjava made of the budget's exception: the budget says what happened
+        }
+        if (budget.exceeded() != null) {
+            throw new TokenizerLimitException(source + ": chat template exceeds its render budget of " + budget.exceeded());
+        }
         for (TemplateError e : r.getErrors()) {
             Throwable cause = e.getException();
             while (cause != null && !(cause instanceof TemplateRaised)) cause = cause.getCause();

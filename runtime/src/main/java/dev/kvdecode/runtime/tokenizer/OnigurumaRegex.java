@@ -1,5 +1,7 @@
 package dev.kvdecode.runtime.tokenizer;
 
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -18,6 +20,13 @@ import java.util.regex.PatternSyntaxException;
  * </ul>
  * UNICODE_CHARACTER_CLASS is not used because it also changes {@code \b}, {@code \w} and
  * {@code \d} in ways that need their own checks against HF.
+ * <p>
+ * The pattern is the file's, and a backtracking engine can take exponential time on a pattern
+ * like {@code ((a+)+)+b} (or recurse past the thread's stack on {@code (?:a|b)+}), on every prompt:
+ * {@link #matcher} and {@link #bounded} bound the work of one text to
+ * {@link #READS_PER_CHAR} character reads per character (a budget proportional to the text,
+ * counted by a CharSequence wrapper: java.util.regex reads its input only through charAt), and
+ * turn either runaway into a one-line {@link TokenizerException} naming the file and field.
  */
 final class OnigurumaRegex {
     private OnigurumaRegex() {}
@@ -61,4 +70,62 @@ final class OnigurumaRegex {
     }
 
     static Pattern compile(String onig) { return Pattern.compile(toJava(onig)); }
+
+    /**
+     * Character reads a match may spend per character of its text (plus one character's worth).
+     * The Llama 3 and Qwen3 Split patterns spend at most 10, on long runs of each character
+     * class and on mixed text (RegexBudgetTest); ((a+)+)+b on 24 a's and a '!' spends 151 M.
+     */
+    static final long READS_PER_CHAR = 1_000;
+
+    /** A matcher of p on text whose reads are bounded; where names the regex ("file: field") in the error. */
+    static Matcher matcher(Pattern p, String text, String where) {
+        return p.matcher(new Budgeted(text, READS_PER_CHAR * (text.length() + 1L), where));
+    }
+
+    /** The character reads of finding every match of p in text (tests size {@link #READS_PER_CHAR} by it). */
+    static long readsToFindAll(Pattern p, String text) {
+        Budgeted t = new Budgeted(text, Long.MAX_VALUE, "unbounded");
+        Matcher m = p.matcher(t);
+        while (m.find()) { /* count only */ }
+        return Long.MAX_VALUE - t.left;
+    }
+
+    /** Runs a match of a {@link #matcher}, with a stack overflow (deep recursion in java.util.regex) a one-line error. */
+    static <T> T bounded(String where, String text, Supplier<T> match) {
+        try {
+            return match.get();
+        } catch (StackOverflowError e) {
+            throw new TokenizerLimitException(where + ": the regex recursed past the thread's stack on a text of "
+                    + String.format("%,d", text.length()) + " characters (a repeated group; java.util.regex recurses once per repetition)");
+        }
+    }
+
+    /** The text, read by the matcher through charAt; reads past the budget throw. */
+    private static final class Budgeted implements CharSequence {
+        private final String text, where;
+        private final long budget;
+        private long left;
+
+        Budgeted(String text, long budget, String where) {
+            this.text = text;
+            this.where = where;
+            this.budget = budget;
+            this.left = budget;
+        }
+
+        @Override
+        public char charAt(int index) {
+            if (--left < 0) {
+                throw new TokenizerLimitException(where + ": the regex gave up after " + String.format("%,d", budget)
+                        + " character reads on a text of " + String.format("%,d", text.length())
+                        + " characters (catastrophic backtracking)");
+            }
+            return text.charAt(index);
+        }
+
+        @Override public int length() { return text.length(); }
+        @Override public CharSequence subSequence(int start, int end) { return text.substring(start, end); }
+        @Override public String toString() { return text; }
+    }
 }

@@ -54,24 +54,28 @@ interface PreTokenizer {
             throw new TokenizerException(file + ": " + field + ".behavior \"" + behavior + "\" is not supported"
                     + " (supported: Isolated, Removed, MergedWithPrevious, MergedWithNext)");
         }
+        String where = file + ": " + field + ".pattern";
         return (pieces, atTextStart) -> {
             List<String> out = new ArrayList<>(pieces.size() * 4);
-            for (String s : pieces) splitOne(s, p, invert, behavior, out);
+            for (String s : pieces) splitOne(s, p, where, invert, behavior, out);
             return out;
         };
     }
 
     /** HF's NormalizedString::split: (start, end, isMatch) spans, then the behavior joins them. */
-    private static void splitOne(String s, Pattern p, boolean invert, String behavior, List<String> out) {
+    private static void splitOne(String s, Pattern p, String where, boolean invert, String behavior, List<String> out) {
         List<int[]> spans = new ArrayList<>(); // {start, end, isDelimiter}
-        Matcher m = p.matcher(s);
-        int last = 0;
-        while (m.find()) {
-            if (m.end() == m.start()) continue; // empty matches split nothing
-            if (m.start() > last) spans.add(new int[] {last, m.start(), invert ? 1 : 0});
-            spans.add(new int[] {m.start(), m.end(), invert ? 0 : 1});
-            last = m.end();
-        }
+        Matcher m = OnigurumaRegex.matcher(p, s, where); // the file's regex: bounded work
+        int last = OnigurumaRegex.bounded(where, s, () -> {
+            int end = 0;
+            while (m.find()) {
+                if (m.end() == m.start()) continue; // empty matches split nothing
+                if (m.start() > end) spans.add(new int[] {end, m.start(), invert ? 1 : 0});
+                spans.add(new int[] {m.start(), m.end(), invert ? 0 : 1});
+                end = m.end();
+            }
+            return end;
+        });
         if (last < s.length()) spans.add(new int[] {last, s.length(), invert ? 1 : 0});
         switch (behavior) {
             case "Isolated" -> { for (int[] sp : spans) out.add(s.substring(sp[0], sp[1])); }

@@ -61,7 +61,8 @@ final class TextNormalizer {
     static UnaryOperator<String> replace(Path file, JsonNode node, String field) {
         Pattern p = pattern(file, node.path("pattern"), field + ".pattern");
         String content = Matcher.quoteReplacement(node.path("content").asText(""));
-        return s -> p.matcher(s).replaceAll(content);
+        String where = file + ": " + field + ".pattern";
+        return s -> OnigurumaRegex.bounded(where, s, () -> OnigurumaRegex.matcher(p, s, where).replaceAll(content));
     }
 
     /** A tokenizer.json pattern: {"String": literal} or {"Regex": Oniguruma regex}. */

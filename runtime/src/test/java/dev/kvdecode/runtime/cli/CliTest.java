@@ -190,6 +190,16 @@ class CliTest {
         assertUsageError(run("generate", "--model", CHAR.toString(), "--chat"), "--chat: needs a --prompt");
     }
 
+    /** A chat template that runs away (10^9 loop iterations) is a one-line error naming it and the limit, exit 2. */
+    @Test
+    void runawayChatTemplate(@TempDir Path tmp) throws IOException {
+        Path model = copyModel(CHAR, tmp);
+        Files.writeString(model.resolve("chat_template.jinja"),
+                "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}");
+        assertUsageError(run("generate", "--model", model.toString(), "--chat", "--prompt", "Hi"),
+                model.resolve("chat_template.jinja") + ": chat template exceeds its render budget of ");
+    }
+
     @Test
     void emptyPrompt() {
         assertUsageError(run("generate", "--model", CHAR.toString(), "--prompt", ""), "--prompt: must not be empty");

@@ -228,4 +228,30 @@ class LlamaCudaFixtureTest {
             }
         }
     }
+
+    /** Chunked prefill (serve --prefill-chunk) of a rotary model: rope_kv_prefill_append_at turns each chunk's q and k to their positions. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama-gqa2-f32", "qwen2-bias", "qwen3-headdim"})
+    void chunkedPrefillMatchesOnePass(String fixture) throws IOException {
+        Model m = model(fixture);
+        LlamaFixtureTest.Reference ref = LlamaFixtureTest.reference(LlamaFixtureTest.dir(fixture));
+        int[] p = ref.prompt();
+        int V = m.config().vocabSize(), ctx = p.length + 4;
+        try (CudaSession g = gpu.open(m, new SessionOptions(2, ctx, OverflowPolicy.STOP, true))) {
+            float[] whole = java.util.Arrays.copyOfRange(g.prefillSlot(1, p), V, 2 * V);
+            for (int chunk : new int[] {1, 3}) {
+                float[] lg = null;
+                for (int from = 0; from < p.length; from += chunk)
+                    lg = g.prefillSlotChunk(1, p, from, Math.min(p.length, from + chunk));
+                assertEquals(p.length, g.tokensSeen(1));
+                float[] chunked = java.util.Arrays.copyOfRange(lg, V, 2 * V);
+                double[] wd = new double[V];
+                for (int i = 0; i < V; i++) wd[i] = whole[i];
+                double e = LlamaFixtureTest.relErr(chunked, wd);
+                assertTrue(e <= BOUND, fixture + " chunks of " + chunk + ": rel err " + e + " > " + BOUND);
+                double h = LlamaFixtureTest.relErr(chunked, ref.logits()[0]);
+                assertTrue(h <= BOUND, fixture + " chunks of " + chunk + " vs transformers: rel err " + h + " > " + BOUND);
+            }
+        }
+    }
 }

@@ -91,10 +91,8 @@ class TokenizerFuzzTest {
             "add_generation_prompt", "{% macro ", "{% endmacro %}", "{% call ", ".strip()", ".split(", "~"})
     void chatTemplate(byte[] input) {
         if (input.length > MAX_TEMPLATE_BYTES) return;
-        // Loops nested three deep over range() run for days without output; ChatTemplate does not
-        // bound that yet (docs/FUZZING.md), so the harness keeps to two loops (<= RANGE_LIMIT^2 steps).
-        String text = new String(input, java.nio.charset.StandardCharsets.ISO_8859_1);
-        if (text.split("for", -1).length > 3) return;
+        // Any template, loops nested at will included: ChatTemplate's render budget (steps, bytes,
+        // time) turns a runaway one into a TokenizerLimitException, a TokenizerException.
         var dir = FILES.write(Map.of("tokenizer_config.json", input));
         var template = FuzzFiles.parseOrReject(() -> ChatTemplate.load(dir));
         if (template == null || template.isEmpty()) return;
