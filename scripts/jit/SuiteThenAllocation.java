@@ -1,6 +1,6 @@
 // Runs the runtime module's CPU-side tests (no cuda, fuzz, GGUF, CLI or memory-loop classes), then
 // AllocationTest, in ONE JVM: the order that made AllocationTest fail in full runs (issue 16; see
-// docs/PERF_NOTES_CPU.md section 15). Build first (mvn -o -pl runtime -am test-compile, plus
+// docs/PERF_NOTES_CPU.md section 16). Build first (mvn -o -pl runtime -am test-compile, plus
 // dependency:build-classpath -Dmdep.outputFile=/tmp/kvdecode-cp.txt -Dmdep.includeScope=test, which
 // writes the runtime module's list there last), then from runtime/:
 //
