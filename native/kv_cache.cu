@@ -38,15 +38,8 @@ __device__ void shift_row_left(T* row, int cap, int HS) {
     }
 }
 
-// Where this step's entry goes for a sequence with n entries already written (the counter seen[b]);
-// -1: nothing is written (STOP when full; the host ends generation before that happens).
-__device__ inline int append_slot(int n, int cap, int policy) {
-    if (policy == KVD_SHIFT_FLAT) return kvd_flat_slot(n, cap);
-    if (n < cap) return n;
-    if (policy == KVD_SHIFT) return cap - 1;
-    if (policy == KVD_RING) return n % cap;
-    return -1;
-}
+// Where this step's entry goes (kvd_cuda.h: shared with the qkv GEMV's append epilogue).
+__device__ inline int append_slot(int n, int cap, int policy) { return kvd_append_slot(n, cap, policy); }
 
 // One block per (h, b): shift first when full under SHIFT, then write the new K/V row of head h and
 // the query (with the qkv bias added) for the attention kernel.

@@ -50,6 +50,17 @@ __device__ inline int kvd_flat_slot(int t, int cap) {
     return t < 2 * cap ? t : cap - 1 + (t - 2 * cap) % (cap + 1);
 }
 
+// Where a decode step's K/V entry goes for a sequence with n entries already written (the
+// counter seen[b]); -1: nothing is written (STOP when full; the host ends generation before that
+// happens). Shared by kv_append and the qkv GEMV's append epilogue (gemv.cu).
+__device__ inline int kvd_append_slot(int n, int cap, int policy) {
+    if (policy == KVD_SHIFT_FLAT) return kvd_flat_slot(n, cap);
+    if (n < cap) return n;
+    if (policy == KVD_SHIFT) return cap - 1;
+    if (policy == KVD_RING) return n % cap;
+    return -1;
+}
+
 #define KVD_FULL_MASK 0xffffffffu
 
 // ---- dtype conversions (fp32 compute, round-to-nearest-even stores) ----
