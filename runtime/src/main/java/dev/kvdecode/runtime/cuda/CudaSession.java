@@ -104,6 +104,8 @@ public final class CudaSession implements InferenceSession {
     private final DeviceArena[] arenas = {act32, actT, state, kArena, vArena};
     private final DeviceArena.Slot x, ln, qkv, q, att, proj, fc, hid, logits, part, tokens, seen, ring, rng, promptTok,
             window, windowTmp, kCache, vCache;
+    /** Greedy decoding's per-block partials (value, index) of the LM head's GEMV: (B, argmaxPartials(V)). */
+    private final DeviceArena.Slot argmaxMax, argmaxIdx;
     private final Arena pinned = Arena.ofShared();
     private final MemorySegment logitsHost, ringHost, stageHost;
     private final float[] logitsOut;
@@ -177,10 +179,12 @@ public final class CudaSession implements InferenceSession {
         fc = act32.plan("fc", 4L * rows * 4 * C);
         hid = actT.plan("hid", (long) es * rows * 4 * C);
         logits = act32.plan("logits", 4L * B * V);
+        argmaxMax = act32.plan("argmaxMax", 4L * B * CudaGemv.argmaxPartials(V));
         part = act32.plan("part", splitChunk > 0 ? CudaDecodeAttention.partialBytes(B, NH, HS, ctx, splitChunk) : 4);
         // Decode state.
         tokens = state.plan("tokens", 4L * B);
         seen = state.plan("seen", 4L * B);
+        argmaxIdx = state.plan("argmaxIdx", 4L * B * CudaGemv.argmaxPartials(V));
         ring = state.plan("ring", 4L * B * ringCap);
         rng = state.plan("rng", 8L * B);
         promptTok = state.plan("promptTok", 4L * ctx);
@@ -333,7 +337,7 @@ public final class CudaSession implements InferenceSession {
             int n = 1;
             while (b0 + n < B && used[b0 + n]) n++;
             uploadInts(byslot, b0, n, this.tokens.buffer(), 4L * b0);
-            decodeRows(b0, n);
+            decodeRows(b0, n, false);
             for (int b = b0; b < b0 + n; b++) seenHost[b]++;
             b0 += n;
         }
@@ -416,7 +420,7 @@ public final class CudaSession implements InferenceSession {
         long t0 = System.nanoTime();
         prefillOnDevice(prompts);
         if (!sampling.argmax()) seedRng(options.sampling().seed());
-        sample(0, B, sampling);
+        sample(0, B, sampling, false);
         copyRingToHost();
         int[] firstIndex = seenHost.clone();   // token number of each sequence's first sampled id
         stream.synchronize();
@@ -525,7 +529,7 @@ public final class CudaSession implements InferenceSession {
         CudaKvCache.advance(k, stream, seenB, 1, T);
         for (int t = T; t < prompt.length; t++) {
             uploadInts(prompt, t, 1, tokens.buffer(), 4L * b);
-            decodeRows(b, 1);
+            decodeRows(b, 1, false);
         }
     }
 
@@ -582,8 +586,10 @@ public final class CudaSession implements InferenceSession {
      * ring, ring -> pinned host memory.
      */
     private void stepBody(Sampling sampling) {
+        // Greedy decoding on the GEMV path: the LM head's GEMV leaves per-block argmax partials.
+        boolean partials = opt.kvCache() && sampling.argmax() && B <= CudaGemv.MAX_ROWS;
         if (opt.kvCache()) {
-            decodeRows(0, B);
+            decodeRows(0, B, partials);
         } else {
             for (int b = 0; b < B; b++) {
                 pushWindow(b);
@@ -591,21 +597,40 @@ public final class CudaSession implements InferenceSession {
             }
             CudaKvCache.advance(k, stream, seen.buffer(), B, 1);
         }
-        sample(0, B, sampling);
+        sample(0, B, sampling, partials);
         copyRingToHost();
     }
 
-    /** A decode step of sequences [b0, b0+n): embedding, blocks over the cache, head, seen += 1. */
-    private void decodeRows(int b0, int n) {
+    /**
+     * A decode step of sequences [b0, b0+n): embedding, blocks over the cache, head, seen += 1.
+     * With {@code argmaxPartials} (greedy sampling follows, n <= 8) the LM head also leaves its
+     * per-block argmax partials for {@link #sample}.
+     */
+    private void decodeRows(int b0, int n, boolean argmaxPartials) {
         DeviceBuffer tok = tokens.buffer().view(4L * b0, 4L * n);
         DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
         // x = wte[token] + wpe[min(seen, maxT-1)]
         CudaEmbedding.decode(k, stream, dt, x.buffer(), w.wte, w.wpe, tok, sn, n, C, V, maxT);
         boolean gemv = n <= CudaGemv.MAX_ROWS;
-        blocks(n, gemv, (l, lw) -> {
+        // The K/V append in the qkv GEMV's epilogue (all policies of a cached decode step but the in-place SHIFT).
+        boolean fusedAppend = gemv && CudaGemv.qkvAppendSupports(policy);
+        AttentionPart qkvAppend = !fusedAppend ? null : (l, lw) -> {
+            DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
+            // q = LayerNorm_1(x) W_q + b_q; K/V of this token straight into the cache at seen (overflow policy applies)
+            if (CudaGemv.layerNormFits(dt, n, C)) {
+                CudaGemv.qkvAppend(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), eps, lw.attnWeight(), lw.attnBias(),
+                        q.buffer(), kc, vc, sn, n, C, NH, NKV, HS, ctx, policy);
+            } else {
+                CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), n, C, eps);
+                CudaGemv.qkvAppend(k, stream, dt, ln.buffer(), null, null, eps, lw.attnWeight(), lw.attnBias(),
+                        q.buffer(), kc, vc, sn, n, C, NH, NKV, HS, ctx, policy);
+            }
+        };
+        blocks(n, gemv, qkvAppend, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
             // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies)
-            CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
+            if (!fusedAppend)
+                CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
             // att = softmax(q K^T / sqrt(HS)) V over min(seen+1, ctx) entries, oldest first
             if (chunkedAttention)
                 CudaDecodeAttention.attendChunked(k, stream, dt, q.buffer(), kc, vc, sn, part.buffer(), att.buffer(),
@@ -616,7 +641,21 @@ public final class CudaSession implements InferenceSession {
             else
                 CudaDecodeAttention.attend(k, stream, dt, q.buffer(), kc, vc, sn, att.buffer(), n, NH, HS, ctx, policy);
         });
-        head(n, 0, n, gemv, logitsRows(b0, n));
+        if (argmaxPartials && gemv) {
+            // logits = LayerNorm_f(x) lmHead^T (+ bias), and each block's best logit per row
+            int P = CudaGemv.argmaxPartials(V);
+            DeviceBuffer pm = argmaxMax.buffer().view(4L * b0 * P, 4L * n * P), pi = argmaxIdx.buffer().view(4L * b0 * P, 4L * n * P);
+            if (CudaGemv.layerNormFits(dt, n, C)) {
+                CudaGemv.biasArgmax(k, stream, dt, x.buffer(), w.lnfWeight, w.lnfBias, eps, w.lmHead, w.lmHeadBias,
+                        logitsRows(b0, n), pm, pi, n, C, V);
+            } else {
+                CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), w.lnfWeight, w.lnfBias, ln.buffer(), n, C, eps);
+                CudaGemv.biasArgmax(k, stream, dt, ln.buffer(), null, null, eps, w.lmHead, w.lmHeadBias,
+                        logitsRows(b0, n), pm, pi, n, C, V);
+            }
+        } else {
+            head(n, 0, n, gemv, logitsRows(b0, n));
+        }
         CudaKvCache.advance(k, stream, sn, n, 1);
     }
 
@@ -668,9 +707,12 @@ public final class CudaSession implements InferenceSession {
      * (residual_layernorm) and the last block's completed by {@link #head}, which then finds its
      * fc-projection output in proj.
      */
-    private void blocks(int rows, boolean gemv, AttentionPart attention) {
+    private void blocks(int rows, boolean gemv, AttentionPart attention) { blocks(rows, gemv, null, attention); }
+
+    /** As above; on the GEMV path a non-null {@code qkvPart} replaces the qkv GEMV (the fused K/V append). */
+    private void blocks(int rows, boolean gemv, AttentionPart qkvPart, AttentionPart attention) {
         if (gemv) {
-            for (int l = 0; l < L; l++) gemvBlock(l, rows, attention);
+            for (int l = 0; l < L; l++) gemvBlock(l, rows, qkvPart, attention);
             return;
         }
         for (int l = 0; l < L; l++) {
@@ -697,10 +739,11 @@ public final class CudaSession implements InferenceSession {
     }
 
     /** One block of a decode step on the GEMVs: every residual add lands in x inside a GEMV. */
-    private void gemvBlock(int l, int rows, AttentionPart attention) {
+    private void gemvBlock(int l, int rows, AttentionPart qkvPart, AttentionPart attention) {
         DeviceWeights.Layer lw = w.layers.get(l);
-        // qkv = LayerNorm_1(x) W_attn (bias added by the attention part)
-        normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, 3 * C);
+        // qkv = LayerNorm_1(x) W_attn (bias added by the attention part), or the fused qkv + K/V append
+        if (qkvPart != null) qkvPart.run(l, lw);
+        else normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, 3 * C);
         attention.run(l, lw);
         // x += att W_proj + b_proj
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
@@ -761,13 +804,20 @@ public final class CudaSession implements InferenceSession {
                 wt.address(), cublasType, K, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
     }
 
-    /** Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens]. */
-    private void sample(int b0, int n, Sampling s) {
+    /**
+     * Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens];
+     * greedy with {@code fromPartials} reduces the LM head's argmax partials instead of the logits.
+     */
+    private void sample(int b0, int n, Sampling s, boolean fromPartials) {
         DeviceBuffer lg = logitsRows(b0, n);
         DeviceBuffer tok = tokens.buffer().view(4L * b0, 4L * n);
         DeviceBuffer rg = ring.buffer().view(4L * b0 * ringCap, 4L * n * ringCap);
         DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
-        if (s.argmax())
+        if (s.argmax() && fromPartials) {
+            int P = CudaGemv.argmaxPartials(V);
+            CudaSampling.argmaxPartials(k, stream, argmaxMax.buffer().view(4L * b0 * P, 4L * n * P),
+                    argmaxIdx.buffer().view(4L * b0 * P, 4L * n * P), tok, rg, sn, n, P, V, ringCap);
+        } else if (s.argmax())
             CudaSampling.argmax(k, stream, lg, tok, rg, sn, n, V, ringCap);
         else
             CudaSampling.topKP(k, stream, lg, rng.buffer().view(8L * b0, 8L * n), tok, rg, sn, n, V, ringCap,

@@ -17,10 +17,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Launches per cached decode step, counted by the Java launchers (the same count on a real
- * driver): embed + 7 per layer (gemv_ln qkv, kv_append, decode_attention_chunk, reduce, gemv proj
- * + residual, gemv_ln fc + act, gemv fc proj + residual) + gemv_ln LM head, counters_advance,
- * argmax: 7 L + 4 (GPT-2 88, char-1024 32; 125 and ~45 before). Issue 17's budget is 6 L + 4; the
- * K/V append in the qkv epilogue (or the reduce in the attention's last block) is what remains.
+ * driver): embed + 6 per layer (gemv_ln_qkv_append: LayerNorm_1, qkv, bias and the K/V append into
+ * the cache; decode_attention_chunk, reduce, gemv proj + residual, gemv_ln fc + act, gemv fc proj
+ * + residual) + the LM head's gemv_ln_bias_argmax, counters_advance, sample_argmax_partials:
+ * 6 L + 4, issue 17's budget (GPT-2 76, char-1024 28; 125 and ~45 before the issue, 7 L + 4 before
+ * the fused append).
  */
 class CudaLaunchBudgetTest {
     static CudaBackend gpu;
@@ -39,16 +40,30 @@ class CudaLaunchBudgetTest {
     }
 
     @Test
-    void cachedDecodeStepTakesSevenLaunchesPerLayerPlusFour() {
+    void cachedDecodeStepTakesSixLaunchesPerLayerPlusFour() {
         for (ModelConfig cfg : new ModelConfig[] {CudaSessionTest.gpt2Odd(), CudaSessionTest.charOdd()}) {
             for (int batch : new int[] {1, 3}) {
                 List<CudaKernels.Launch> launches = step(cfg, batch);
                 int L = cfg.nLayer();
-                assertEquals(7 * L + 4, launches.size(), cfg + " batch " + batch + ": " + launches);
+                assertEquals(6 * L + 4, launches.size(), cfg + " batch " + batch + ": " + launches);
                 assertTrue(launches.stream().noneMatch(l -> l.kernel().startsWith("cublas")), "no cuBLAS in a decode step of <= 8 rows");
+                assertTrue(launches.stream().noneMatch(l -> l.kernel().startsWith("kv_append")), "the K/V append is in the qkv GEMV");
+                assertEquals(L, launches.stream().filter(l -> l.kernel().startsWith("gemv_ln_qkv_append_")).count(), "fused qkv");
                 assertEquals(4 * L + 1, launches.stream().filter(l -> l.kernel().startsWith("gemv_")).count(), "GEMVs");
                 assertTrue(launches.stream().filter(l -> l.kernel().startsWith("gemv_")).allMatch(l -> l.bytes() > 0), "GEMV bytes");
+                assertTrue(launches.get(launches.size() - 3).kernel().startsWith("gemv_ln_bias_argmax_"), "LM head with argmax partials");
+                assertEquals("sample_argmax_partials", launches.get(launches.size() - 1).kernel());
             }
         }
+    }
+
+    /**
+     * The issue's two named budgets at their layer counts (narrow widths: the count depends on L
+     * only): GPT-2 124M's 12 layers, 76 launches; the char-1024 model's 4 layers, 28.
+     */
+    @Test
+    void gpt2TakesSeventySixAndTheCharModelTwentyEight() {
+        assertEquals(76, step(ModelConfig.gpt2(12, 2, 16, 16, 50), 1).size(), "GPT-2 (12 layers)");
+        assertEquals(28, step(ModelConfig.charGpt(4, 2, 16, 16, 20), 1).size(), "char-1024 (4 layers)");
     }
 }
