@@ -124,6 +124,7 @@ __device__ void gemv_ln(const float* __restrict__ x, const T* __restrict__ gamma
 // grid (ceil(N/8)), block 256 (8 warps, one output column each). M <= 8.
 #define KVD_GEMV(NAME, SUF, T, E, O)                                                                   \
     extern "C" __global__ void NAME##_##SUF(const T* x, const T* w, const T* bias, O* out, int M, int K, int N) { \
+        kvd_pdl_wait();                                                                                \
         kvd_gemv::gemv<T, kvd_gemv::E, O>(x, w, bias, out, M, K, N);                                   \
     }
 #define KVD_GEMVS(SUF, T)                                                                              \
@@ -144,6 +145,7 @@ KVD_GEMVS(bf16, __nv_bfloat16)
 #define KVD_GEMV_LN(NAME, SUF, T, E, O)                                                                \
     extern "C" __global__ void NAME##_##SUF(const float* x, const T* gamma, const T* beta, float eps, const T* w, \
                                             const T* bias, O* out, int M, int K, int N) {              \
+        kvd_pdl_wait();                                                                                \
         kvd_gemv::gemv_ln<T, kvd_gemv::E, O>(x, gamma, beta, eps, w, bias, out, M, K, N);              \
     }
 #define KVD_GEMVS_LN(SUF, T)                                                                           \
@@ -308,6 +310,7 @@ __device__ void gemv_ln_qkv_append(const float* __restrict__ x, const T* __restr
     extern "C" __global__ void gemv_qkv_append_##SUF(const T* x, const T* w, const T* bias, float* q, T* kc, T* vc, \
                                                      const int* seen, int M, int K, int NH, int NKV, int HS, \
                                                      int cap, int policy) {                            \
+        kvd_pdl_wait();                                                                                 \
         kvd_gemv::gemv_qkv_append<T>(x, w, bias, q, kc, vc, seen, M, K, NH, NKV, HS, cap, policy,       \
                                      kvd_gemv::NoPositionHook{});                                      \
     }                                                                                                  \
@@ -315,6 +318,7 @@ __device__ void gemv_ln_qkv_append(const float* __restrict__ x, const T* __restr
                                                         const T* w, const T* bias, float* q, T* kc, T* vc, \
                                                         const int* seen, int M, int K, int NH, int NKV, int HS, \
                                                         int cap, int policy) {                         \
+        kvd_pdl_wait();                                                                                        \
         kvd_gemv::gemv_ln_qkv_append<T>(x, gamma, beta, eps, w, bias, q, kc, vc, seen, M, K, NH, NKV, HS, cap, \
                                         policy, kvd_gemv::NoPositionHook{});                           \
     }
@@ -399,11 +403,13 @@ __device__ void gemv_ln_bias_argmax(const float* __restrict__ x, const T* __rest
 #define KVD_GEMV_ARGMAX(SUF, T)                                                                        \
     extern "C" __global__ void gemv_bias_argmax_##SUF(const T* x, const T* w, const T* bias, float* out, float* pmax, \
                                                       int* pidx, int M, int K, int N) {                \
+        kvd_pdl_wait();                                                                                \
         kvd_gemv::gemv_bias_argmax<T>(x, w, bias, out, pmax, pidx, M, K, N);                           \
     }                                                                                                  \
     extern "C" __global__ void gemv_ln_bias_argmax_##SUF(const float* x, const T* gamma, const T* beta, float eps, \
                                                          const T* w, const T* bias, float* out, float* pmax, \
                                                          int* pidx, int M, int K, int N) {             \
+        kvd_pdl_wait();                                                                                \
         kvd_gemv::gemv_ln_bias_argmax<T>(x, gamma, beta, eps, w, bias, out, pmax, pidx, M, K, N);      \
     }
 // f32 weights; x f32

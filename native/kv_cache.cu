@@ -118,6 +118,7 @@ __device__ void kv_prefill_append(const float* __restrict__ qkv, const T* __rest
 #define KVD_KV_APPEND(SUF, T)                                                                          \
     extern "C" __global__ void kv_append_##SUF(const float* qkv, const T* bias, float* q, T* kc, T* vc,  \
                                                const int* seen, int B, int NH, int HS, int cap, int policy) { \
+        kvd_pdl_wait();                                                                               \
         kvd_kv::kv_append<T>(qkv, bias, q, kc, vc, seen, B, NH, HS, cap, policy);                     \
     }
 // qkv (B,3C) f32, bias (3C) f32 or null, seen (B) int -> q (B,C) f32, kc,vc (B,NH,cap,HS) f32
@@ -158,6 +159,7 @@ KVD_KV_PREFILL_APPEND(bf16, __nv_bfloat16)
 // The step counter: seen[b] += delta (1 per decode step, T after a prefill). grid (ceil(B/128)), block 128.
 // seen (B) int in/out
 extern "C" __global__ void counters_advance(int* seen, int B, int delta) {
+    kvd_pdl_wait();
     const int b = blockIdx.x * blockDim.x + threadIdx.x;
     if (b < B) seen[b] += delta;
 }

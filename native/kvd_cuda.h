@@ -63,6 +63,25 @@ __device__ inline int kvd_append_slot(int n, int cap, int policy) {
 
 #define KVD_FULL_MASK 0xffffffffu
 
+// Programmatic dependent launch (Hopper and later; issue 17). A kernel launched with
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (CudaKernels, where the device and
+// CudaOptions allow it) may start while its predecessor in the stream is still running, so its
+// launch and block scheduling overlap that kernel's tail. Such a kernel must wait here before it
+// reads anything an earlier kernel wrote, or writes anything an earlier kernel reads: the kernels
+// that CudaKernels launches this way call it first thing, before any global memory access (the
+// emulator closes device memory to a block until it has). Every one of them waits, so completion
+// stays transitive: kernel n+1's wait covers kernel n, which itself waited for n-1. Right after the
+// wait the kernel lets its own successor launch (launch_dependents): that successor's blocks then
+// only wait in turn. A no-op below sm_90 and in launches without the attribute.
+__device__ inline void kvd_pdl_wait() {
+#if defined(KVD_EMU)
+    kvd_emu_grid_dependency_wait();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // ---- dtype conversions (fp32 compute, round-to-nearest-even stores) ----
 __device__ inline float kvd_to_float(float x) { return x; }
 __device__ inline float kvd_to_float(__half x) { return __half2float(x); }

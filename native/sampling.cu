@@ -171,6 +171,7 @@ __device__ void sample_top_kp(const float* __restrict__ x, int V, float temperat
 // logits (B,V) f32, seen (B) int -> tokens (B) int, ring (B,ringCap) int (slot seen[b] % ringCap; ring may be null)
 extern "C" __global__ void sample_argmax(const float* logits, int* tokens, int* ring, const int* seen,
                                          int B, int V, int ringCap) {
+    kvd_pdl_wait();
     const int b = blockIdx.x;
     if (b >= B) return;
     const int id = kvd_sampling::block_argmax(logits + (size_t)b * V, V);
@@ -183,6 +184,7 @@ extern "C" __global__ void sample_argmax(const float* logits, int* tokens, int* 
 extern "C" __global__ void sample_top_kp(const float* logits, unsigned long long* rng, int* tokens, int* ring,
                                          const int* seen, int B, int V, int ringCap, float temperature, int topK,
                                          float topP) {
+    kvd_pdl_wait();
     const int b = blockIdx.x;
     if (b >= B) return;
     if (!(temperature > 0.0f)) {
@@ -200,6 +202,7 @@ extern "C" __global__ void sample_top_kp(const float* logits, unsigned long long
 // pmax (B,P) f32, pidx (B,P) int, seen (B) int -> tokens (B) int, ring (B,ringCap) int (or null)
 extern "C" __global__ void sample_argmax_partials(const float* pmax, const int* pidx, int* tokens, int* ring,
                                                   const int* seen, int B, int P, int V, int ringCap) {
+    kvd_pdl_wait();
     const int b = blockIdx.x;
     if (b >= B) return;
     const float* pv = pmax + (size_t)b * P;

@@ -214,6 +214,7 @@ public final class CudaSession implements InferenceSession {
             dw = new DeviceWeights(gpu, weights, dt);
             for (DeviceArena a : arenas) a.allocate(gpu);
             st = gpu.createStream();
+            st.setProgrammaticLaunch(programmaticLaunch(gpu, cudaOptions.pdl()));
             bl = gpu.createCublasHandle();
             bl.setStream(st);
             if (gpu.cublas().has("cublasSetWorkspace_v2")) {
@@ -899,6 +900,24 @@ public final class CudaSession implements InferenceSession {
     public String toString() {
         return "CudaSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt + copt;
     }
+
+    /**
+     * Whether the step's kernels go out as programmatic dependent launches (each waits for its
+     * predecessor itself, native kvd_pdl_wait): AUTO on compute capability 9.0+ (Hopper: the
+     * launch and block scheduling of a kernel overlap the previous kernel's tail, ~0.7 instead of
+     * ~1.5 us per launch, docs/PERF_NOTES.md) with a driver that has cuLaunchKernelEx.
+     */
+    static boolean programmaticLaunch(GpuContext gpu, CudaOptions.Pdl pdl) {
+        boolean has = gpu.driver().has("cuLaunchKernelEx");
+        return switch (pdl) {
+            case OFF -> false;
+            case ON -> has;
+            case AUTO -> has && gpu.computeCapability() >= 90;
+        };
+    }
+
+    /** Whether this session's stream launches the step's kernels with programmatic stream serialization. */
+    public boolean programmaticLaunch() { return stream.programmaticLaunch(); }
 
     /**
      * Keys per block of decode_attention_chunk by default: 16 blocks per KV head at a 1,024-token

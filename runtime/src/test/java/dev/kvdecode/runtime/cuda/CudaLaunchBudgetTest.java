@@ -13,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -65,5 +66,27 @@ class CudaLaunchBudgetTest {
     void gpt2TakesSeventySixAndTheCharModelTwentyEight() {
         assertEquals(76, step(ModelConfig.gpt2(12, 2, 16, 16, 50), 1).size(), "GPT-2 (12 layers)");
         assertEquals(28, step(ModelConfig.charGpt(4, 2, 16, 16, 20), 1).size(), "char-1024 (4 layers)");
+    }
+
+    /**
+     * Every kernel of the step waits for its predecessor itself (native kvd_pdl_wait), so the whole
+     * step goes out as programmatic dependent launches where they are on: on the emulator (which
+     * faults a block that touches memory before its wait) and on compute capability 9.0+.
+     */
+    @Test
+    void everyStepKernelIsAProgrammaticDependentLaunch() {
+        ModelConfig cfg = CudaSessionTest.gpt2Odd();
+        Model m = RandomWeights.model(cfg, 143);
+        try (CudaSession s = gpu.open(m, new SessionOptions(3, 12, OverflowPolicy.SHIFT, true), Emu.options(true))) {
+            if (!Emu.realGpu()) assertTrue(s.programmaticLaunch(), "PDL on the emulator");
+            s.prefill(CudaSessionTest.prompts(144, cfg.vocabSize(), 3, 5, 2));
+            List<CudaKernels.Launch> launches = s.recordStep(new int[3]);
+            for (CudaKernels.Launch l : launches)
+                assertTrue(CudaKernels.waitsForPredecessor(l.kernel()), l.kernel() + " does not wait for its predecessor");
+        }
+        try (CudaSession s = gpu.open(m, new SessionOptions(1, 12, OverflowPolicy.SHIFT, true),
+                Emu.options(true).withPdl(CudaOptions.Pdl.OFF))) {
+            assertFalse(s.programmaticLaunch(), "Pdl.OFF");
+        }
     }
 }
