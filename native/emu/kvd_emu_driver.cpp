@@ -255,9 +255,13 @@ int bad_pointer_param(const kvd_emu_kernel* k, const unsigned char* params, uint
     return -1;
 }
 
+// Kernels run with programmatic stream serialization (kvdEmuProgrammaticLaunches).
+static unsigned long long g_programmatic_runs = 0;
+
 CUresult execute(Op& op) {
     switch (op.kind) {
         case Op::KERNEL: {
+            if (op.pdl) g_programmatic_runs++;
             uint64_t v;
             const int bad = bad_pointer_param(op.kernel, op.params.data(), &v);
             if (bad >= 0)
@@ -507,6 +511,13 @@ const char* kvdEmuLastError(int code) {
     return detail_for((CUresult)code);
 }
 int kvdEmuIsEmulator(void) { return 1; }
+// Kernels that have run as programmatic dependent launches (cuLaunchKernelEx with programmatic
+// stream serialization), eagerly or replayed from a graph: the launch-budget test checks every
+// kernel of the decode step goes out that way (runtime CudaLaunchBudgetTest).
+unsigned long long kvdEmuProgrammaticLaunches(void) {
+    KVD_LOCK;
+    return g_programmatic_runs;
+}
 // What is allocated now, for the leak tests (runtime MemoryLoopTest; no context needed): out[0]
 // device bytes in use, out[1] live device allocations, out[2] pinned host bytes (cuMemHostAlloc),
 // out[3] live pinned allocations.

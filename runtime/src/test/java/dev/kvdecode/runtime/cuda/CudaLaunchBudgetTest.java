@@ -80,13 +80,35 @@ class CudaLaunchBudgetTest {
         try (CudaSession s = gpu.open(m, new SessionOptions(3, 12, OverflowPolicy.SHIFT, true), Emu.options(true))) {
             if (!Emu.realGpu()) assertTrue(s.programmaticLaunch(), "PDL on the emulator");
             s.prefill(CudaSessionTest.prompts(144, cfg.vocabSize(), 3, 5, 2));
+            long before = programmaticRuns();
             List<CudaKernels.Launch> launches = s.recordStep(new int[3]);
             for (CudaKernels.Launch l : launches)
                 assertTrue(CudaKernels.waitsForPredecessor(l.kernel()), l.kernel() + " does not wait for its predecessor");
+            if (Emu.realGpu()) return;
+            // The emulator counts the kernels that ran as programmatic launches: the whole step,
+            // eagerly, then in a warm-up step, a captured graph's first replay and a second replay.
+            assertEquals(launches.size(), programmaticRuns() - before, "programmatic launches in one eager step");
+            before = programmaticRuns();
+            for (int i = 0; i < 3; i++) s.step(new int[3]);
+            assertEquals(3L * launches.size(), programmaticRuns() - before, "programmatic launches in 3 steps (eager, capture + replay, replay)");
         }
         try (CudaSession s = gpu.open(m, new SessionOptions(1, 12, OverflowPolicy.SHIFT, true),
                 Emu.options(true).withPdl(CudaOptions.Pdl.OFF))) {
             assertFalse(s.programmaticLaunch(), "Pdl.OFF");
+        }
+    }
+
+    /** {@code unsigned long long kvdEmuProgrammaticLaunches(void)}, exported by the emulator only. */
+    static long programmaticRuns() {
+        var emu = dev.kvdecode.bindings.NativeLibraries.loadEmulator(CudaKernels.class.getClassLoader());
+        var fn = emu.driver().find("kvdEmuProgrammaticLaunches")
+                .orElseThrow(() -> new AssertionError("the emulator library exports no kvdEmuProgrammaticLaunches"));
+        var h = java.lang.foreign.Linker.nativeLinker().downcallHandle(fn,
+                java.lang.foreign.FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_LONG));
+        try {
+            return (long) h.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError("kvdEmuProgrammaticLaunches failed", t);
         }
     }
 }
