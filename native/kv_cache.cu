@@ -91,16 +91,17 @@ __device__ void kv_shift(T* kc, T* vc, const int* seen, int B, int NH, int HS, i
 // tokens and feeds the rest step by step). Grid-strided over the C columns of one token.
 template <class T>
 __device__ void kv_prefill_append(const float* __restrict__ qkv, const T* __restrict__ bias, float* __restrict__ q,
-                                  T* __restrict__ kc, T* __restrict__ vc, int B, int T_, int NH, int HS, int cap) {
+                                  T* __restrict__ kc, T* __restrict__ vc, int B, int T_, int NH, int HS, int cap,
+                                  int past) {
     const int t = blockIdx.x, b = blockIdx.y;
     if (t >= T_ || b >= B) return;
     const int C = NH * HS;
     const float* src = qkv + ((size_t)b * T_ + t) * 3 * C;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         q[((size_t)b * T_ + t) * C + c] = src[c] + kvd_bias(bias, c);
-        if (t < cap) {
+        if (past + t < cap) {
             const int h = c / HS, d = c - h * HS;
-            const size_t o = (((size_t)b * NH + h) * cap + t) * HS + d;
+            const size_t o = (((size_t)b * NH + h) * cap + past + t) * HS + d;
             kc[o] = kvd_from_float<T>(src[C + c] + kvd_bias(bias, C + c));
             vc[o] = kvd_from_float<T>(src[2 * C + c] + kvd_bias(bias, 2 * C + c));
         }
@@ -147,7 +148,7 @@ KVD_KV_SHIFT(bf16, __nv_bfloat16)
 #define KVD_KV_PREFILL_APPEND(SUF, T)                                                                  \
     extern "C" __global__ void kv_prefill_append_##SUF(const float* qkv, const T* bias, float* q, T* kc, T* vc, \
                                                        int B, int T_, int NH, int HS, int cap) {      \
-        kvd_kv::kv_prefill_append<T>(qkv, bias, q, kc, vc, B, T_, NH, HS, cap);                       \
+        kvd_kv::kv_prefill_append<T>(qkv, bias, q, kc, vc, B, T_, NH, HS, cap, 0);                    \
     }
 // qkv (B,T,3C) f32, bias (3C) f32 or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) f32
 KVD_KV_PREFILL_APPEND(f32, float)
@@ -155,6 +156,21 @@ KVD_KV_PREFILL_APPEND(f32, float)
 KVD_KV_PREFILL_APPEND(f16, __half)
 // qkv (B,T,3C) f32, bias (3C) bf16 or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) bf16
 KVD_KV_PREFILL_APPEND(bf16, __nv_bfloat16)
+
+// A later chunk of a prompt (chunked prefill): as kv_prefill_append, token t of the chunk into
+// slot past + t (past = the tokens already cached, past + T <= cap). grid (T, B), block 256.
+// qkv (B,T,3C) f32, bias (3C) T or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) T (slots past..past+T-1)
+#define KVD_KV_PREFILL_APPEND_AT(SUF, T)                                                               \
+    extern "C" __global__ void kv_prefill_append_at_##SUF(const float* qkv, const T* bias, float* q, T* kc, T* vc, \
+                                                          int B, int T_, int NH, int HS, int cap, int past) { \
+        kvd_kv::kv_prefill_append<T>(qkv, bias, q, kc, vc, B, T_, NH, HS, cap, past);                 \
+    }
+// qkv (B,T,3C) f32, bias (3C) f32 or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) f32
+KVD_KV_PREFILL_APPEND_AT(f32, float)
+// qkv (B,T,3C) f32, bias (3C) f16 or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) f16
+KVD_KV_PREFILL_APPEND_AT(f16, __half)
+// qkv (B,T,3C) f32, bias (3C) bf16 or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) bf16
+KVD_KV_PREFILL_APPEND_AT(bf16, __nv_bfloat16)
 
 // The step counter: seen[b] += delta (1 per decode step, T after a prefill). grid (ceil(B/128)), block 128.
 // seen (B) int in/out

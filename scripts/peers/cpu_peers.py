@@ -129,6 +129,13 @@ def weight_bytes(ckpt: Path):
 MD_BEGIN, MD_END = "<!-- cpu-peers:begin -->", "<!-- cpu-peers:end -->"
 
 
+def md_markers(shape: str):
+    """The GPT-2 table keeps its markers; each other shape has its own section."""
+    if shape == "gpt2-124m":
+        return MD_BEGIN, MD_END
+    return f"<!-- cpu-peers-{shape}:begin -->", f"<!-- cpu-peers-{shape}:end -->"
+
+
 def markdown(results, unavailable, a, ids, bw, wbytes, when):
     """The run as a Markdown section: command, machine, date, table, and our fp32 against the read bandwidth."""
     cpu = "?"
@@ -141,11 +148,12 @@ def markdown(results, unavailable, a, ids, bw, wbytes, when):
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     cmd = "python3 scripts/peers/cpu_peers.py " + " ".join(sys.argv[1:])
-    out = [MD_BEGIN, "",
-           f"### Latest `cpu_peers.py` run ({when}, written by the script)", "",
+    begin, end = md_markers(a.shape)
+    out = [begin, "",
+           f"### Latest `cpu_peers.py` run, {SHAPE_TITLES[a.shape]} ({when}, written by the script)", "",
            f"    {cmd}", "",
-           f"Machine: {cpu}, {os.cpu_count()} cpus, {mem:.0f} GiB; {a.threads} threads for every peer. GPT-2 124M "
-           f"shape, random weights, batch 1, greedy, {len(ids)}-token prompt, {a.new_tokens} new tokens, cold "
+           f"Machine: {cpu}, {os.cpu_count()} cpus, {mem:.0f} GiB; {a.threads} threads for every peer. {SHAPE_TITLES[a.shape]}, "
+           f"random weights, batch 1, greedy, {len(ids)}-token prompt, {a.new_tokens} new tokens, cold "
            f"processes; best undisturbed of up to {a.reps * 3} timings each. Read bandwidth (torch, {a.threads} "
            f"threads, best of 8 `x.sum()` over 1 GiB) before / after: {bw[0]:.1f} / {bw[1]:.1f} GB/s.", "",
            "| peer | weights | decode tok/s | prefill ms | process s | other load |",
@@ -165,12 +173,13 @@ def markdown(results, unavailable, a, ids, bw, wbytes, when):
         if f32:
             line += f"; {ours['decode_tokens_per_s'] / f32['decode_tokens_per_s']:.2f}x llama.cpp F32"
         out += ["", line + "."]
-    out += ["", MD_END]
+    out += ["", end]
     return "\n".join(out)
 
 
-def write_markdown(path: Path, section: str):
+def write_markdown(path: Path, section: str, shape: str = "gpt2-124m"):
     """Replaces the section between the markers in path (appends it when the markers are missing)."""
+    MD_BEGIN, MD_END = md_markers(shape)
     text = path.read_text() if path.exists() else ""
     if MD_BEGIN in text and MD_END in text:
         head, rest = text.split(MD_BEGIN, 1)
@@ -180,6 +189,118 @@ def write_markdown(path: Path, section: str):
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+# --shape: the model every peer runs. The Llama-family shapes keep their real layer sizes (hidden, layers,
+# heads, KV heads, MLP width) but use GPT-2's byte-level BPE vocabulary (50,257 ids, tied embeddings),
+# so one tokenizer serves every peer; SmolLM2-135M's own vocabulary has 49,152 ids, Llama 3.2's 128,256
+# (its head is then 2.5x larger than here: say so beside any figure). RoPE is the default kind for
+# both (llama3 frequency scaling changes no cost).
+SHAPES = {
+    "gpt2-124m": None,
+    "smollm2-135m": dict(hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                         intermediate_size=1536, rope_theta=100000.0, rms_norm_eps=1e-5),
+    "llama-3.2-1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+                         intermediate_size=8192, rope_theta=500000.0, rms_norm_eps=1e-5, head_dim=64),
+}
+SHAPE_TITLES = {"gpt2-124m": "GPT-2 124M shape",
+                "smollm2-135m": "SmolLM2-135M shape (GPT-2 vocabulary, 50,257 ids)",
+                "llama-3.2-1b": "Llama-3.2-1B shape (GPT-2 vocabulary, 50,257 ids)"}
+
+
+def make_llama_checkpoint(d: Path, seed: int, shape: str):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    if (d / "model.safetensors").exists():
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=50257, max_position_embeddings=2048, tie_word_embeddings=True,
+                      bos_token_id=50256, eos_token_id=50256, torch_dtype="float32", **SHAPES[shape])
+    LlamaForCausalLM(cfg).save_pretrained(d, safe_serialization=True, max_shard_size="100GB")
+    shutil.copy(ROOT / "runtime/src/test/resources/gpt2-tokenizer/tokenizer.json", d / "tokenizer.json")
+    for f in ("vocab.json", "merges.txt"):
+        shutil.copy(ROOT / "runtime/src/test/resources/gpt2-tokenizer" / f, d / f)
+
+
+def llama_permute(w, n_head):
+    """HF's rotate-half q/k rows -> llama.cpp's interleaved pairs (its converter's LlamaModel.permute)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_llama_gguf(d: Path, ftype: str) -> Path:
+    import gguf
+    from safetensors.numpy import load_file
+    out = d / f"model-{ftype}.gguf"
+    if out.exists():
+        return out
+    t = load_file(str(d / "model.safetensors"))
+    c = json.loads((d / "config.json").read_text())
+    nh, nkv, L = c["num_attention_heads"], c["num_key_value_heads"], c["num_hidden_layers"]
+    hd = c.get("head_dim") or c["hidden_size"] // nh
+    w = gguf.GGUFWriter(str(out), "llama")
+    w.add_context_length(c["max_position_embeddings"])
+    w.add_embedding_length(c["hidden_size"])
+    w.add_feed_forward_length(c["intermediate_size"])
+    w.add_block_count(L)
+    w.add_head_count(nh)
+    w.add_head_count_kv(nkv)
+    w.add_rope_dimension_count(hd)
+    w.add_key_length(hd)
+    w.add_value_length(hd)
+    w.add_rope_freq_base(c["rope_theta"] if "rope_theta" in c else c["rope_parameters"]["rope_theta"])
+    w.add_layer_norm_rms_eps(c["rms_norm_eps"])
+    w.add_vocab_size(c["vocab_size"])
+    qtype = {"F32": gguf.GGMLQuantizationType.F32, "F16": gguf.GGMLQuantizationType.F16,
+             "Q8_0": gguf.GGMLQuantizationType.Q8_0, "Q4_K": gguf.GGMLQuantizationType.Q4_K}[ftype]
+    w.add_file_type({"F32": 0, "F16": 1, "Q8_0": 7, "Q4_K": 15}[ftype])
+    add_gpt2_tokenizer(w, d)
+
+    def put(name, arr, matrix):
+        arr = np.ascontiguousarray(arr.astype(np.float32))
+        if matrix and qtype == gguf.GGMLQuantizationType.F16:
+            w.add_tensor(name, arr.astype(np.float16))
+        elif matrix and qtype != gguf.GGMLQuantizationType.F32:
+            q = gguf.quants.quantize(arr, qtype)
+            w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
+        else:
+            w.add_tensor(name, arr)
+
+    put("token_embd.weight", t["model.embed_tokens.weight"], True)
+    for l in range(L):
+        p = f"model.layers.{l}."
+        put(f"blk.{l}.attn_norm.weight", t[p + "input_layernorm.weight"], False)
+        put(f"blk.{l}.attn_q.weight", llama_permute(t[p + "self_attn.q_proj.weight"], nh), True)
+        put(f"blk.{l}.attn_k.weight", llama_permute(t[p + "self_attn.k_proj.weight"], nkv), True)
+        put(f"blk.{l}.attn_v.weight", t[p + "self_attn.v_proj.weight"], True)
+        put(f"blk.{l}.attn_output.weight", t[p + "self_attn.o_proj.weight"], True)
+        put(f"blk.{l}.ffn_norm.weight", t[p + "post_attention_layernorm.weight"], False)
+        put(f"blk.{l}.ffn_gate.weight", t[p + "mlp.gate_proj.weight"], True)
+        put(f"blk.{l}.ffn_up.weight", t[p + "mlp.up_proj.weight"], True)
+        put(f"blk.{l}.ffn_down.weight", t[p + "mlp.down_proj.weight"], True)
+    put("output_norm.weight", t["model.norm.weight"], False)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out
+
+
+def add_gpt2_tokenizer(w, d: Path):
+    """GPT-2's byte-level BPE vocabulary and merges, as llama.cpp reads them (tokenizer.ggml.*)."""
+    import gguf
+    vocab = json.loads((d / "vocab.json").read_text())
+    tokens = [None] * len(vocab)
+    for s, i in vocab.items():
+        tokens[i] = s
+    merges = [ln for ln in (d / "merges.txt").read_text(encoding="utf-8").split("\n")[1:] if ln]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.NORMAL] * len(tokens))
+    w.add_token_merges(merges)
+    w.add_bos_token_id(50256)
+    w.add_eos_token_id(50256)
 
 
 def make_checkpoint(d: Path, seed: int):
@@ -363,10 +484,10 @@ await ctx.dispose(); await model.dispose(); await llama.dispose();
 
 HF_SCRIPT = r"""
 import json, sys, time, torch
-from transformers import GPT2LMHeadModel
+from transformers import AutoModelForCausalLM
 d, threads, ids, n = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
-m = GPT2LMHeadModel.from_pretrained(d, torch_dtype=torch.float32).eval()
+m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
 x = torch.tensor([ids])
 kw = dict(do_sample=False, use_cache=True, pad_token_id=50256, eos_token_id=None)
 with torch.inference_mode():
@@ -381,6 +502,8 @@ print(json.dumps({"prefill_ms": (t1 - t0) * 1e3, "decode_ms": ((t2 - t1) - (t1 -
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shape", default="gpt2-124m", choices=sorted(SHAPES),
+                    help="the model's shape (random weights); Llama-family shapes leave jlama out")
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--work-dir", default="/tmp/kvdecode-peers")
     ap.add_argument("--npm-dir", default="/tmp/kvdecode-peers/npm", help="folder with node_modules/node-llama-cpp")
@@ -397,8 +520,13 @@ def main():
     a = ap.parse_args()
 
     work = Path(a.work_dir)
-    ckpt = work / "gpt2-random"
-    make_checkpoint(ckpt, a.seed)
+    llama = SHAPES[a.shape] is not None
+    if llama:
+        ckpt = work / f"{a.shape}-random"
+        make_llama_checkpoint(ckpt, a.seed, a.shape)
+    else:
+        ckpt = work / "gpt2-random"
+        make_checkpoint(ckpt, a.seed)
     from tokenizers import Tokenizer
     ids = Tokenizer.from_file(str(ROOT / "runtime/src/test/resources/gpt2-tokenizer/tokenizer.json")).encode(PROMPT).ids[:16]
     prompt_text = Tokenizer.from_file(str(ROOT / "runtime/src/test/resources/gpt2-tokenizer/tokenizer.json")).decode(ids)
@@ -418,11 +546,13 @@ def main():
         (work / "run.mjs").write_text(NODE_SCRIPT)
         shutil.copy(work / "run.mjs", Path(a.npm_dir) / "run_peers.mjs")
         for gt in a.gguf_types.split(","):
-            g = write_gguf(ckpt, gt)
+            g = write_llama_gguf(ckpt, gt) if llama else write_gguf(ckpt, gt)
             configs.append(("llama.cpp", gt, ["node", "run_peers.mjs", str(g), str(a.threads), json.dumps(ids),
                                               str(a.new_tokens)], None, a.npm_dir))
     unavailable = []  # (peer, weights, one-line reason): peers that may be missing here
-    if "jlama" in peers:
+    if "jlama" in peers and llama:
+        unavailable.append(("jlama", "fp32", "not run for Llama-family shapes by this script"))
+    elif "jlama" in peers:
         try:
             java = build_jlama(find_jdk())
             jckpt = work / "gpt2-random-jlama"
@@ -469,7 +599,7 @@ def main():
     bw = (bw_before, read_bandwidth(a.threads))
     when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     wbytes = weight_bytes(ckpt)
-    print(f"\nGPT-2 124M shape, random weights, batch 1, greedy, {len(ids)}-token prompt, "
+    print(f"\n{SHAPE_TITLES[a.shape]}, random weights, batch 1, greedy, {len(ids)}-token prompt, "
           f"{a.new_tokens} new tokens, {a.threads} threads; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cpus, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"{'peer':18s} {'weights':8s} {'decode tok/s':>12s} {'prefill ms':>10s} {'process s':>9s} {'other load':>10s}")
@@ -481,7 +611,7 @@ def main():
         print(f"{name}: unavailable ({why})")
     print(f"read bandwidth before / after: {bw[0]:.1f} / {bw[1]:.1f} GB/s; fp32 weights {wbytes / 1e6:.0f} MB per token")
     if a.markdown:
-        write_markdown(Path(a.markdown), markdown(results, unavailable, a, ids, bw, wbytes, when))
+        write_markdown(Path(a.markdown), markdown(results, unavailable, a, ids, bw, wbytes, when), a.shape)
         print(f"wrote the table into {a.markdown}")
     if a.json:
         Path(a.json).write_text(json.dumps({"results": results, "prompt_ids": ids, "argv": sys.argv,

@@ -1,12 +1,11 @@
 package dev.kvdecode.server;
 
 import dev.kvdecode.runtime.engine.InferenceSession;
-import dev.kvdecode.runtime.sample.Sampler;
+import dev.kvdecode.runtime.engine.SlotDecoder;
 import dev.kvdecode.runtime.sample.SamplingParams;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
@@ -19,12 +18,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #start}) loops over step boundaries:
  * <ol>
  *   <li>retire cancelled sequences (slot and KV region free at once);</li>
- *   <li>admit queued requests into free slots: prefill each newcomer into its slot
- *       ({@link InferenceSession#prefillSlot}) and sample its first token;</li>
- *   <li>one batched decode step for every active slot ({@link InferenceSession#stepSlots});</li>
- *   <li>sample each slot with its own sampler and seeded generator, hand the token to the
- *       request's {@link Sink}, retire the sequences that finished.</li>
+ *   <li>admit queued requests into free slots; without chunking, prefill each newcomer's whole
+ *       prompt into its slot and sample its first token;</li>
+ *   <li>with chunked prefill ({@code prefillChunk} > 0), feed at most that many prompt tokens in
+ *       all to the slots still prefilling, oldest first (a sequence whose prompt is complete
+ *       gets its first token), so one long prompt never stalls the running sequences for more
+ *       than one chunk;</li>
+ *   <li>one batched decode step for every slot whose prompt is in, each sampled with its own
+ *       parameters and seeded generator; hand the tokens to the requests' {@link Sink}s, retire
+ *       the sequences that finished.</li>
  * </ol>
+ * The model work goes through the session's {@link SlotDecoder}: the host loop on the CPU
+ * (logits to the host, sampled there), the device loop on CUDA (sampled on the device, only the
+ * ids come back).
  * The queue is bounded ({@link #submit} refuses when it is full: HTTP 429). The scheduler never
  * waits on a client: sinks are called on this thread and must only hand tokens over (the HTTP
  * layer queues them for the request's own thread). A client that goes away calls
@@ -104,10 +110,10 @@ public final class Scheduler implements AutoCloseable {
         final Sink sink;
         final long submitted = System.nanoTime();
         volatile boolean cancelled;
-        Sampler sampler;
-        SplittableRandom rng;
-        int slot = -1, last, produced;
-        long firstToken;
+        int slot = -1, produced;
+        /** Prompt tokens fed so far (== prompt length once it decodes). */
+        int fed;
+        long firstToken, admitted;
 
         Sequence(Request request, Sink sink) {
             this.request = request;
@@ -119,12 +125,14 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private final InferenceSession session;
-    private final int slots, window, vocab;
+    private final int slots, window, prefillChunk;
+    private SlotDecoder decoder;
+    private long admissions;
     private final BlockingQueue<Sequence> queue;
     private final Observer observer;
     private final Sequence[] active;
     private final AtomicInteger inUse = new AtomicInteger();
-    private final int[] stepSlots, stepTokens;
+    private final int[] stepSlots, stepIds;
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile boolean accepting = true, running = true;
     private Thread thread;
@@ -135,16 +143,25 @@ public final class Scheduler implements AutoCloseable {
      * @param maxQueue requests waiting for a slot at most, >= 1
      */
     public Scheduler(InferenceSession session, int slots, int window, int maxQueue, Observer observer) {
+        this(session, slots, window, maxQueue, 0, observer);
+    }
+
+    /**
+     * @param prefillChunk prompt tokens fed per step boundary at most (chunked prefill), 0 = each
+     *                     prompt whole at its admission
+     */
+    public Scheduler(InferenceSession session, int slots, int window, int maxQueue, int prefillChunk, Observer observer) {
         if (slots < 1 || window < 1 || maxQueue < 1) throw new IllegalArgumentException("slots, window and maxQueue must be >= 1");
+        if (prefillChunk < 0) throw new IllegalArgumentException("prefillChunk must be >= 0, got " + prefillChunk);
         this.session = session;
         this.slots = slots;
         this.window = window;
-        this.vocab = session.vocabSize();
+        this.prefillChunk = prefillChunk;
         this.queue = new LinkedBlockingQueue<>(maxQueue);   // bounded without allocating maxQueue slots up front (--max-queue may be huge)
         this.observer = observer;
         this.active = new Sequence[slots];
         this.stepSlots = new int[slots];
-        this.stepTokens = new int[slots];
+        this.stepIds = new int[slots];
     }
 
     /** Starts the loop on its own platform thread (it runs the model: virtual threads gain nothing). */
@@ -175,6 +192,9 @@ public final class Scheduler implements AutoCloseable {
     public int slots() { return slots; }
 
     public int window() { return window; }
+
+    /** Prompt tokens per step boundary at most, 0 = whole prompts. */
+    public int prefillChunk() { return prefillChunk; }
 
     /** Slots running a sequence now. */
     public int slotsInUse() { return inUse.get(); }
@@ -218,6 +238,7 @@ public final class Scheduler implements AutoCloseable {
 
     private void loop() {
         try {
+            decoder = session.slotDecoder(slots);   // on this thread: CUDA allocates in the context bound here
             while (running) {
                 retireCancelled();
                 admit();
@@ -226,12 +247,15 @@ public final class Scheduler implements AutoCloseable {
                     if (s != null) admitOne(s);
                     continue;
                 }
+                prefillChunks();
                 step();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            // Shutdown: whatever is left ends now.
+            // Shutdown (or the loop failed, e.g. the session's slot decoder could not be made):
+            // nothing more is admitted, whatever is left ends now.
+            accepting = false;
             for (int b = 0; b < slots; b++) if (active[b] != null) retire(b, Finish.CANCELLED, null);
             List<Sequence> left = new ArrayList<>();
             queue.drainTo(left);
@@ -260,54 +284,93 @@ public final class Scheduler implements AutoCloseable {
         int b = 0;
         while (active[b] != null) b++;
         s.slot = b;
-        s.sampler = new Sampler(s.request.sampling(), vocab);
-        s.rng = new SplittableRandom(s.request.sampling().seed());
+        s.admitted = admissions++;
         active[b] = s;
         inUse.incrementAndGet();
-        float[] logits;
         try {
-            logits = session.prefillSlot(b, s.request.prompt());
+            decoder.start(b, s.request.sampling());
         } catch (RuntimeException e) {
             retire(b, Finish.ERROR, e.toString());
             return;
         }
-        s.firstToken = System.nanoTime();
-        accept(b, logits);
+        if (prefillChunk == 0) feed(b, s.request.prompt().length);
     }
 
-    /** One batched decode step of every active slot whose window has room. */
+    /**
+     * Chunked prefill: up to prefillChunk prompt tokens in all, to the slots still prefilling,
+     * oldest admission first. A sequence's chunks are always [k N, (k+1) N) of its own prompt
+     * (N = prefillChunk; a chunk that does not fit the rest of the budget waits for the next
+     * boundary), so where its chunks split does not depend on what else is prefilling: on CUDA,
+     * where a chunked prefill differs from a whole one in the last bits, the output stays
+     * independent of the batch.
+     */
+    private void prefillChunks() {
+        if (prefillChunk == 0) return;
+        int budget = prefillChunk;
+        long after = Long.MIN_VALUE;   // admission order of the last one fed
+        while (budget > 0) {
+            int oldest = -1;
+            for (int b = 0; b < slots; b++) {
+                Sequence s = active[b];
+                if (s != null && s.fed < s.request.prompt().length && s.admitted > after
+                        && (oldest < 0 || s.admitted < active[oldest].admitted)) oldest = b;
+            }
+            if (oldest < 0) return;
+            Sequence s = active[oldest];
+            int n = Math.min(prefillChunk, s.request.prompt().length - s.fed);
+            if (n > budget) return;
+            budget -= n;
+            after = s.admitted;
+            feed(oldest, n);
+        }
+    }
+
+    /** Feeds slot b's next n prompt tokens; the last chunk gives the sequence's first token. */
+    private void feed(int b, int n) {
+        Sequence s = active[b];
+        int[] prompt = s.request.prompt();
+        int token;
+        try {
+            token = decoder.prefill(b, prompt, s.fed, s.fed + n);
+        } catch (RuntimeException e) {
+            retire(b, Finish.ERROR, e.toString());
+            return;
+        }
+        s.fed += n;
+        if (s.fed < prompt.length) return;
+        s.firstToken = System.nanoTime();
+        accept(b, token);
+    }
+
+    /** One batched decode step of every active slot whose prompt is in and whose window has room. */
     private void step() {
         int n = 0;
         for (int b = 0; b < slots; b++) {
             Sequence s = active[b];
-            if (s == null) continue;
+            if (s == null || s.fed < s.request.prompt().length) continue;
             if (session.tokensSeen(b) >= window) {   // the window is full: the last token cannot be fed
                 retire(b, Finish.LENGTH, null);
                 continue;
             }
-            stepSlots[n] = b;
-            stepTokens[n++] = s.last;
+            stepSlots[n++] = b;
         }
         if (n == 0) return;
-        float[] logits;
         try {
-            logits = session.stepSlots(stepSlots, stepTokens, n);
+            decoder.step(stepSlots, n, stepIds);
         } catch (RuntimeException e) {
             for (int r = 0; r < n; r++) retire(stepSlots[r], Finish.ERROR, e.toString());
             return;
         }
-        for (int r = 0; r < n; r++) accept(stepSlots[r], logits);
+        for (int r = 0; r < n; r++) accept(stepSlots[r], stepIds[r]);
     }
 
-    /** Samples slot b's next token from its logits row and hands it on; retires the sequence when it ends. */
-    private void accept(int b, float[] logits) {
+    /** Hands slot b's sampled token on; retires the sequence when it ends. */
+    private void accept(int b, int token) {
         Sequence s = active[b];
-        int token = s.sampler.sample(logits, b * vocab, s.rng);
         if (s.request.isEos(token)) {
             retire(b, Finish.STOP, null);
             return;
         }
-        s.last = token;
         s.produced++;
         boolean more;
         try {

@@ -42,6 +42,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-queue", defaultValue = "64", description = "requests waiting for a slot before 429 (default: ${DEFAULT-VALUE})")
     int maxQueue;
 
+    @Option(names = "--prefill-chunk", defaultValue = "0",
+            description = "prompt tokens prefilled per step boundary at most, interleaved with the running sequences' decode steps; 0 = each prompt whole at admission (default: ${DEFAULT-VALUE})")
+    int prefillChunk;
+
     @Option(names = "--context", description = "window per slot in tokens, <= the model's n_positions (default: n_positions)")
     Integer context;
 
@@ -64,6 +68,7 @@ final class ServeCommand implements Callable<Integer> {
         // no fixed ceiling: the session checks the KV cache of maxBatch slots against the memory free (issue 21)
         if (maxBatch < 1) throw new UsageException("--max-batch: must be >= 1, got " + maxBatch);
         if (maxQueue < 1) throw new UsageException("--max-queue: must be >= 1, got " + maxQueue);
+        if (prefillChunk < 0) throw new UsageException("--prefill-chunk: must be >= 0 (0 = off), got " + prefillChunk);
         if (maxBodyBytes < 1024) throw new UsageException("--max-body-bytes: must be >= 1024, got " + maxBodyBytes);
         if (drainSeconds < 0) throw new UsageException("--drain-seconds: must be >= 0, got " + drainSeconds);
         if (apiKey == null) apiKey = System.getenv("KVDECODE_API_KEY");
@@ -104,7 +109,7 @@ final class ServeCommand implements Callable<Integer> {
             try {
                 // the session checks the KV cache of maxBatch slots against the heap (CPU) or the
                 // device's free memory (CUDA) before it allocates anything
-                serving.load(m, backend, maxBatch, window, maxQueue, ChatFormatter.forModel(dir));
+                serving.load(m, backend, maxBatch, window, maxQueue, prefillChunk, ChatFormatter.forModel(dir));
             } catch (HeapTooSmallException | SizeLimitException e) {
                 // the session speaks of --batch; serve's flag is --max-batch
                 throw new UsageException(e.getMessage().replace("--batch ", "--max-batch "));
@@ -112,6 +117,7 @@ final class ServeCommand implements Callable<Integer> {
             backendOptions.printNotices(err);
             err.println("kvdecode: serving " + m.name() + " on " + backend.name() + " at http://" + host + ":" + serving.port()
                     + ": " + maxBatch + " slots of " + window + " tokens, queue " + maxQueue
+                    + (prefillChunk > 0 ? ", prefill chunks of " + prefillChunk : "")
                     + (apiKey != null ? ", API key required" : "") + "; SIGTERM drains and exits");
             err.flush();
             stop.await();

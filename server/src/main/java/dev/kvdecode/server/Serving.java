@@ -30,10 +30,15 @@ public final class Serving implements AutoCloseable {
      * cache, allocated now) and starts serving.
      */
     public void load(Model model, Backend backend, int slots, int window, int maxQueue, ChatFormatter chat) {
+        load(model, backend, slots, window, maxQueue, 0, chat);
+    }
+
+    /** As above, prefilling prompts in chunks of at most {@code prefillChunk} tokens per step boundary (0 = whole). */
+    public void load(Model model, Backend backend, int slots, int window, int maxQueue, int prefillChunk, ChatFormatter chat) {
         session = backend.open(model, new SessionOptions(slots, window, OverflowPolicy.STOP, true));
         // the CUDA driver binds a context to a thread: the scheduler thread runs the session
         Runnable bind = backend instanceof CudaBackend cuda ? cuda.gpu()::makeCurrent : () -> {};
-        scheduler = new Scheduler(session, slots, window, maxQueue, http.metrics()).start(bind);
+        scheduler = new Scheduler(session, slots, window, maxQueue, prefillChunk, http.metrics()).start(bind);
         http.ready(new OpenAiServer.Engine(model, scheduler, chat));
     }
 

@@ -165,6 +165,48 @@ class SchedulerTest {
         }
     }
 
+    /**
+     * Chunked prefill: a long prompt admitted beside a running sequence is fed 4 tokens per step
+     * boundary, so the running one keeps getting a token per boundary meanwhile; both outputs
+     * equal their solo runs (the CPU prefill is chunk-invariant bit for bit).
+     */
+    @Test
+    void chunkedPrefillInterleavesAndEqualsAlone() throws Exception {
+        InferenceSession s = TestModel.BACKEND.open(TestModel.MODEL, new SessionOptions(2, 96, OverflowPolicy.STOP, true));
+        try (Scheduler sch = new Scheduler(s, 2, 96, 4, 4, Scheduler.Observer.NONE).start()) {
+            int[] shortPrompt = prompt(11, 3), longPrompt = prompt(12, 40);
+            CountDownLatch running = new CountDownLatch(1);
+            Collect a = new Collect() {
+                @Override
+                public synchronized boolean onToken(int token) {
+                    running.countDown();
+                    return super.onToken(token);
+                }
+            };
+            int[] aTokensAtFirst = {-1};
+            Collect b = new Collect() {
+                @Override
+                public synchronized boolean onToken(int token) {
+                    if (tokens.isEmpty()) synchronized (a) { aTokensAtFirst[0] = a.tokens.size(); }
+                    return super.onToken(token);
+                }
+            };
+            sch.submit(greedy(shortPrompt, 40), a);
+            assertTrue(running.await(60, TimeUnit.SECONDS));
+            int before;
+            synchronized (a) { before = a.tokens.size(); }
+            sch.submit(greedy(longPrompt, 8), b);
+            assertEquals(Scheduler.Finish.LENGTH, b.await());
+            assertEquals(Scheduler.Finish.LENGTH, a.await());
+            // 40 prompt tokens in chunks of 4: ten step boundaries, at each of which a decoded a token
+            assertTrue(aTokensAtFirst[0] - before >= 9, "tokens of the running sequence while the long prompt prefilled: "
+                    + (aTokensAtFirst[0] - before));
+            assertArrayEquals(TestModel.aloneGreedy(longPrompt, 8, 96), b.ids());
+            assertArrayEquals(TestModel.aloneGreedy(shortPrompt, 40, 96), a.ids());
+            assertEquals(0, sch.slotsInUse());
+        }
+    }
+
     @Test
     void queueFullIsRefused() throws Exception {
         Scheduler sch = unstarted(1, 64, 2);   // not started: nothing leaves the queue

@@ -78,6 +78,7 @@ class ServeHostileFlagsTest {
         // port 1 is privileged: refused (one line) unless the tests run as root
         sweep(c, TINY, "--port", R, E, EITHER, E, "65536", "ERROR", Integer.toString(freePort()), "RUN");
         sweep(c, TINY, "--max-batch", E, E, R, E, "33", "RUN", "1024", "RUN");
+        sweep(c, TINY, "--prefill-chunk", R, E, R, R);
         // the default model: 4 layers x 2 x 256 positions x 256 x 4 bytes = 2 MiB of KV cache per slot
         sweep(c, DEFAULT, "--max-batch", E, E, R, E,
                 "16777216", "ERROR",     // 32 TiB; slots x 4C overflows an int

@@ -89,6 +89,29 @@ public final class CudaKvCache {
                         .i32(B).i32(T).i32(NH).i32(HS).i32(cap));
     }
 
+    // qkv (B,T,3C) f32, bias (3C) T or null -> q (B,T,C) f32, kc,vc (B,NH,cap,HS) T (slots past..past+T-1)
+    /**
+     * A later chunk of a prompt (chunked prefill): as {@link #prefillAppend}, token t of the chunk
+     * into slot past + t, where past tokens are cached already and past + T <= cap.
+     */
+    public static void prefillAppendAt(CudaKernels k, CudaStream s, DType dt, DeviceBuffer qkv, DeviceBuffer bias,
+                                       DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc, int B, int T, int NH, int HS, int cap,
+                                       int past) {
+        String name = dt.kernel("kv_prefill_append_at");
+        checkShape(name, B, NH, HS, cap);
+        positive(name, "T", T);
+        if (past < 0 || (long) past + T > cap)
+            throw new IllegalArgumentException(name + ": past " + past + " + T " + T + " outside the cache capacity " + cap);
+        long C = (long) NH * HS;
+        need(name, "qkv", qkv, 4L * B * T * 3 * C);
+        needOptional(name, "bias", bias, (long) dt.sizeBytes() * 3 * C);
+        need(name, "q", q, 4L * B * T * C);
+        checkCache(name, dt, kc, vc, B, NH, HS, cap);
+        k.launch(s, name, Dim3.of(T, B), Dim3.of(PREFILL_BLOCK), 0,
+                new KernelArgs().ptr(qkv).ptr(addressOrNull(bias)).ptr(q).ptr(kc).ptr(vc)
+                        .i32(B).i32(T).i32(NH).i32(HS).i32(cap).i32(past));
+    }
+
     // seen (B) int in/out
     /** seen[b] += delta for every b: once per decode step (delta 1), or T after a prefill. */
     public static void advance(CudaKernels k, CudaStream s, DeviceBuffer seen, int B, int delta) {

@@ -161,4 +161,62 @@ class CudaAttentionTest {
             dev.freeBuffers();
         }
     }
+
+    /**
+     * Chunked prefill: the prompt's first {@code past} tokens through kv_prefill_append +
+     * prefill_attention, the rest through kv_prefill_append_at + prefill_attention_past, against
+     * causalSelfAttention over the whole prompt (every row, both chunks).
+     */
+    @ParameterizedTest(name = "{0} B={1} NH={2} HS={3} cap={4}")
+    @MethodSource("prefillCases")
+    void prefillAttentionInTwoChunksMatchesCpu(DType dt, int B, int NH, int HS, int cap) {
+        if (cap < 2) return;   // one token has no second chunk
+        int C = NH * HS, T = cap;
+        for (int past : new int[] {1, T / 2, T - 1}) {
+            if (past < 1 || past >= T) continue;
+            int T2 = T - past;
+            long seed = 131071L * HS + 17L * past + B;
+            SplittableRandom rnd = new SplittableRandom(seed);
+            float[] qkv = Dev.random(rnd, B * T * 3 * C, -1, 1);
+            float[] bias = Num.round(dt, Dev.random(rnd, 3 * C, -0.5, 0.5));
+            float[] cpuQkv = new float[qkv.length];
+            for (int i = 0; i < qkv.length; i++) {
+                int c = i % (3 * C);
+                float x = qkv[i] + bias[c];
+                cpuQkv[i] = c < C ? x : Num.round(dt, x);
+            }
+            float[] ref = new float[B * T * C];
+            float[] scratch = new float[NH * T];
+            for (int b = 0; b < B; b++)
+                Attention.causalSelfAttention(null, ref, b * T * C, cpuQkv, b * T * 3 * C, scratch, T, C, NH);
+            // the chunks' (B, Tc, 3C) inputs and the reference's rows of each chunk
+            float[] qkv1 = new float[B * past * 3 * C], qkv2 = new float[B * T2 * 3 * C];
+            float[] ref1 = new float[B * past * C], ref2 = new float[B * T2 * C];
+            for (int b = 0; b < B; b++) {
+                System.arraycopy(qkv, b * T * 3 * C, qkv1, b * past * 3 * C, past * 3 * C);
+                System.arraycopy(qkv, (b * T + past) * 3 * C, qkv2, b * T2 * 3 * C, T2 * 3 * C);
+                System.arraycopy(ref, b * T * C, ref1, b * past * C, past * C);
+                System.arraycopy(ref, (b * T + past) * C, ref2, b * T2 * C, T2 * C);
+            }
+            var d1 = dev.floats("qkv1", qkv1, DType.F32);
+            var d2 = dev.floats("qkv2", qkv2, DType.F32);
+            var dbias = dev.floats("bias", bias, dt);
+            var q1 = dev.poisoned("q1", B * past * C, 4);
+            var q2 = dev.poisoned("q2", B * T2 * C, 4);
+            var kc = dev.poisoned("kc", B * NH * cap * HS, dt.sizeBytes());
+            var vc = dev.poisoned("vc", B * NH * cap * HS, dt.sizeBytes());
+            var out1 = dev.poisoned("out1", B * past * C, dt.sizeBytes());
+            var out2 = dev.poisoned("out2", B * T2 * C, dt.sizeBytes());
+            CudaKvCache.prefillAppend(dev.kernels, dev.stream, dt, d1.view, dbias.view, q1.view, kc.view, vc.view, B, past, NH, HS, cap);
+            CudaPrefillAttention.attend(dev.kernels, dev.stream, dt, q1.view, kc.view, vc.view, out1.view, B, past, NH, HS, cap);
+            CudaKvCache.prefillAppendAt(dev.kernels, dev.stream, dt, d2.view, dbias.view, q2.view, kc.view, vc.view, B, T2, NH, HS, cap, past);
+            CudaPrefillAttention.attendAfter(dev.kernels, dev.stream, dt, q2.view, kc.view, vc.view, out2.view, B, T2, NH, HS, cap, past);
+            dev.checkGuards(dt.kernel("prefill_attention_past"));
+            String what = dt.kernel("prefill_attention_past") + " B=" + B + " T=" + T + " past=" + past + " NH=" + NH + " HS=" + HS
+                    + " seed=" + seed;
+            Num.assertClose(what + " (first chunk)", ref1, out1.floats(dt), Num.tolerance(dt), 1.0);
+            Num.assertClose(what + " (second chunk)", ref2, out2.floats(dt), Num.tolerance(dt), 1.0);
+            dev.freeBuffers();
+        }
+    }
 }

@@ -263,6 +263,27 @@ public final class CpuSession implements InferenceSession {
         return s.logits;
     }
 
+    /**
+     * Chunked prefill: the chunk's rows go through {@link #prefillCached} after the tokens already
+     * cached, exactly as the one-pass prefill's rows (row t attends over the cache's first
+     * n0 + t + 1 entries; a row's matmul bits do not depend on the row count), so the logits and
+     * the cache equal the one-pass prefill's bit for bit (CpuSessionSlotsTest).
+     */
+    @Override
+    public float[] prefillSlotChunk(int slot, int[] prompt, int from, int to) {
+        requireCache("prefillSlotChunk");
+        checkSlot(slot);
+        if (from < 0 || to <= from || to > prompt.length)
+            throw new IllegalArgumentException("prefillSlotChunk: chunk [" + from + ", " + to + ") of a " + prompt.length + "-token prompt");
+        if (prompt.length > ctx) throw KvCache.contextFull(ctx);
+        if (from > 0 && cache.tokens(slot) != from)
+            throw new IllegalStateException("prefillSlotChunk: slot " + slot + " holds " + cache.tokens(slot) + " tokens, the chunk starts at " + from);
+        for (int i = from; i < to; i++) checkToken(prompt[i]);
+        if (from == 0) cache.reset(slot);
+        prefillCached(slot, from == 0 && to == prompt.length ? prompt : Arrays.copyOfRange(prompt, from, to));
+        return s.logits;
+    }
+
     @Override
     public float[] stepSlots(int[] slots, int[] tokens, int count) {
         requireCache("stepSlots");

@@ -24,6 +24,7 @@ import dev.kvdecode.runtime.engine.GenerationResult;
 import dev.kvdecode.runtime.engine.Generator;
 import dev.kvdecode.runtime.engine.InferenceSession;
 import dev.kvdecode.runtime.engine.SessionOptions;
+import dev.kvdecode.runtime.engine.SlotDecoder;
 import dev.kvdecode.runtime.engine.Sizes;
 import dev.kvdecode.runtime.engine.StopReason;
 import dev.kvdecode.runtime.model.Gpt2Weights;
@@ -343,6 +344,195 @@ public final class CudaSession implements InferenceSession {
             b0 += n;
         }
         return downloadLogits();
+    }
+
+    /**
+     * Chunked prefill, host loop: {@link #prefillSlotChunk} through the device path the slot loop
+     * uses (a chunk after the first attends over the slot's cached tokens with
+     * prefill_attention_past), then the (B, V) logits to the host.
+     */
+    @Override
+    public float[] prefillSlotChunk(int slot, int[] prompt, int from, int to) {
+        checkOpen();
+        requireCache("prefillSlotChunk");
+        prefillChunkOnDevice(slot, prompt, from, to);
+        return downloadLogits();
+    }
+
+    // ---- continuous batching with the sampling on the device (kvdecode serve) ----
+
+    /** Each slot's sampling kernel and parameters (null: not started); set by the slot decoder. */
+    private Sampling[] slotSampling;
+    /** tokens (B) after a slot step: the ids the device sampled, in pinned memory. */
+    private MemorySegment slotIdsHost;
+    /** The captured slot step and the composition it replays (each slot's sampling, null = not stepped). */
+    private CudaGraph slotGraph;
+    private java.util.List<Sampling> slotGraphKey, lastSlotKey;
+    /** Slot steps replayed from a captured graph (for tests and profiles). */
+    private long slotGraphLaunches;
+
+    /** How many slot steps so far were replays of a captured graph. */
+    long slotGraphLaunches() { return slotGraphLaunches; }
+
+    /**
+     * The device slot loop: as the CLI's {@link #generateOnDevice}, each step's tokens are sampled
+     * on the device (per slot with its own parameters and its own splitmix64 state, seeded from
+     * {@code Generator.sequenceSeed(seed, 0)} as a batch of one is) and fed to the next step from
+     * device memory; the host copies back only the B sampled ids. Decode steps go through the
+     * batch-invariant GEMV in runs of at most {@link CudaGemv#MAX_ROWS} consecutive active slots,
+     * so a sequence's tokens do not depend on the other slots, and equal those of
+     * {@code generate --batch 1} with the same seed. With {@link CudaOptions#graphs()} a step whose
+     * composition (which slots, which sampling) repeats the previous step's is captured once and
+     * replayed while it stays the same.
+     */
+    @Override
+    public SlotDecoder slotDecoder(int slots) {
+        checkOpen();
+        requireCache("slotDecoder");
+        if (slots != B) throw new IllegalArgumentException("slotDecoder: " + slots + " slots for a session of batch " + B);
+        if (slotIdsHost == null) slotIdsHost = gpu.allocatePinned(pinned, 4L * B);
+        slotSampling = new Sampling[B];
+        return new DeviceSlots();
+    }
+
+    private final class DeviceSlots implements SlotDecoder {
+        private final long[] seeds = new long[B];
+
+        @Override
+        public void start(int slot, SamplingParams sampling) {
+            checkSlot(slot);
+            slotSampling[slot] = Sampling.of(sampling);
+            seeds[slot] = sampling.seed();
+        }
+
+        @Override
+        public int prefill(int slot, int[] prompt, int from, int to) {
+            checkOpen();
+            checkSlot(slot);
+            Sampling sm = slotSampling[slot];
+            if (sm == null) throw new IllegalStateException("slot " + slot + " was not started");
+            prefillChunkOnDevice(slot, prompt, from, to);
+            if (to < prompt.length) return -1;
+            if (!sm.argmax()) {
+                stream.synchronize();   // the staging area's previous upload has been read
+                stageHost.setAtIndex(ValueLayout.JAVA_LONG, 0, Generator.sequenceSeed(seeds[slot], 0));
+                rng.buffer().copyFromHostAsync(stream, stageHost.asSlice(0, 8), 8L * slot);
+            }
+            sample(slot, 1, sm, false);
+            tokens.buffer().copyToHostAsync(stream, 0, slotIdsHost);
+            stream.synchronize();
+            return slotIdsHost.getAtIndex(ValueLayout.JAVA_INT, slot);
+        }
+
+        @Override
+        public void step(int[] slots, int count, int[] ids) {
+            checkOpen();
+            if (count < 1 || count > B || slots.length < count || ids.length < count)
+                throw new IllegalArgumentException("step: count " + count + " outside 1.." + B + " or longer than its arrays");
+            Sampling[] key = new Sampling[B];
+            for (int r = 0; r < count; r++) {
+                int b = slots[r];
+                checkSlot(b);
+                if (key[b] != null) throw new IllegalArgumentException("step: slot " + b + " given twice");
+                if (slotSampling[b] == null) throw new IllegalStateException("slot " + b + " was not started");
+                if (opt.overflow() == OverflowPolicy.STOP && seenHost[b] + 1 > ctx) throw KvCache.contextFull(ctx);
+                key[b] = slotSampling[b];
+            }
+            java.util.List<Sampling> composition = java.util.Arrays.asList(key);
+            if (copt.graphs() && slotGraph != null && composition.equals(slotGraphKey)) {
+                slotGraph.launch(stream);
+                slotGraphLaunches++;
+            } else if (copt.graphs() && composition.equals(lastSlotKey)) {
+                // the previous step ran this composition eagerly: every kernel and cuBLAS is warm
+                if (slotGraph != null) slotGraph.close();
+                slotGraph = null;
+                slotGraphKey = null;
+                stream.beginCapture();
+                try {
+                    slotStepBody(key);
+                } catch (RuntimeException e) {
+                    try {
+                        stream.endCapture().close();
+                    } catch (RuntimeException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                    throw e;
+                }
+                slotGraph = stream.endCapture();
+                slotGraphKey = composition;
+                slotGraph.launch(stream);
+                slotGraphLaunches++;
+            } else {
+                slotStepBody(key);
+            }
+            lastSlotKey = composition;
+            stream.synchronize();
+            for (int r = 0; r < count; r++) {
+                ids[r] = slotIdsHost.getAtIndex(ValueLayout.JAVA_INT, slots[r]);
+                seenHost[slots[r]]++;
+            }
+        }
+    }
+
+    /**
+     * One slot step on the stream, no host decisions: decodeRows over runs of consecutive stepped
+     * slots (at most MAX_ROWS each: the GEMV, whose rows do not depend on each other), then the
+     * sampling kernel per run of equal sampling (tokens[b] and the ring), then tokens to the host.
+     */
+    private void slotStepBody(Sampling[] stepped) {
+        for (int b0 = 0; b0 < B; ) {
+            if (stepped[b0] == null) { b0++; continue; }
+            int n = 1;
+            while (b0 + n < B && stepped[b0 + n] != null && n < CudaGemv.MAX_ROWS) n++;
+            decodeRows(b0, n, false);   // logits for the sampling runs below, which need not align with these
+            b0 += n;
+        }
+        for (int b0 = 0; b0 < B; ) {
+            if (stepped[b0] == null) { b0++; continue; }
+            int n = 1;
+            while (b0 + n < B && stepped[b0].equals(stepped[b0 + n])) n++;
+            sample(b0, n, stepped[b0], false);
+            b0 += n;
+        }
+        tokens.buffer().copyToHostAsync(stream, 0, slotIdsHost);
+    }
+
+    /**
+     * Prompt tokens [from, to) of sequence {@code slot} in one causal pass at positions from..to-1:
+     * from = 0 resets the slot (kv_prefill_append + prefill_attention, as {@link #prefillSlot});
+     * a later chunk appends after the cached tokens and attends over them (kv_prefill_append_at +
+     * prefill_attention_past). Logits of token to - 1 in the slot's row; seen[slot] = to.
+     */
+    private void prefillChunkOnDevice(int slot, int[] prompt, int from, int to) {
+        checkSlot(slot);
+        if (from < 0 || to <= from || to > prompt.length)
+            throw new IllegalArgumentException("prefillSlotChunk: chunk [" + from + ", " + to + ") of a " + prompt.length + "-token prompt");
+        if (prompt.length > ctx) throw KvCache.contextFull(ctx);
+        if (from > 0 && seenHost[slot] != from)
+            throw new IllegalStateException("prefillSlotChunk: slot " + slot + " holds " + seenHost[slot] + " tokens, the chunk starts at " + from);
+        for (int i = from; i < to; i++) checkToken(prompt[i]);
+        int T = to - from, past = from;
+        DeviceBuffer seenB = seen.buffer().view(4L * slot, 4);
+        if (from == 0) seenB.fillWordsAsync(stream, 0);
+        uploadInts(prompt, from, T, promptTok.buffer(), 0);
+        CudaEmbedding.prefill(k, stream, dt, x.buffer(), w.wte, w.wpe, promptTok.buffer(), seenB, 1, T, C, V, maxT);
+        blocks(T, false, (l, lw) -> {
+            DeviceBuffer kc = cacheView(kCache, l, slot, 1), vc = cacheView(vCache, l, slot, 1);
+            if (past == 0) {
+                CudaKvCache.prefillAppend(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots);
+                CudaPrefillAttention.attend(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots);
+            } else {
+                CudaKvCache.prefillAppendAt(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, 1, T, NH, HS, rowSlots, past);
+                CudaPrefillAttention.attendAfter(k, stream, dt, q.buffer(), kc, vc, att.buffer(), 1, T, NH, HS, rowSlots, past);
+            }
+        });
+        head(T, T - 1, 1, false, logitsRows(slot, 1));
+        CudaKvCache.advance(k, stream, seenB, 1, T);
+        seenHost[slot] = to;
+    }
+
+    private void checkSlot(int b) {
+        if (b < 0 || b >= B) throw new IllegalArgumentException("slot " + b + " outside 0.." + (B - 1));
     }
 
     private void requireCache(String what) {
@@ -882,6 +1072,7 @@ public final class CudaSession implements InferenceSession {
         // the sticky error); the first failure is rethrown, the others are attached to it.
         RuntimeException first = null;
         AutoCloseable[] owners = {stream::synchronize, () -> { if (stepGraph != null) stepGraph.close(); },
+                () -> { if (slotGraph != null) slotGraph.close(); },
                 blas, stream, () -> { if (workspace != null) workspace.close(); },
                 act32, actT, state, kArena, vArena, w, pinned};
         for (AutoCloseable c : owners) {

@@ -56,6 +56,27 @@ public interface InferenceSession extends AutoCloseable {
         throw new UnsupportedOperationException(getClass().getSimpleName() + " does not implement per-slot steps");
     }
 
+    /**
+     * Chunked prefill (continuous batching): feeds prompt tokens [from, to) of sequence
+     * {@code slot} in one causal pass; from = 0 starts the slot afresh as {@link #prefillSlot}
+     * does, a later chunk continues it (from must equal {@link #tokensSeen}(slot)). Returns the
+     * logits buffer (B, V) whose row {@code slot} holds the next-token logits after token to - 1.
+     * The default serves only the whole prompt at once.
+     */
+    default float[] prefillSlotChunk(int slot, int[] prompt, int from, int to) {
+        if (from == 0 && to == prompt.length) return prefillSlot(slot, prompt);
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not implement chunked prefill");
+    }
+
+    /**
+     * Continuous batching with the sampling inside the session: the host loop over
+     * {@link #prefillSlotChunk} and {@link #stepSlots} by default; a backend that samples on the
+     * device (CUDA) returns its own. One per session: it keeps the slots' sampling state.
+     */
+    default SlotDecoder slotDecoder(int slots) {
+        return new HostSlotDecoder(this, slots);
+    }
+
     /** Tokens seen so far by sequence b (prompt + fed tokens), not capped by the window. */
     int tokensSeen(int b);
 

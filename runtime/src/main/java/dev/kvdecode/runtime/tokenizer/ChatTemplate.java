@@ -90,6 +90,8 @@ public final class ChatTemplate {
      * of which "default" is used). Empty when the folder has neither.
      */
     public static Optional<ChatTemplate> load(Path modelDir) {
+        if (dev.kvdecode.runtime.model.gguf.GgufModels.isGguf(modelDir))   // a .gguf file: tokenizer.chat_template (issue 20)
+            return dev.kvdecode.runtime.model.gguf.GgufTokenizers.chatTemplate(modelDir);
         Path config = modelDir.resolve("tokenizer_config.json");
         JsonNode root = Files.isRegularFile(config) ? Gpt2BpeTokenizer.readJson(config) : null;
         String bos = root == null ? null : HfTokenizer.specialTokenName(root.get("bos_token"));
@@ -114,6 +116,11 @@ public final class ChatTemplate {
             }
         }
         throw new TokenizerException(config + ": chat_template is neither a string nor a list with a \"default\" template");
+    }
+
+    /** A template given as text (a GGUF file's tokenizer.chat_template); {@code source} names it in messages. */
+    public static ChatTemplate of(Path source, String template, String bosToken, String eosToken) {
+        return new ChatTemplate(source, template, bosToken, eosToken);
     }
 
     /** tokenizer_config.json's bos_token, or null. */

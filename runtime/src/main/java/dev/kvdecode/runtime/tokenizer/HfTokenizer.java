@@ -254,6 +254,15 @@ public final class HfTokenizer implements Tokenizer {
         return new HfTokenizer(json, Gpt2BpeTokenizer.readJson(json), bos, eos);
     }
 
+    /**
+     * A tokenizer given as the JSON tree a tokenizer.json would hold, with bos/eos named by their
+     * text: how a GGUF file's embedded vocabulary is run (GgufTokenizers builds the tree), so
+     * that both formats share one implementation. {@code source} names the file in messages.
+     */
+    public static HfTokenizer fromJson(Path source, JsonNode root, String bosToken, String eosToken) {
+        return new HfTokenizer(source, root, bosToken, eosToken);
+    }
+
     /** tokenizer_config.json writes special tokens as "text" or {"content": "text", ...}. */
     static String specialTokenName(JsonNode node) {
         if (node == null || node.isNull()) return null;

@@ -138,4 +138,27 @@ class GgufCliTest {
             assertTrue(files.noneMatch(p -> p.getFileName().toString().endsWith(".part")), "no temporary files left");
         }
     }
+
+    /** A Llama-family GGUF file (issue 20) through generate: its SentencePiece BOS, and --chat with the file's template. */
+    @Test
+    void generateRunsLlamaFamilyGgufFilesWithTheirTokenizerAndTemplate() throws Exception {
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        Path llama = FixtureLogits.dir("gguf-tiny").getParent().getParent().resolve("llama-fixtures/llama-gqa2-f32/model-f32.gguf");
+        CliTest.Run r = run("generate", "--model", llama.toString(), "--prompt", "the theory", "--max-new-tokens", "4",
+                "--greedy", "--ignore-eos", "--backend", "cpu", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        var o = mapper.readTree(r.out().strip());
+        assertEquals(1, o.get("prompt_tokens").get(0).asInt(), "add_bos_token: <s> first");
+        assertEquals(4, o.get("tokens").size());
+
+        Path qwen = llama.getParent().getParent().resolve("qwen3-headdim/model-bf16.gguf");
+        r = run("generate", "--model", qwen.toString(), "--chat", "--prompt", "hi", "--max-new-tokens", "2",
+                "--greedy", "--ignore-eos", "--backend", "cpu", "--json");
+        assertEquals(0, r.exitCode(), r.err());
+        o = mapper.readTree(r.out().strip());
+        int[] want = ModelLoader.load(qwen).tokenizer().encode("<|user|>hi<|assistant|>", false);
+        int[] got = new int[o.get("prompt_tokens").size()];
+        for (int i = 0; i < got.length; i++) got[i] = o.get("prompt_tokens").get(i).asInt();
+        assertArrayEquals(want, got, "the file's chat_template, rendered and encoded");
+    }
 }

@@ -126,6 +126,65 @@ class CpuSessionSlotsTest {
     @Test
     void int8Weights() { batchInvariant(CpuSessionTest.charShape(48), Q8Weights::of, 9, 16, 105); }
 
+    /**
+     * Chunked prefill is chunk-invariant bit for bit: a prompt fed in chunks of 1, 4, 7 tokens (a
+     * slot in the middle of a running batch, its neighbours stepped between the chunks) gives the
+     * one-pass prefill's logits, and the same logits for the steps after it.
+     */
+    static void chunkInvariant(ModelConfig cfg, MatmulWeightsFactory reduced, boolean kvBf16, long seed) {
+        Gpt2Weights w = RandomWeights.create(cfg, seed);
+        int V = cfg.vocabSize(), ctx = cfg.nPositions();
+        SplittableRandom rnd = new SplittableRandom(seed);
+        int[] prompt = new int[23], other = {3, 1, 4};
+        for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(V);
+        MatmulWeights mw = reduced == null ? null : reduced.make(w);
+        var solo = new CpuSession(w, new SessionOptions(1, ctx, OverflowPolicy.STOP, true), CpuSessionTest.POOL, mw, kvBf16);
+        List<float[]> want = new ArrayList<>();
+        float[] lg = solo.prefill(new int[][] {prompt});
+        for (int i = 0; i < 4; i++) {
+            want.add(Arrays.copyOf(lg, V));
+            lg = solo.step(new int[] {Sampler.argmax(lg, 0, V)});
+        }
+        for (int chunk : new int[] {1, 4, 7, prompt.length}) {
+            var batch = new CpuSession(w, new SessionOptions(3, ctx, OverflowPolicy.STOP, true), CpuSessionTest.POOL, mw, kvBf16);
+            batch.prefillSlot(0, other);
+            batch.prefillSlot(2, other);
+            for (int from = 0; from < prompt.length; from += chunk) {
+                lg = batch.prefillSlotChunk(1, prompt, from, Math.min(prompt.length, from + chunk));
+                batch.stepSlots(new int[] {2, 0}, new int[] {5, 6}, 2);   // the neighbours decode between chunks
+            }
+            assertEquals(prompt.length, batch.tokensSeen(1));
+            for (int i = 0; i < 4; i++) {
+                assertArrayEquals(want.get(i), Arrays.copyOfRange(lg, V, 2 * V),
+                        "seed " + seed + " chunk " + chunk + " token " + i + ": logits differ from the one-pass prefill's");
+                lg = batch.stepSlots(new int[] {0, 1}, new int[] {7, Sampler.argmax(lg, V, V)}, 2);
+            }
+        }
+    }
+
+    @Test
+    void chunkedPrefillFp32() { chunkInvariant(CpuSessionTest.gpt2Shape(48), null, false, 111); }
+
+    @Test
+    void chunkedPrefillBf16WeightsAndCache() {
+        chunkInvariant(CpuSessionTest.gpt2Shape(48), w -> PackedHalfWeights.of(w, HalfFormat.BF16), true, 112);
+    }
+
+    @Test
+    void chunkedPrefillInt8() { chunkInvariant(CpuSessionTest.charShape(48), Q8Weights::of, false, 113); }
+
+    @Test
+    void chunkedPrefillRefusesAGap() {
+        ModelConfig cfg = CpuSessionTest.gpt2Shape(16);
+        var s = new CpuSession(RandomWeights.create(cfg, 9), new SessionOptions(1, 16, OverflowPolicy.STOP, true), CpuSessionTest.POOL);
+        int[] p = {1, 2, 3, 4, 5};
+        s.prefillSlotChunk(0, p, 0, 2);
+        assertThrows(IllegalStateException.class, () -> s.prefillSlotChunk(0, p, 3, 5));
+        assertThrows(IllegalArgumentException.class, () -> s.prefillSlotChunk(0, p, 2, 2));
+        s.prefillSlotChunk(0, p, 2, 5);
+        assertEquals(5, s.tokensSeen(0));
+    }
+
     @Test
     void prefillSlotLeavesOtherSlotsAlone() {
         ModelConfig cfg = CpuSessionTest.gpt2Shape(32);

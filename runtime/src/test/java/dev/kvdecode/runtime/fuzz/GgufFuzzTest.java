@@ -19,7 +19,7 @@ import java.util.Map;
 /**
  * Fuzzes the GGUF reader (docs/MODEL_FORMAT.md, "GGUF files"). {@code file}: the input is a
  * model.gguf, mapped from disk and loaded by {@link GgufModels#load} as `generate` does (header,
- * metadata, tensor table, GPT-2 hyperparameters, weights dequantized, embedded tokenizer); a model
+ * metadata, tensor table, GPT-2 or Llama-family hyperparameters, weights dequantized, embedded tokenizer); a model
  * it accepts then generates two greedy tokens on the CPU backend. {@code header}: the input goes
  * through {@link GgufFile#parse(byte[])} and every tensor it accepts is read and dequantized,
  * whatever its architecture (the quantized types the tiny models cannot hold: Q4_K, Q6_K). Seeds
@@ -39,7 +39,10 @@ class GgufFuzzTest {
     @DictionaryEntries({"GGUF", "general.architecture", "gpt2", "gpt2.block_count", "gpt2.embedding_length",
             "gpt2.attention.head_count", "gpt2.context_length", "general.alignment", "tokenizer.ggml.tokens",
             "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "token_embd.weight", "blk.0.attn_qkv.bias",
-            "output.weight"})
+            "output.weight", "llama", "qwen2", "qwen3", "llama.attention.head_count_kv", "llama.attention.key_length",
+            "llama.attention.layer_norm_rms_epsilon", "llama.rope.freq_base", "llama.rope.scaling.type", "rope_freqs.weight",
+            "tokenizer.ggml.pre", "tokenizer.ggml.scores", "tokenizer.ggml.add_bos_token", "blk.0.attn_q.weight",
+            "blk.0.attn_q_norm.weight", "blk.0.ffn_gate.weight"})
     void file(byte[] input) {
         var dir = FILES.write(Map.of("model.gguf", input));
         Model model = FuzzFiles.parseOrReject(() -> GgufModels.load(dir.resolve("model.gguf"), notice -> { }));

@@ -28,7 +28,8 @@ import java.util.function.Consumer;
 
 /**
  * A GGUF file as a kvdecode model (docs/MODEL_FORMAT.md, "GGUF"): architecture {@code gpt2}, as
- * llama.cpp's convert_hf_to_gguf.py writes it. Hyperparameters from {@code gpt2.*} keys, weights
+ * llama.cpp's convert_hf_to_gguf.py writes it (the Llama family, {@code llama}, {@code qwen2} and
+ * {@code qwen3}, is read by {@link GgufLlama} and {@link GgufTokenizers}). Hyperparameters from {@code gpt2.*} keys, weights
  * by llama.cpp's tensor names, the tokenizer from {@code tokenizer.ggml.*}.
  *
  * <p>The linear layers are stored as nn.Linear weights, W^T (out, in) row-major (ne = [in, out]:
@@ -48,8 +49,9 @@ public final class GgufModels {
     /** Loads weights and the embedded tokenizer; the notice for dequantized types goes to {@code notices}. */
     public static Model load(Path file, Consumer<String> notices) {
         try (GgufFile f = GgufFile.open(file)) {
-            Gpt2Weights w = readWeights(f, notices);
-            Tokenizer tok = tokenizer(file, f);
+            boolean llama = GgufLlama.reads(f.string("general.architecture"));   // the Llama family (issue 20)
+            Gpt2Weights w = llama ? GgufLlama.readWeights(f, notices) : readWeights(f, notices);
+            Tokenizer tok = llama ? GgufTokenizers.tokenizer(file, f) : tokenizer(file, f);
             if (tok.vocabSize() > w.config().vocabSize())
                 throw new ModelFormatException(f.fileName() + ": token_embd has " + w.config().vocabSize()
                         + " rows, fewer than the tokenizer's " + tok.vocabSize() + " tokens");
@@ -61,6 +63,7 @@ public final class GgufModels {
     /** The fp32 weights only (no tokenizer needed). */
     public static Gpt2Weights loadWeights(Path file, Consumer<String> notices) {
         try (GgufFile f = GgufFile.open(file)) {
+            if (GgufLlama.reads(f.string("general.architecture"))) return GgufLlama.readWeights(f, notices);
             return readWeights(f, notices);
         }
     }
@@ -68,9 +71,10 @@ public final class GgufModels {
     /** The config the file's {@code gpt2.*} keys and tensors describe. */
     public static ModelConfig config(GgufFile f) {
         String arch = f.string("general.architecture");
+        if (GgufLlama.reads(arch)) return GgufLlama.config(f);
         if (!arch.equals("gpt2"))
             throw new ModelFormatException(f.fileName() + ": general.architecture \"" + GgufFile.printable(arch)
-                    + "\" is not supported (this build reads \"gpt2\")");
+                    + "\" is not supported (supported: gpt2, llama, qwen2, qwen3)");
         int nLayer = (int) f.integer("gpt2.block_count", 1, 1 << 16);
         int nEmbd = (int) f.integer("gpt2.embedding_length", 1, 1 << 20);
         int nHead = (int) f.integer("gpt2.attention.head_count", 1, 1 << 16);

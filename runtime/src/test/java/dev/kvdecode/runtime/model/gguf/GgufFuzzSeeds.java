@@ -10,7 +10,8 @@ import java.util.List;
 
 /**
  * Writes GgufFuzzTest's seed corpora (docs/FUZZING.md) with the project's {@link GgufWriter}: tiny
- * GPT-2 files (L 1, NH 2, maxT 8, V 8, C 8 or, for block-quantized layers, 32; 3-14 KB) for {@code file}, and one-tensor files of
+ * GPT-2 files (L 1, NH 2, maxT 8, V 8, C 8 or, for block-quantized layers, 32; 3-14 KB) and tiny
+ * Llama/Qwen2/Qwen3 files ({@link #llamaModel}) for {@code file}, and one-tensor files of
  * every supported type for {@code header}. Deterministic. Run from the repository root after
  * {@code mvn -pl runtime -am test-compile}:
  * {@code java -cp runtime/target/test-classes:runtime/target/classes:kernels/target/classes:bindings/target/classes dev.kvdecode.runtime.model.gguf.GgufFuzzSeeds}
@@ -36,6 +37,10 @@ public final class GgufFuzzSeeds {
         byte[] badCount = good.clone();
         badCount[8] = (byte) 0xFF;   // tensor_count's low byte
         write("file", "malformed-tensor-count", badCount);
+        // the Llama family (issue 20): SentencePiece and byte-level tokenizers, GQA, biases, q/k norms
+        write("file", "llama-spm-q8_0", llamaModel("llama", llamaMetadata("llama", true), GgmlType.Q8_0).toBytes());
+        write("file", "qwen2-bytelevel-q8_0", llamaModel("qwen2", llamaMetadata("qwen2", false), GgmlType.Q8_0).toBytes());
+        write("file", "qwen3-bytelevel-f16", llamaModel("qwen3", llamaMetadata("qwen3", false), GgmlType.F16).toBytes());
         // header: one tensor of each supported type (Q4_K and Q6_K need 256-element blocks)
         for (GgmlType t : List.of(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0,
                 GgmlType.Q4_K, GgmlType.Q6_K)) {
@@ -75,6 +80,95 @@ public final class GgufFuzzSeeds {
         vec(w, "blk.0.ffn_down.bias", small, C);
         vec(w, "output_norm.weight", small, C);
         vec(w, "output_norm.bias", small, C);
+        return w;
+    }
+
+    /** Sizes of the tiny Llama-family model: C 32, NH 2, NKV 1, HS 16, I 32 (every row a whole Q8_0 block). */
+    static final int LC = 32, LNH = 2, LNKV = 1, LHS = 16, LI = 32;
+
+    /**
+     * The metadata of a tiny Llama-family model (architecture llama, qwen2 or qwen3), key -> how it
+     * is written, in file order; a test may remove or replace entries before {@link #llamaModel}.
+     * {@code spm}: a SentencePiece vocabulary (259 tokens: unk, bos, eos and the 256 byte tokens,
+     * then U+2581, a, b, U+2581a, ab with scores), else the byte-level one of the GPT-2 seeds with
+     * pre-tokenizer qwen2.
+     */
+    static java.util.LinkedHashMap<String, java.util.function.Consumer<GgufWriter>> llamaMetadata(String arch, boolean spm) {
+        var m = new java.util.LinkedHashMap<String, java.util.function.Consumer<GgufWriter>>();
+        String p = arch + ".";
+        m.put("general.architecture", w -> w.string("general.architecture", arch));
+        m.put(p + "block_count", w -> w.u32(p + "block_count", 1));
+        m.put(p + "context_length", w -> w.u32(p + "context_length", P));
+        m.put(p + "embedding_length", w -> w.u32(p + "embedding_length", LC));
+        m.put(p + "feed_forward_length", w -> w.u32(p + "feed_forward_length", LI));
+        m.put(p + "attention.head_count", w -> w.u32(p + "attention.head_count", LNH));
+        m.put(p + "attention.head_count_kv", w -> w.u32(p + "attention.head_count_kv", LNKV));
+        m.put(p + "attention.key_length", w -> w.u32(p + "attention.key_length", LHS));
+        m.put(p + "attention.value_length", w -> w.u32(p + "attention.value_length", LHS));
+        m.put(p + "attention.layer_norm_rms_epsilon", w -> w.f32(p + "attention.layer_norm_rms_epsilon", 1e-6f));
+        m.put(p + "rope.freq_base", w -> w.f32(p + "rope.freq_base", 10000f));
+        if (spm) {
+            List<String> tokens = new java.util.ArrayList<>(List.of("<unk>", "<s>", "</s>"));
+            for (int b = 0; b < 256; b++) tokens.add(String.format("<0x%02X>", b));
+            tokens.addAll(List.of("\u2581", "a", "b", "\u2581a", "ab"));
+            int[] types = new int[tokens.size()];
+            Arrays.fill(types, 1);
+            types[0] = 2;
+            types[1] = types[2] = 3;
+            for (int i = 3; i < 259; i++) types[i] = 6;
+            ByteBuffer scores = ByteBuffer.allocate(12 + 4 * tokens.size()).order(ByteOrder.LITTLE_ENDIAN).putInt(6).putLong(tokens.size());
+            for (int i = 0; i < tokens.size(); i++) scores.putFloat(i < 259 ? 0f : -i);
+            m.put("tokenizer.ggml.model", w -> w.string("tokenizer.ggml.model", "llama"));
+            m.put("tokenizer.ggml.tokens", w -> w.strings("tokenizer.ggml.tokens", tokens));
+            m.put("tokenizer.ggml.scores", w -> w.raw("tokenizer.ggml.scores", 9, scores.array()));
+            m.put("tokenizer.ggml.token_type", w -> w.i32s("tokenizer.ggml.token_type", types));
+            m.put("tokenizer.ggml.bos_token_id", w -> w.u32("tokenizer.ggml.bos_token_id", 1));
+            m.put("tokenizer.ggml.eos_token_id", w -> w.u32("tokenizer.ggml.eos_token_id", 2));
+            m.put("tokenizer.ggml.add_bos_token", w -> w.raw("tokenizer.ggml.add_bos_token", 7, new byte[] {1}));
+        } else {
+            m.put("tokenizer.ggml.model", w -> w.string("tokenizer.ggml.model", "gpt2"));
+            m.put("tokenizer.ggml.pre", w -> w.string("tokenizer.ggml.pre", "qwen2"));
+            m.put("tokenizer.ggml.tokens", w -> w.strings("tokenizer.ggml.tokens", TOKENS));
+            m.put("tokenizer.ggml.merges", w -> w.strings("tokenizer.ggml.merges", List.of("\u0120 a", "a b")));
+            m.put("tokenizer.ggml.token_type", w -> w.i32s("tokenizer.ggml.token_type", tokenTypes()));
+            m.put("tokenizer.ggml.eos_token_id", w -> w.u32("tokenizer.ggml.eos_token_id", V - 1));
+        }
+        m.put("tokenizer.chat_template", w -> w.string("tokenizer.chat_template", "{% for m in messages %}{{ m['content'] }}{% endfor %}"));
+        return m;
+    }
+
+    /**
+     * A tiny Llama-family model with the given metadata (its sizes must stay {@link #LC} etc. for
+     * the tensors to fit): qwen2 gets q/k/v biases, qwen3 q/k norms, llama an untied head.
+     */
+    static GgufWriter llamaModel(String arch, java.util.Map<String, java.util.function.Consumer<GgufWriter>> metadata, GgmlType linear) {
+        GgufWriter w = new GgufWriter();
+        metadata.values().forEach(kv -> kv.accept(w));
+        boolean spm = arch.equals("llama");
+        int vocab = spm ? 264 : V;
+        int q = LNH * LHS, kv = LNKV * LHS;
+        GgmlType small = linear == GgmlType.F16 ? GgmlType.F16 : GgmlType.F32;
+        mat(w, "token_embd.weight", linear, LC, vocab);
+        vec(w, "blk.0.attn_norm.weight", small, LC);
+        mat(w, "blk.0.attn_q.weight", linear, LC, q);
+        mat(w, "blk.0.attn_k.weight", linear, LC, kv);
+        mat(w, "blk.0.attn_v.weight", linear, LC, kv);
+        if (arch.equals("qwen2")) {
+            vec(w, "blk.0.attn_q.bias", small, q);
+            vec(w, "blk.0.attn_k.bias", small, kv);
+            vec(w, "blk.0.attn_v.bias", small, kv);
+        }
+        if (arch.equals("qwen3")) {
+            vec(w, "blk.0.attn_q_norm.weight", small, LHS);
+            vec(w, "blk.0.attn_k_norm.weight", small, LHS);
+        }
+        mat(w, "blk.0.attn_output.weight", linear, q, LC);
+        vec(w, "blk.0.ffn_norm.weight", small, LC);
+        mat(w, "blk.0.ffn_gate.weight", linear, LC, LI);
+        mat(w, "blk.0.ffn_up.weight", linear, LC, LI);
+        mat(w, "blk.0.ffn_down.weight", linear, LI, LC);
+        vec(w, "output_norm.weight", small, LC);
+        if (spm) mat(w, "output.weight", linear, LC, vocab);
         return w;
     }
 

@@ -163,6 +163,95 @@ class GgufMalformedTest {
         assertTrue(m.contains(c.expected()), () -> c.name() + ": expected '" + c.expected() + "' in: " + m);
     }
 
+    /** A Llama-family file whose metadata is changed by {@code change} (GgufFuzzSeeds.llamaMetadata's entries). */
+    record LlamaCase(String name, String arch, Consumer<java.util.Map<String, Consumer<GgufWriter>>> change, String expected) {
+        @Override public String toString() { return name; }
+    }
+
+    static List<LlamaCase> llamaCases() {
+        return List.of(
+                new LlamaCase("missing rms eps", "llama", m -> m.remove("llama.attention.layer_norm_rms_epsilon"),
+                        "missing metadata key llama.attention.layer_norm_rms_epsilon"),
+                new LlamaCase("missing block count", "qwen3", m -> m.remove("qwen3.block_count"), "missing metadata key qwen3.block_count"),
+                new LlamaCase("block count as a string", "llama", m -> m.put("llama.block_count", w -> w.string("llama.block_count", "1")),
+                        "metadata llama.block_count is STRING, expected an integer"),
+                new LlamaCase("eps as an integer", "qwen2", m -> m.put("qwen2.attention.layer_norm_rms_epsilon",
+                        w -> w.u32("qwen2.attention.layer_norm_rms_epsilon", 1)), "qwen2.attention.layer_norm_rms_epsilon is UINT32, expected FLOAT32"),
+                new LlamaCase("heads not a multiple of kv heads", "llama", m -> m.put("llama.attention.head_count_kv",
+                        w -> w.u32("llama.attention.head_count_kv", 3)), "llama.attention.head_count 2 is not a multiple of llama.attention.head_count_kv 3"),
+                new LlamaCase("no key_length and C not divisible", "llama", m -> {
+                    m.remove("llama.attention.key_length");
+                    m.put("llama.attention.head_count", w -> w.u32("llama.attention.head_count", 3));
+                    m.put("llama.attention.head_count_kv", w -> w.u32("llama.attention.head_count_kv", 1));
+                }, "llama.embedding_length 32 is not a multiple of llama.attention.head_count 3"),
+                new LlamaCase("value length differs", "qwen3", m -> m.put("qwen3.attention.value_length",
+                        w -> w.u32("qwen3.attention.value_length", 8)), "qwen3.attention.value_length 8 differs from the key length 16"),
+                new LlamaCase("partial rotary", "llama", m -> m.put("llama.rope.dimension_count", w -> w.u32("llama.rope.dimension_count", 8)),
+                        "llama.rope.dimension_count 8 is not the head size 16"),
+                new LlamaCase("yarn rope scaling", "llama", m -> m.put("llama.rope.scaling.type", w -> w.string("llama.rope.scaling.type", "yarn")),
+                        "llama.rope.scaling.type \"yarn\" is not supported"),
+                new LlamaCase("linear scaling without a factor", "llama", m -> m.put("llama.rope.scaling.type",
+                        w -> w.string("llama.rope.scaling.type", "linear")), "missing metadata key llama.rope.scaling.factor"),
+                new LlamaCase("sliding window", "qwen2", m -> m.put("qwen2.attention.sliding_window", w -> w.u32("qwen2.attention.sliding_window", 4)),
+                        "qwen2.attention.sliding_window is set"),
+                new LlamaCase("rope_freqs that are not llama3's", "llama", m -> m.put("rope_freqs", w -> w.floats("rope_freqs.weight",
+                        GgmlType.F32, new long[] {8}, new float[] {4, 3, 2, 1, 1, 1, 1, 1})), "tensor rope_freqs.weight does not hold llama3 rope scaling factors"),
+                new LlamaCase("embedding length not the tensors'", "llama", m -> m.put("llama.embedding_length",
+                        w -> w.u32("llama.embedding_length", 64)), "tensor token_embd.weight has dims [32, 264], expected [64, vocab]"),
+                new LlamaCase("vocab_size not token_embd's", "qwen3", m -> m.put("qwen3.vocab_size", w -> w.u32("qwen3.vocab_size", 100)),
+                        "qwen3.vocab_size 100 differs from token_embd.weight's 259 rows"),
+                new LlamaCase("feed forward length not the tensors'", "qwen2", m -> m.put("qwen2.feed_forward_length",
+                        w -> w.u32("qwen2.feed_forward_length", 64)), "tensor blk.0.ffn_gate.weight has dims [32, 32], expected [32, 64]"),
+                new LlamaCase("an extra tensor", "qwen3", m -> m.put("extra", w -> w.floats("blk.0.attn_qkv.weight", GgmlType.F32,
+                        new long[] {32}, new float[32])), "unexpected tensor blk.0.attn_qkv.weight"),
+                new LlamaCase("unknown pre-tokenizer", "qwen2", m -> m.put("tokenizer.ggml.pre", w -> w.string("tokenizer.ggml.pre", "tekken")),
+                        "tokenizer.ggml.pre \"tekken\" is not supported (supported: llama-bpe"),
+                new LlamaCase("unknown tokenizer model", "qwen3", m -> m.put("tokenizer.ggml.model", w -> w.string("tokenizer.ggml.model", "bert")),
+                        "tokenizer.ggml.model \"bert\" is not supported"),
+                new LlamaCase("sentencepiece without scores", "llama", m -> m.remove("tokenizer.ggml.scores"), "missing metadata key tokenizer.ggml.scores"),
+                new LlamaCase("token types of another length", "llama", m -> m.put("tokenizer.ggml.token_type",
+                        w -> w.i32s("tokenizer.ggml.token_type", new int[] {1, 1})), "tokenizer.ggml.token_type has 2 entries for 264 tokens"),
+                new LlamaCase("a token twice", "llama", m -> m.put("tokenizer.ggml.tokens", w -> w.strings("tokenizer.ggml.tokens",
+                        java.util.Collections.nCopies(264, "a"))), "tokenizer.ggml.tokens has 'a' twice (ids 0 and 1)"),
+                new LlamaCase("a merge without a space", "qwen2", m -> m.put("tokenizer.ggml.merges", w -> w.strings("tokenizer.ggml.merges",
+                        List.of("ab"))), "tokenizer.ggml.merges[0] is not \"a b\": 'ab'"),
+                new LlamaCase("add_bos_token without a bos id", "llama", m -> m.remove("tokenizer.ggml.bos_token_id"),
+                        "tokenizer.ggml.add_bos_token is true but there is no tokenizer.ggml.bos_token_id"),
+                new LlamaCase("bos id past the vocabulary", "llama", m -> m.put("tokenizer.ggml.bos_token_id",
+                        w -> w.u32("tokenizer.ggml.bos_token_id", 5000)), "tokenizer.ggml.bos_token_id 5000 is not in 0..263"),
+                new LlamaCase("unknown architecture", "llama", m -> m.put("general.architecture", w -> w.string("general.architecture", "gemma")),
+                        "general.architecture \"gemma\" is not supported (supported: gpt2, llama, qwen2, qwen3)"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("llamaCases")
+    void llamaMetadataIsRefusedWithOneLine(LlamaCase c, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        var metadata = GgufFuzzSeeds.llamaMetadata(c.arch(), c.arch().equals("llama"));
+        c.change().accept(metadata);
+        Path file = tmp.resolve("bad.gguf");
+        GgufFuzzSeeds.llamaModel(c.arch(), metadata, GgmlType.F32).write(file);
+        RuntimeException e = assertThrows(RuntimeException.class, () -> GgufModels.load(file, n -> { }));
+        assertTrue(e instanceof ModelFormatException || e instanceof dev.kvdecode.runtime.tokenizer.TokenizerException, c.name() + ": " + e);
+        String m = e.getMessage();
+        assertFalse(m.contains("\n"), "one line: " + m);
+        assertTrue(m.contains("bad.gguf"), c.name() + ": names the file: " + m);
+        assertTrue(m.contains(c.expected()), () -> c.name() + ": expected '" + c.expected() + "' in: " + m);
+    }
+
+    /** The unchanged tiny models load, run through the Llama path and tokenize. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"llama", "qwen2", "qwen3"})
+    void theValidLlamaDefaultsLoad(String arch, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path file = tmp.resolve(arch + ".gguf");
+        GgufFuzzSeeds.llamaModel(arch, GgufFuzzSeeds.llamaMetadata(arch, arch.equals("llama")), GgmlType.F32).write(file);
+        var model = GgufModels.load(file, n -> { });
+        assertEquals(arch.equals("llama") ? 264 : 259, model.config().vocabSize());
+        assertEquals(arch.equals("qwen3"), model.config().attention().qkNorm());
+        int[] ids = model.tokenizer().encode("ab a");
+        assertEquals("ab a", model.tokenizer().decode(arch.equals("llama") ? Arrays.copyOfRange(ids, 1, ids.length) : ids));
+        if (arch.equals("llama")) assertArrayEquals(new int[] {1, 262, 261, 262}, ids);   // <s> ▁a b ▁a: ▁a (score -262) merges before ab (-263)
+    }
+
     @Test
     void aTruncatedRealFileNamesItself(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         byte[] real = Files.readAllBytes(FixtureLogits.dir("gguf-tiny").resolve("model-q4_k.gguf"));
