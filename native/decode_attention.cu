@@ -97,6 +97,7 @@ __device__ void decode_attention_reduce(const float* part, T* out, int B, int NH
 #define KVD_DECODE_ATTENTION(SUF, T)                                                                   \
     extern "C" __global__ void decode_attention_##SUF(const float* q, const T* kc, const T* vc, const int* seen, \
                                                       T* out, int B, int NH, int HS, int cap, int policy, float scale) { \
+        kvd_pdl_wait();                                                                                 \
         kvd_decode_attention::decode_attention<T>(q, kc, vc, seen, out, B, NH, HS, cap, policy, scale); \
     }
 // q (B,C) f32, kc,vc (B,NH,cap,HS) f32, seen (B) int -> out (B,C) f32
@@ -113,6 +114,7 @@ KVD_DECODE_ATTENTION(bf16, __nv_bfloat16)
     extern "C" __global__ void decode_attention_split_##SUF(const float* q, const T* kc, const T* vc, const int* seen, \
                                                             float* part, int B, int NH, int HS, int cap, int policy, \
                                                             float scale, int chunk) {                  \
+        kvd_pdl_wait();                                                                                               \
         kvd_decode_attention::decode_attention_split<T>(q, kc, vc, seen, part, B, NH, HS, cap, policy, scale, chunk); \
     }
 // q (B,C) f32, kc,vc (B,NH,cap,HS) f32, seen (B) int -> part (B,NH,S,HS+2) f32
@@ -126,6 +128,7 @@ KVD_DECODE_ATTENTION_SPLIT(bf16, __nv_bfloat16)
 // part (B,NH,S,HS+2) f32 -> out (B,C) T
 #define KVD_DECODE_ATTENTION_REDUCE(SUF, T)                                                            \
     extern "C" __global__ void decode_attention_reduce_##SUF(const float* part, T* out, int B, int NH, int HS, int S) { \
+        kvd_pdl_wait();                                                                                \
         kvd_decode_attention::decode_attention_reduce<T>(part, out, B, NH, HS, S);                     \
     }
 // part (B,NH,S,HS+2) f32 -> out (B,C) f32
@@ -336,6 +339,7 @@ __device__ void decode_attention_chunk(const float* __restrict__ q, const T* __r
     extern "C" __global__ void decode_attention_chunk_##FORM##_##GNAME##_##SUF(                         \
         const float* q, const T* kc, const T* vc, const int* seen, float* part, int B, int NH, int NKV, int HS, \
         int cap, int policy, float scale, int chunk) {                                                 \
+        kvd_pdl_wait();                                                                                             \
         kvd_decode_attention::decode_attention_chunk<T, VEC, CPL, GMAX>(q, kc, vc, seen, part, B, NH, NKV, HS, cap, \
                                                                         policy, scale, chunk);         \
     }

@@ -46,6 +46,7 @@ __device__ void embed_prefill(float* out, const T* wte, const T* wpe, const int*
     extern "C" __global__ void embed_decode_##SUF(float* out, const T* wte, const T* wpe,         \
                                                   const int* tokens, const int* seen,             \
                                                   int B, int C, int V, int maxT) {                \
+        kvd_pdl_wait();                                                                           \
         kvd_embedding::embed_decode<T>(out, wte, wpe, tokens, seen, B, C, V, maxT);               \
     }
 // wte (V,C) f32, wpe (maxT,C) f32, tokens (B) int, seen (B) int -> out (B,C) f32

@@ -38,15 +38,8 @@ __device__ void shift_row_left(T* row, int cap, int HS) {
     }
 }
 
-// Where this step's entry goes for a sequence with n entries already written (the counter seen[b]);
-// -1: nothing is written (STOP when full; the host ends generation before that happens).
-__device__ inline int append_slot(int n, int cap, int policy) {
-    if (policy == KVD_SHIFT_FLAT) return kvd_flat_slot(n, cap);
-    if (n < cap) return n;
-    if (policy == KVD_SHIFT) return cap - 1;
-    if (policy == KVD_RING) return n % cap;
-    return -1;
-}
+// Where this step's entry goes (kvd_cuda.h: shared with the qkv GEMV's append epilogue).
+__device__ inline int append_slot(int n, int cap, int policy) { return kvd_append_slot(n, cap, policy); }
 
 // One block per (h, b): shift first when full under SHIFT, then write the new K/V row of head h and
 // the query (with the qkv bias added) for the attention kernel.
@@ -126,6 +119,7 @@ __device__ void kv_prefill_append(const float* __restrict__ qkv, const T* __rest
 #define KVD_KV_APPEND(SUF, T)                                                                          \
     extern "C" __global__ void kv_append_##SUF(const float* qkv, const T* bias, float* q, T* kc, T* vc,  \
                                                const int* seen, int B, int NH, int HS, int cap, int policy) { \
+        kvd_pdl_wait();                                                                               \
         kvd_kv::kv_append<T>(qkv, bias, q, kc, vc, seen, B, NH, HS, cap, policy);                     \
     }
 // qkv (B,3C) f32, bias (3C) f32 or null, seen (B) int -> q (B,C) f32, kc,vc (B,NH,cap,HS) f32
@@ -181,6 +175,7 @@ KVD_KV_PREFILL_APPEND_AT(bf16, __nv_bfloat16)
 // The step counter: seen[b] += delta (1 per decode step, T after a prefill). grid (ceil(B/128)), block 128.
 // seen (B) int in/out
 extern "C" __global__ void counters_advance(int* seen, int B, int delta) {
+    kvd_pdl_wait();
     const int b = blockIdx.x * blockDim.x + threadIdx.x;
     if (b < B) seen[b] += delta;
 }

@@ -50,7 +50,37 @@ __device__ inline int kvd_flat_slot(int t, int cap) {
     return t < 2 * cap ? t : cap - 1 + (t - 2 * cap) % (cap + 1);
 }
 
+// Where a decode step's K/V entry goes for a sequence with n entries already written (the
+// counter seen[b]); -1: nothing is written (STOP when full; the host ends generation before that
+// happens). Shared by kv_append and the qkv GEMV's append epilogue (gemv.cu).
+__device__ inline int kvd_append_slot(int n, int cap, int policy) {
+    if (policy == KVD_SHIFT_FLAT) return kvd_flat_slot(n, cap);
+    if (n < cap) return n;
+    if (policy == KVD_SHIFT) return cap - 1;
+    if (policy == KVD_RING) return n % cap;
+    return -1;
+}
+
 #define KVD_FULL_MASK 0xffffffffu
+
+// Programmatic dependent launch (Hopper and later; issue 17). A kernel launched with
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (CudaKernels, where the device and
+// CudaOptions allow it) may start while its predecessor in the stream is still running, so its
+// launch and block scheduling overlap that kernel's tail. Such a kernel must wait here before it
+// reads anything an earlier kernel wrote, or writes anything an earlier kernel reads: the kernels
+// that CudaKernels launches this way call it first thing, before any global memory access (the
+// emulator closes device memory to a block until it has). Every one of them waits, so completion
+// stays transitive: kernel n+1's wait covers kernel n, which itself waited for n-1. Right after the
+// wait the kernel lets its own successor launch (launch_dependents): that successor's blocks then
+// only wait in turn. A no-op below sm_90 and in launches without the attribute.
+__device__ inline void kvd_pdl_wait() {
+#if defined(KVD_EMU)
+    kvd_emu_grid_dependency_wait();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
 
 // ---- dtype conversions (fp32 compute, round-to-nearest-even stores) ----
 __device__ inline float kvd_to_float(float x) { return x; }

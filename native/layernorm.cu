@@ -35,6 +35,7 @@ __device__ void residual_layernorm(float* resid, const float* y, const T* ybias,
 #define KVD_LAYERNORM(SUF, T)                                                                       \
     extern "C" __global__ void layernorm_##SUF(const float* x, const T* gamma, const T* beta, T* out, \
                                                int N, int C, float eps) {                          \
+        kvd_pdl_wait();                                                                            \
         kvd_layernorm::layernorm<T>(x, gamma, beta, out, N, C, eps);                               \
     }
 // x (N,C) f32, gamma,beta (C) f32 -> out (N,C) f32

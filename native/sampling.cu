@@ -12,14 +12,19 @@ constexpr int MAX_THREADS = 1024;
 // Greedy: the largest logit, lowest index on ties (a total order, so every lane agrees).
 __device__ inline bool better(float v, int i, float bv, int bi) { return v > bv || (v == bv && i < bi); }
 
-__device__ int block_argmax(const float* __restrict__ x, int V) {
+// The best (value, index) over n candidates, candidate j read by load(j, v, i); every thread of
+// the block gets the result's index (V when every candidate was NaN or -inf with index >= V).
+template <class Load>
+__device__ int block_argmax_of(int n, int V, Load load) {
     __shared__ float sv[32];
     __shared__ int si[32];
     float bv = -INFINITY;
     int bi = V;  // sentinel: loses to any real index
 #pragma unroll 4
-    for (int i = threadIdx.x; i < V; i += blockDim.x) {
-        const float v = x[i];
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+        float v;
+        int i;
+        load(j, v, i);
         if (better(v, i, bv, bi)) { bv = v; bi = i; }
     }
     for (int o = 16; o > 0; o >>= 1) {
@@ -38,6 +43,11 @@ __device__ int block_argmax(const float* __restrict__ x, int V) {
         const int oi = __shfl_xor_sync(KVD_FULL_MASK, bi, o);
         if (better(ov, oi, bv, bi)) { bv = ov; bi = oi; }
     }
+    return bi;
+}
+
+__device__ int block_argmax(const float* __restrict__ x, int V) {
+    const int bi = block_argmax_of(V, V, [&](int j, float& v, int& i) { v = x[j]; i = j; });
     return bi < V ? bi : 0;  // all-NaN logits: token 0 rather than an id out of range
 }
 
@@ -161,6 +171,7 @@ __device__ void sample_top_kp(const float* __restrict__ x, int V, float temperat
 // logits (B,V) f32, seen (B) int -> tokens (B) int, ring (B,ringCap) int (slot seen[b] % ringCap; ring may be null)
 extern "C" __global__ void sample_argmax(const float* logits, int* tokens, int* ring, const int* seen,
                                          int B, int V, int ringCap) {
+    kvd_pdl_wait();
     const int b = blockIdx.x;
     if (b >= B) return;
     const int id = kvd_sampling::block_argmax(logits + (size_t)b * V, V);
@@ -173,6 +184,7 @@ extern "C" __global__ void sample_argmax(const float* logits, int* tokens, int* 
 extern "C" __global__ void sample_top_kp(const float* logits, unsigned long long* rng, int* tokens, int* ring,
                                          const int* seen, int B, int V, int ringCap, float temperature, int topK,
                                          float topP) {
+    kvd_pdl_wait();
     const int b = blockIdx.x;
     if (b >= B) return;
     if (!(temperature > 0.0f)) {
@@ -181,4 +193,20 @@ extern "C" __global__ void sample_top_kp(const float* logits, unsigned long long
         return;
     }
     kvd_sampling::sample_top_kp(logits + (size_t)b * V, V, temperature, topK, topP, rng, tokens, ring, ringCap, seen, b);
+}
+
+// Greedy decoding, second half: the LM head's GEMV (gemv_*bias_argmax_*, gemv.cu) left each
+// block's best logit and its index per row; this picks the best of those P partials (the same
+// total order: largest value, lowest index on ties, so the token is sample_argmax's over the full
+// logits). grid (B), block 256.
+// pmax (B,P) f32, pidx (B,P) int, seen (B) int -> tokens (B) int, ring (B,ringCap) int (or null)
+extern "C" __global__ void sample_argmax_partials(const float* pmax, const int* pidx, int* tokens, int* ring,
+                                                  const int* seen, int B, int P, int V, int ringCap) {
+    kvd_pdl_wait();
+    const int b = blockIdx.x;
+    if (b >= B) return;
+    const float* pv = pmax + (size_t)b * P;
+    const int* pi = pidx + (size_t)b * P;
+    const int bi = kvd_sampling::block_argmax_of(P, V, [&](int j, float& v, int& i) { v = pv[j]; i = pi[j]; });
+    if (threadIdx.x == 0) kvd_sampling::emit(bi < V ? bi : 0, b, tokens, ring, ringCap, seen);
 }

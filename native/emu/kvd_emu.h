@@ -101,6 +101,10 @@ enum kvd_emu_warp_kind : int {
 KVD_EMU_API uint64_t kvd_emu_warp_op(int kind, unsigned mask, uint64_t value, int b, int c);
 // mode 0: plain barrier; 1: count; 2: and; 3: or. Returns the reduced predicate.
 KVD_EMU_API int kvd_emu_syncthreads(int mode, int predicate);
+// griddepcontrol.wait (programmatic dependent launch, kvd_pdl_wait in kvd_cuda.h): the running block
+// has waited for its stream predecessor. In a launch with CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_
+// SERIALIZATION device memory opens to the block only here, and a block that never calls it fails.
+KVD_EMU_API void kvd_emu_grid_dependency_wait(void);
 KVD_EMU_API unsigned kvd_emu_activemask(void);
 
 inline void __syncthreads() { kvd_emu_syncthreads(0, 0); }

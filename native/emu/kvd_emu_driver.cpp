@@ -255,9 +255,13 @@ int bad_pointer_param(const kvd_emu_kernel* k, const unsigned char* params, uint
     return -1;
 }
 
+// Kernels run with programmatic stream serialization (kvdEmuProgrammaticLaunches).
+static unsigned long long g_programmatic_runs = 0;
+
 CUresult execute(Op& op) {
     switch (op.kind) {
         case Op::KERNEL: {
+            if (op.pdl) g_programmatic_runs++;
             uint64_t v;
             const int bad = bad_pointer_param(op.kernel, op.params.data(), &v);
             if (bad >= 0)
@@ -266,6 +270,7 @@ CUresult execute(Op& op) {
                             (unsigned long long)v);
             KernelRun r{op.kernel, {op.grid[0], op.grid[1], op.grid[2]}, {op.block[0], op.block[1], op.block[2]},
                         op.sharedBytes, op.params.data()};
+            r.pdl = op.pdl;
             return run_kernel(r);
         }
         case Op::COPY: {
@@ -506,6 +511,13 @@ const char* kvdEmuLastError(int code) {
     return detail_for((CUresult)code);
 }
 int kvdEmuIsEmulator(void) { return 1; }
+// Kernels that have run as programmatic dependent launches (cuLaunchKernelEx with programmatic
+// stream serialization), eagerly or replayed from a graph: the launch-budget test checks every
+// kernel of the decode step goes out that way (runtime CudaLaunchBudgetTest).
+unsigned long long kvdEmuProgrammaticLaunches(void) {
+    KVD_LOCK;
+    return g_programmatic_runs;
+}
 // What is allocated now, for the leak tests (runtime MemoryLoopTest; no context needed): out[0]
 // device bytes in use, out[1] live device allocations, out[2] pinned host bytes (cuMemHostAlloc),
 // out[3] live pinned allocations.
@@ -1259,44 +1271,45 @@ CUresult CUDAAPI cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunc
     return CUDA_SUCCESS;
 }
 
-CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
-                                unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
-                                unsigned int sharedMemBytes, CUstream hStream, void** kernelParams, void** extra) {
-    KVD_LOCK;
-    if (!f) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: null function");
+// cuLaunchKernel and cuLaunchKernelEx (api names the caller in messages); the lock is held.
+static CUresult launch_kernel(const char* api, CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                              unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                              unsigned int sharedMemBytes, CUstream hStream, void** kernelParams, void** extra, bool pdl) {
+    if (!f) return fail(CUDA_ERROR_INVALID_HANDLE, "%s: null function", api);
     KVD_CTX;
     Function* fn = live_function(f);
-    if (!fn) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: the function handle is not valid (module unloaded?)");
+    if (!fn) return fail(CUDA_ERROR_INVALID_HANDLE, "%s: the function handle is not valid (module unloaded?)", api);
     const kvd_emu_kernel* k = fn->kernel;
     KVD_STREAM(s, hStream);
     if (D().sticky) return D().sticky;
     const unsigned long long threads = (unsigned long long)blockDimX * blockDimY * blockDimZ;
     if (gridDimX == 0 || gridDimY == 0 || gridDimZ == 0 || blockDimX == 0 || blockDimY == 0 || blockDimZ == 0)
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): a zero grid or block dimension", k->name);
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): a zero grid or block dimension", api, k->name);
     if (blockDimX > 1024 || blockDimY > 1024 || blockDimZ > 64 || threads > 1024)
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): block %ux%ux%u exceeds the device limits (1024 "
-                    "threads, 1024x1024x64)", k->name, blockDimX, blockDimY, blockDimZ);
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): block %ux%ux%u exceeds the device limits (1024 "
+                    "threads, 1024x1024x64)", api, k->name, blockDimX, blockDimY, blockDimZ);
     if (gridDimX > 2147483647u || gridDimY > 65535 || gridDimZ > 65535)
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): grid %ux%ux%u exceeds the device limits", k->name,
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): grid %ux%ux%u exceeds the device limits", api, k->name,
                     gridDimX, gridDimY, gridDimZ);
     if (sharedMemBytes > (unsigned)fn->maxDynShared)
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): %u bytes of dynamic shared memory exceed the "
-                    "function's limit of %d (raise it with cuFuncSetAttribute)", k->name, sharedMemBytes, fn->maxDynShared);
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): %u bytes of dynamic shared memory exceed the "
+                    "function's limit of %d (raise it with cuFuncSetAttribute)", api, k->name, sharedMemBytes, fn->maxDynShared);
     Op op;
     op.kind = Op::KERNEL;
     op.kernel = k;
     op.grid[0] = gridDimX; op.grid[1] = gridDimY; op.grid[2] = gridDimZ;
     op.block[0] = blockDimX; op.block[1] = blockDimY; op.block[2] = blockDimZ;
     op.sharedBytes = sharedMemBytes;
+    op.pdl = pdl;
     op.what = k->name;
     op.params.assign(k->paramBytes + 8, 0);
     if (kernelParams && extra)
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): both kernelParams and extra are given", k->name);
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): both kernelParams and extra are given", api, k->name);
     if (kernelParams) {
         // CUDA copies the argument values at launch: the caller may reuse its memory right after.
         for (int i = 0; i < k->paramCount; i++) {
             if (!kernelParams[i])
-                return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): kernelParams[%d] is null", k->name, i);
+                return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): kernelParams[%d] is null", api, k->name, i);
             std::memcpy(op.params.data() + k->params[i].offset, kernelParams[i], k->params[i].sizeBytes);
         }
     } else if (extra) {
@@ -1305,21 +1318,74 @@ CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned in
         for (int i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
             if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) buffer = extra[i + 1];
             else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) size = *static_cast<size_t*>(extra[i + 1]);
-            else return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): unknown key in extra", k->name);
+            else return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): unknown key in extra", api, k->name);
         }
         if (!buffer || size != k->paramBytes)
-            return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): the argument buffer holds %zu bytes, the kernel's "
-                        "parameters take %zu", k->name, size == SIZE_MAX ? (size_t)0 : size, k->paramBytes);
+            return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): the argument buffer holds %zu bytes, the kernel's "
+                        "parameters take %zu", api, k->name, size == SIZE_MAX ? (size_t)0 : size, k->paramBytes);
         std::memcpy(op.params.data(), buffer, k->paramBytes);
     } else if (k->paramCount > 0) {
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): no kernelParams for %d parameters", k->name, k->paramCount);
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): no kernelParams for %d parameters", api, k->name, k->paramCount);
     }
     uint64_t bad;
     const int i = bad_pointer_param(k, op.params.data(), &bad);
     if (i >= 0)
-        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernel(%s): pointer parameter #%d (0x%llx) does not point into a "
-                    "live device allocation", k->name, i, (unsigned long long)bad);
+        return fail(CUDA_ERROR_INVALID_VALUE, "%s(%s): pointer parameter #%d (0x%llx) does not point into a "
+                    "live device allocation", api, k->name, i, (unsigned long long)bad);
     return submit(s, std::move(op));
+}
+
+CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                unsigned int sharedMemBytes, CUstream hStream, void** kernelParams, void** extra) {
+    KVD_LOCK;
+    return launch_kernel("cuLaunchKernel", f, gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes,
+                         hStream, kernelParams, extra, false);
+}
+
+// The extensible launch (CUDA 12). Of the launch attributes only programmatic stream
+// serialization (programmatic dependent launch, sm_90+) is implemented; stricter than a driver,
+// the attribute's padding and the value union's bytes past its int must be zero, which catches a
+// CUlaunchAttribute written with the wrong layout. Such launches run in stream order like any
+// other (the queue is serial), and each of their blocks must call griddepcontrol.wait before it
+// touches device memory (kvd_emu_fiber.cpp).
+CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** kernelParams, void** extra) {
+    KVD_LOCK;
+    if (!config) return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: null config");
+    if (config->numAttrs > 0 && !config->attrs)
+        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: numAttrs %u with a null attrs", config->numAttrs);
+    if (config->numAttrs > 32)
+        return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: numAttrs %u (uninitialised?)", config->numAttrs);
+    bool pdl = false, seenPdl = false;
+    for (unsigned i = 0; i < config->numAttrs; i++) {
+        const CUlaunchAttribute& a = config->attrs[i];
+        const unsigned char* raw = reinterpret_cast<const unsigned char*>(&a);
+        static_assert(sizeof(CUlaunchAttribute) == 72 && offsetof(CUlaunchAttribute, value) == 8, "CUlaunchAttribute layout");
+        if (a.id != CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION)
+            return fail(CUDA_ERROR_NOT_SUPPORTED, "cuLaunchKernelEx: launch attribute #%u has id %d; the emulator implements "
+                        "only CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (%d)", i, (int)a.id,
+                        (int)CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        if (seenPdl)
+            return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: launch attribute #%u repeats programmatic stream "
+                        "serialization", i);
+        seenPdl = true;
+        for (size_t b = sizeof(a.id); b < offsetof(CUlaunchAttribute, value); b++)
+            if (raw[b])
+                return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: launch attribute #%u: padding byte %zu after the id "
+                            "is 0x%02x, not 0 (the value written at the wrong offset?)", i, b, raw[b]);
+        const int v = a.value.programmaticStreamSerializationAllowed;
+        if (v != 0 && v != 1)
+            return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: launch attribute #%u: programmaticStreamSerializationAllowed "
+                        "is %d, expected 0 or 1", i, v);
+        for (size_t b = offsetof(CUlaunchAttribute, value) + sizeof(int); b < sizeof(CUlaunchAttribute); b++)
+            if (raw[b])
+                return fail(CUDA_ERROR_INVALID_VALUE, "cuLaunchKernelEx: launch attribute #%u: byte %zu of the value union "
+                            "(past programmaticStreamSerializationAllowed) is 0x%02x, not 0", i, b, raw[b]);
+        pdl = v == 1;
+    }
+    return launch_kernel("cuLaunchKernelEx", f, config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
+                         config->blockDimY, config->blockDimZ, config->sharedMemBytes, config->hStream, kernelParams,
+                         extra, pdl);
 }
 
 }  // extern "C"

@@ -129,6 +129,7 @@ struct Scheduler {
     std::string error;  // set by the scheduler when the block cannot go on
     Rng rng;
     bool fuzz = true;
+    bool waited = false;  // the running block called griddepcontrol.wait
 };
 Scheduler S;
 
@@ -374,6 +375,7 @@ void run_block() {
 }  // namespace
 
 const char* running_kernel_name() { return S.run ? S.run->kernel->name : nullptr; }
+bool running_block_before_dependency_wait() { return S.run && S.run->pdl && !S.waited; }
 
 const kvd_emu_kernel* find_kernel(const char* name) {
     auto& m = registry().kernels;
@@ -457,7 +459,10 @@ CUresult run_kernel(const KernelRun& run) {
         }
     }
     phase("snapshot");
-    heap_open_for_kernels();
+    // A programmatic dependent launch may start before its predecessor finished: its blocks see
+    // device memory only from their griddepcontrol.wait on (kvd_emu_grid_dependency_wait), so a read
+    // before the wait faults here instead of racing on a GPU.
+    if (!run.pdl) heap_open_for_kernels();
     phase("mprotect");
     CUresult result = CUDA_SUCCESS;
     for (uint64_t i = 0; i < nblocks; i++) {
@@ -471,7 +476,14 @@ CUresult run_kernel(const KernelRun& run) {
             poison(d, run.sharedBytes);
             std::memset(d + run.sharedBytes, kDynGuard, kDynGuardBytes);
         }
+        S.waited = false;
         run_block();
+        if (run.pdl) heap_close_for_kernels();
+        if (S.error.empty() && run.pdl && !S.waited)
+            S.error = format("kernel %s (block %u,%u,%u) was launched with CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION "
+                             "but never called griddepcontrol.wait (kvd_pdl_wait): it may run before its predecessor's "
+                             "output is complete", run.kernel->name, kvd_emu_grid.idx.x, kvd_emu_grid.idx.y,
+                             kvd_emu_grid.idx.z);
         if (!S.error.empty()) {
             result = fail(CUDA_ERROR_LAUNCH_FAILED, "%s", S.error.c_str());
             break;
@@ -541,6 +553,14 @@ __attribute__((visibility("default"))) uint64_t kvd_emu_warp_op(int kind, unsign
     f->state = AT_WARP;
     kvd_emu_switch(&f->sp, S.schedSp);
     return f->result;
+}
+
+__attribute__((visibility("default"))) void kvd_emu_grid_dependency_wait(void) {
+    if (!S.running) { fprintf(stderr, "kvdecode-emu: griddepcontrol.wait called outside a kernel\n"); abort(); }
+    // Blocks run one after another and the predecessor has completed, so there is nothing to wait
+    // for; what the emulator checks is that the wait comes before the block touches device memory.
+    if (S.run->pdl && !S.waited) heap_open_for_kernels();
+    S.waited = true;
 }
 
 __attribute__((visibility("default"))) int kvd_emu_syncthreads(int mode, int predicate) {

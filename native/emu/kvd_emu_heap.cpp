@@ -69,6 +69,11 @@ void on_fault(int sig, siginfo_t* si, void* uc) {
     char buf[512];
     int n = 0;
     if (H.dev && a >= dev && a < dev + kArenaBytes) {
+        if (kernel && running_block_before_dependency_wait())
+            n = snprintf(buf, sizeof buf, "kvdecode-emu: kernel %s accessed device address 0x%lx before griddepcontrol.wait "
+                         "(kvd_pdl_wait) in a launch with programmatic stream serialization: on a GPU its predecessor "
+                         "may still be writing that memory\n", kernel, (unsigned long)a);
+        else
         n = kernel ? snprintf(buf, sizeof buf, "kvdecode-emu: kernel %s accessed device address 0x%lx, which is in no "
                               "live allocation (freed, or out of bounds)\n", kernel, (unsigned long)a)
                    : snprintf(buf, sizeof buf, "kvdecode-emu: the host accessed device address 0x%lx: device memory is "

@@ -75,6 +75,8 @@ size_t pinned_used_bytes(size_t* count);
 // JVM's, which writes hs_err, or the default action) ----
 void install_fault_reporter();
 const char* running_kernel_name();
+// Whether the running kernel is a programmatic dependent launch whose block has not yet called griddepcontrol.wait.
+bool running_block_before_dependency_wait();
 
 // ---- kernels (kvd_emu_fiber.cpp) ----
 const kvd_emu_kernel* find_kernel(const char* name);
@@ -85,6 +87,9 @@ struct KernelRun {
     unsigned block[3];
     unsigned sharedBytes;
     const unsigned char* params;
+    // Launched with CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (cuLaunchKernelEx): every
+    // block must call griddepcontrol.wait, and device memory is closed to it until it does.
+    bool pdl = false;
 };
 // Runs every block of the launch; returns CUDA_SUCCESS or the failure (already reported).
 CUresult run_kernel(const KernelRun& run);
@@ -98,6 +103,7 @@ struct Op {
     // KERNEL
     const kvd_emu_kernel* kernel = nullptr;
     unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1}, sharedBytes = 0;
+    bool pdl = false;  // cuLaunchKernelEx with programmatic stream serialization
     std::vector<unsigned char> params;
     // COPY: dst/src are device addresses or host pointers (dstDevice/srcDevice say which)
     uint64_t dst = 0, src = 0;

@@ -5,6 +5,10 @@
 
 #include <cublas_api.h>
 
+#include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
+
 using emu_test::Ctx;
 
 extern "C" void kvdEmuSetSeed(unsigned long long);
@@ -89,6 +93,27 @@ extern "C" __global__ void pd_block_sum(const float* in, float* out, int barrier
     }
 }
 KVD_REGISTER_KERNEL(pd_block_sum)
+
+// Programmatic dependent launch: x[i] += 1 after griddepcontrol.wait; the defects never wait, or
+// read x before waiting (on a GPU the predecessor may still be writing it).
+extern "C" __global__ void pd_pdl_increment(float* x, int n) {
+    kvd_emu_grid_dependency_wait();
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] += 1.0f;
+}
+KVD_REGISTER_KERNEL(pd_pdl_increment)
+extern "C" __global__ void pd_pdl_no_wait(float* x, int n) {
+    // planted: no griddepcontrol.wait (and no memory access either, which would fault first)
+    if (n < 0) x[0] = 1.0f;
+}
+KVD_REGISTER_KERNEL(pd_pdl_no_wait)
+extern "C" __global__ void pd_pdl_read_before_wait(float* x, int n) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    const float v = i < n ? x[i] : 0.0f;  // planted: reads before the wait
+    kvd_emu_grid_dependency_wait();
+    if (i < n) x[i] = v + 1.0f;
+}
+KVD_REGISTER_KERNEL(pd_pdl_read_before_wait)
 
 static CUdeviceptr upload(const std::vector<float>& h, size_t extra = 0) {
     CUdeviceptr d = 0;
@@ -287,6 +312,101 @@ EMU_TEST(kernel_argument_of_the_wrong_size_is_caught) {
     void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, buf, CU_LAUNCH_PARAM_BUFFER_SIZE, &bytes, CU_LAUNCH_PARAM_END};
     CHECK_FAILS(cuLaunchKernel(f, 1, 1, 1, 16, 1, 1, 0, nullptr, nullptr, extra), CUDA_ERROR_INVALID_VALUE,
                 "cuLaunchKernel(pd_scale_ok): the argument buffer holds 24 bytes, the kernel's parameters take 20");
+}
+
+// cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION (value 1).
+static CUresult launch_pdl(CUfunction f, CUstream s, void** args, int n, int value = 1, int id = 6, unsigned char pad = 0) {
+    CUlaunchAttribute attr;
+    std::memset(&attr, 0, sizeof attr);
+    attr.id = (CUlaunchAttributeID)id;
+    reinterpret_cast<unsigned char*>(&attr)[5] = pad;
+    attr.value.programmaticStreamSerializationAllowed = value;
+    CUlaunchConfig cfg;
+    std::memset(&cfg, 0, sizeof cfg);
+    cfg.gridDimX = (n + 31) / 32; cfg.gridDimY = 1; cfg.gridDimZ = 1;
+    cfg.blockDimX = 32; cfg.blockDimY = 1; cfg.blockDimZ = 1;
+    cfg.hStream = s;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    return cuLaunchKernelEx(&cfg, f, args, nullptr);
+}
+
+EMU_TEST(programmatic_launch_is_validated_run_in_order_and_captured) {
+    const int n = 40;
+    Ctx c;
+    CUstream s;
+    CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CUdeviceptr x = upload(std::vector<float>(n, 0.0f));
+    CU(cuCtxSynchronize());  // the pageable copy lands before work on a non-blocking stream
+    int nn = n;
+    void* args[] = {&x, &nn};
+    CUfunction inc = c.fn("pd_pdl_increment");
+    CU(launch_pdl(inc, s, args, n));
+    CU(launch_pdl(inc, s, args, n, 0));  // value 0: an ordinary launch
+    CU(launch_pdl(inc, s, args, n));
+    CHECK_FAILS(launch_pdl(inc, s, args, n, 2), CUDA_ERROR_INVALID_VALUE, "programmaticStreamSerializationAllowed is 2");
+    CHECK_FAILS(launch_pdl(inc, s, args, n, 1, 1), CUDA_ERROR_NOT_SUPPORTED, "has id 1");
+    CHECK_FAILS(launch_pdl(inc, s, args, n, 1, 6, 0x5a), CUDA_ERROR_INVALID_VALUE, "padding byte 5");
+    CU(cuStreamBeginCapture_v2(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+    CU(launch_pdl(inc, s, args, n));
+    CU(launch_pdl(inc, s, args, n));
+    CUgraph g;
+    CU(cuStreamEndCapture(s, &g));
+    CUgraphExec ge;
+    CU(cuGraphInstantiateWithFlags(&ge, g, 0));
+    CU(cuGraphLaunch(ge, s));
+    CU(cuGraphLaunch(ge, s));
+    CU(cuStreamSynchronize(s));
+    std::vector<float> out(n);
+    CU(cuMemcpyDtoH_v2(out.data(), x, n * 4));
+    for (float v : out) CHECK_MSG(v == 7.0f, "%g after 3 launches and 2 replays of 2", v);
+    cuGraphExecDestroy(ge);
+    cuGraphDestroy(g);
+}
+
+EMU_TEST(programmatic_launch_of_a_kernel_that_never_waits_is_caught) {
+    const int n = 40;
+    Ctx c;
+    CUdeviceptr x = upload(std::vector<float>(n, 0.0f));
+    int nn = n;
+    void* args[] = {&x, &nn};
+    CU(cuLaunchKernel(c.fn("pd_pdl_no_wait"), 2, 1, 1, 32, 1, 1, 0, nullptr, args, nullptr));  // not programmatic: fine
+    CU(cuCtxSynchronize());
+    CU(launch_pdl(c.fn("pd_pdl_no_wait"), nullptr, args, n));
+    CHECK_FAILS(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED, "never called griddepcontrol.wait");
+}
+
+// A read before the wait faults (the block's device memory is closed until then): in a child
+// process, whose death by SIGSEGV and message the parent checks.
+EMU_TEST(programmatic_launch_reading_before_its_wait_faults_naming_the_kernel) {
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(stderr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        const int n = 40;
+        Ctx c;
+        CUdeviceptr x = upload(std::vector<float>(n, 0.0f));
+        int nn = n;
+        void* args[] = {&x, &nn};
+        launch_pdl(c.fn("pd_pdl_read_before_wait"), nullptr, args, n);
+        cuCtxSynchronize();
+        _exit(0);  // not reached when the emulator catches the read
+    }
+    close(fds[1]);
+    std::string text;
+    char buf[512];
+    ssize_t r;
+    while ((r = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, (size_t)r);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child status 0x%x, output: %s", status, text.c_str());
+    CHECK_MSG(text.find("kernel pd_pdl_read_before_wait accessed device address") != std::string::npos &&
+              text.find("before griddepcontrol.wait") != std::string::npos, "output: %s", text.c_str());
+    fprintf(stderr, "  caught: %s", text.c_str());
 }
 
 EMU_TEST_MAIN("emu_planted_defects")

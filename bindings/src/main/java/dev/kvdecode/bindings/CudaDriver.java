@@ -564,6 +564,22 @@ public final class CudaDriver {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
     }
     /**
+     * Launches a kernel with an extensible configuration (CUDA 12.0+): grid, block, shared memory
+     * and stream in a {@link #CUlaunchConfig}, plus launch attributes ({@link #CUlaunchAttribute}),
+     * e.g. {@link #CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION} for programmatic
+     * dependent launch. cuda.h maps the name to itself (no _v2; {@code _ptsz} only under the
+     * per-thread default stream, which kvdecode does not compile for).
+     * {@snippet lang=c :
+     * CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra);
+     * }
+     */
+    public static final class cuLaunchKernelEx {
+        private cuLaunchKernelEx() {}
+        public static final NativeFunction FN = new NativeFunction("cuLaunchKernelEx",
+                "CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+    /**
      * Makes an executable graph; cuda.h maps cuGraphInstantiate here.
      * {@snippet lang=c :
      * CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags);
@@ -612,6 +628,70 @@ public final class CudaDriver {
                 FunctionDescriptor.of(JAVA_INT, ADDRESS));
     }
 
+    // ---- structs, in jextract's style: one layout per C type, named as cuda.h names the typedef;
+    // PrototypeCheck asserts each member's offset and size and the struct's size against cuda.h ----
+
+    /** CUlaunchAttributeID: programmatic dependent launch (sm_90+): the kernel may start before its predecessor ends. */
+    public static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+
+    /**
+     * The launch attribute's value, a 64-byte union; kvdecode sets only its int member.
+     * {@snippet lang=c :
+     * typedef union CUlaunchAttributeValue_union {
+     *     char pad[64];
+     *     ...
+     *     int programmaticStreamSerializationAllowed;
+     *     ...
+     * } CUlaunchAttributeValue;
+     * }
+     */
+    public static final java.lang.foreign.UnionLayout CUlaunchAttributeValue = java.lang.foreign.MemoryLayout.unionLayout(
+            java.lang.foreign.MemoryLayout.sequenceLayout(64, JAVA_BYTE).withName("pad"),
+            JAVA_INT.withName("programmaticStreamSerializationAllowed")).withName("CUlaunchAttributeValue");
+
+    /**
+     * One launch attribute (72 bytes).
+     * {@snippet lang=c :
+     * typedef struct CUlaunchAttribute_st {
+     *     CUlaunchAttributeID id;
+     *     char pad[8 - sizeof(CUlaunchAttributeID)];
+     *     CUlaunchAttributeValue value;
+     * } CUlaunchAttribute;
+     * }
+     */
+    public static final java.lang.foreign.StructLayout CUlaunchAttribute = java.lang.foreign.MemoryLayout.structLayout(
+            JAVA_INT.withName("id"),
+            java.lang.foreign.MemoryLayout.sequenceLayout(4, JAVA_BYTE).withName("pad"),
+            CUlaunchAttributeValue.withName("value")).withName("CUlaunchAttribute");
+
+    /**
+     * The extensible launch configuration (56 bytes: 7 unsigned ints, 4 bytes of padding, two
+     * pointers, one unsigned int, 4 bytes of tail padding).
+     * {@snippet lang=c :
+     * typedef struct CUlaunchConfig_st {
+     *     unsigned int gridDimX;
+     *     unsigned int gridDimY;
+     *     unsigned int gridDimZ;
+     *     unsigned int blockDimX;
+     *     unsigned int blockDimY;
+     *     unsigned int blockDimZ;
+     *     unsigned int sharedMemBytes;
+     *     CUstream hStream;
+     *     CUlaunchAttribute *attrs;
+     *     unsigned int numAttrs;
+     * } CUlaunchConfig;
+     * }
+     */
+    public static final java.lang.foreign.StructLayout CUlaunchConfig = java.lang.foreign.MemoryLayout.structLayout(
+            JAVA_INT.withName("gridDimX"), JAVA_INT.withName("gridDimY"), JAVA_INT.withName("gridDimZ"),
+            JAVA_INT.withName("blockDimX"), JAVA_INT.withName("blockDimY"), JAVA_INT.withName("blockDimZ"),
+            JAVA_INT.withName("sharedMemBytes"), java.lang.foreign.MemoryLayout.paddingLayout(4),
+            ADDRESS.withName("hStream"), ADDRESS.withName("attrs"),
+            JAVA_INT.withName("numAttrs"), java.lang.foreign.MemoryLayout.paddingLayout(4)).withName("CUlaunchConfig");
+
+    /** The struct layouts above, for PrototypeCheck. */
+    public static final List<java.lang.foreign.GroupLayout> STRUCTS = List.of(CUlaunchAttributeValue, CUlaunchAttribute, CUlaunchConfig);
+
     /** Every function this class binds, in header order (read by PrototypeCheck and gen-bindings.sh). */
     public static final List<NativeFunction> FUNCTIONS = List.of(
             cuInit.FN,
@@ -658,6 +738,7 @@ public final class CudaDriver {
             cuFuncGetAttribute.FN,
             cuFuncSetAttribute.FN,
             cuLaunchKernel.FN,
+            cuLaunchKernelEx.FN,
             cuGraphInstantiateWithFlags.FN,
             cuGraphLaunch.FN,
             cuGraphExecDestroy.FN,
@@ -711,6 +792,7 @@ public final class CudaDriver {
     private final MethodHandle cuFuncGetAttribute$mh;
     private final MethodHandle cuFuncSetAttribute$mh;
     private final MethodHandle cuLaunchKernel$mh;
+    private final MethodHandle cuLaunchKernelEx$mh;
     private final MethodHandle cuGraphInstantiateWithFlags$mh;
     private final MethodHandle cuGraphLaunch$mh;
     private final MethodHandle cuGraphExecDestroy$mh;
@@ -768,6 +850,7 @@ public final class CudaDriver {
         this.cuFuncGetAttribute$mh = bind(cuFuncGetAttribute.FN, lookup, libraryLabel);
         this.cuFuncSetAttribute$mh = bind(cuFuncSetAttribute.FN, lookup, libraryLabel);
         this.cuLaunchKernel$mh = bind(cuLaunchKernel.FN, lookup, libraryLabel);
+        this.cuLaunchKernelEx$mh = bind(cuLaunchKernelEx.FN, lookup, libraryLabel);
         this.cuGraphInstantiateWithFlags$mh = bind(cuGraphInstantiateWithFlags.FN, lookup, libraryLabel);
         this.cuGraphLaunch$mh = bind(cuGraphLaunch.FN, lookup, libraryLabel);
         this.cuGraphExecDestroy$mh = bind(cuGraphExecDestroy.FN, lookup, libraryLabel);
@@ -1277,6 +1360,24 @@ public final class CudaDriver {
             throw rethrow(t);
         }
         CudaCheck.driver(this, "cuLaunchKernel", status);
+    }
+    /** {@code CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)}; throws {@link CudaException} unless it succeeds. */
+    public void cuLaunchKernelEx(MemorySegment config, MemorySegment f, MemorySegment kernelParams, MemorySegment extra) {
+        int status;
+        try {
+            status = (int) cuLaunchKernelEx$mh.invokeExact(config, f, kernelParams, extra);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        CudaCheck.driver(this, "cuLaunchKernelEx", status);
+    }
+    /** {@code CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)}, returning the raw status (for callers that expect some failures). */
+    public int cuLaunchKernelExStatus(MemorySegment config, MemorySegment f, MemorySegment kernelParams, MemorySegment extra) {
+        try {
+            return (int) cuLaunchKernelEx$mh.invokeExact(config, f, kernelParams, extra);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
     /** {@code CUresult cuGraphInstantiateWithFlags(CUgraphExec *phGraphExec, CUgraph hGraph, unsigned long long flags)}; throws {@link CudaException} unless it succeeds. */
     public void cuGraphInstantiateWithFlags(MemorySegment phGraphExec, MemorySegment hGraph, long flags) {

@@ -7,6 +7,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
 /**
  * A kernel in a {@link CudaModule} (CUfunction), and the one place kernels are launched.
  *
@@ -79,10 +82,44 @@ public final class CudaFunction {
      * @throws IllegalArgumentException naming the kernel and the first mismatching argument
      */
     public void launch(CudaStream stream, Dim3 grid, Dim3 block, int sharedMemBytes, Arena arena, KernelArgs args) {
+        launch(stream, grid, block, sharedMemBytes, arena, args, false);
+    }
+
+    /**
+     * As {@link #launch(CudaStream, Dim3, Dim3, int, Arena, KernelArgs)}; with {@code waitsForPredecessor}
+     * (the caller's promise that the kernel executes griddepcontrol.wait before it touches memory
+     * an earlier kernel writes or reads) on a stream with {@link CudaStream#programmaticLaunch()},
+     * the launch goes through cuLaunchKernelEx with CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+     * = 1, so the kernel may start while its predecessor finishes (programmatic dependent launch).
+     * Captured into a graph, such launches become programmatic dependency edges (CUDA 12.3+).
+     */
+    public void launch(CudaStream stream, Dim3 grid, Dim3 block, int sharedMemBytes, Arena arena, KernelArgs args,
+                       boolean waitsForPredecessor) {
         checkArgs(args);
         MemorySegment params = args.pack(arena);
-        driver.cuLaunchKernel(handle(), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                sharedMemBytes, stream.handle(), params, MemorySegment.NULL);
+        if (!(waitsForPredecessor && stream.programmaticLaunch())) {
+            driver.cuLaunchKernel(handle(), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                    sharedMemBytes, stream.handle(), params, MemorySegment.NULL);
+            return;
+        }
+        MemorySegment attr = arena.allocate(CudaDriver.CUlaunchAttribute);  // zeroed: padding and the rest of the union
+        attr.set(JAVA_INT, CudaDriver.CUlaunchAttribute.byteOffset(groupElement("id")),
+                CudaDriver.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+        attr.set(JAVA_INT, CudaDriver.CUlaunchAttribute.byteOffset(groupElement("value"),
+                groupElement("programmaticStreamSerializationAllowed")), 1);
+        MemorySegment config = arena.allocate(CudaDriver.CUlaunchConfig);
+        java.lang.foreign.StructLayout l = CudaDriver.CUlaunchConfig;
+        config.set(JAVA_INT, l.byteOffset(groupElement("gridDimX")), grid.x());
+        config.set(JAVA_INT, l.byteOffset(groupElement("gridDimY")), grid.y());
+        config.set(JAVA_INT, l.byteOffset(groupElement("gridDimZ")), grid.z());
+        config.set(JAVA_INT, l.byteOffset(groupElement("blockDimX")), block.x());
+        config.set(JAVA_INT, l.byteOffset(groupElement("blockDimY")), block.y());
+        config.set(JAVA_INT, l.byteOffset(groupElement("blockDimZ")), block.z());
+        config.set(JAVA_INT, l.byteOffset(groupElement("sharedMemBytes")), sharedMemBytes);
+        config.set(ValueLayout.ADDRESS, l.byteOffset(groupElement("hStream")), stream.handle());
+        config.set(ValueLayout.ADDRESS, l.byteOffset(groupElement("attrs")), attr);
+        config.set(JAVA_INT, l.byteOffset(groupElement("numAttrs")), 1);
+        driver.cuLaunchKernelEx(config, handle(), params, MemorySegment.NULL);
     }
 
     /** Throws IllegalArgumentException if {@code args} does not match the kernel's parameters. */

@@ -16,6 +16,7 @@ public final class CudaStream implements AutoCloseable {
     private final CudaDriver driver;
     private final MemorySegment handle;
     private boolean closed;
+    private boolean programmaticLaunch;
 
     private CudaStream(CudaDriver driver, MemorySegment handle) {
         this.driver = driver;
@@ -38,6 +39,23 @@ public final class CudaStream implements AutoCloseable {
         if (closed) throw new IllegalStateException("stream used after close");
         return handle;
     }
+
+    /**
+     * Whether kernels that wait for their predecessor in the kernel itself (griddepcontrol.wait)
+     * are launched on this stream with programmatic stream serialization (cuLaunchKernelEx;
+     * see {@link CudaFunction#launch(CudaStream, Dim3, Dim3, int, Arena, KernelArgs, boolean)}).
+     * Off by default; its owner turns it on where the device (compute capability 9.0+) and the
+     * driver (cuLaunchKernelEx) offer it.
+     */
+    public void setProgrammaticLaunch(boolean on) {
+        if (on && !driver.has("cuLaunchKernelEx"))
+            throw new IllegalStateException("programmatic dependent launch needs cuLaunchKernelEx (a CUDA 12.0+ driver); "
+                    + driver.libraryLabel() + " lacks it");
+        programmaticLaunch = on;
+    }
+
+    /** See {@link #setProgrammaticLaunch}. */
+    public boolean programmaticLaunch() { return programmaticLaunch; }
 
     /** Waits until all work queued so far has run; any asynchronous error surfaces here. */
     public void synchronize() { driver.cuStreamSynchronize(handle()); }

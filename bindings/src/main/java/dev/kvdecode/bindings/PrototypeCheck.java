@@ -115,10 +115,37 @@ public final class PrototypeCheck {
             c.append('\n');
         }
         if (!problems.isEmpty()) throw new IllegalStateException("descriptors disagree with prototypes: " + problems);
+        c.append(structChecks(CudaDriver.STRUCTS));
         // Reference the pointers so -Wunused-variable stays quiet without weakening -Werror.
         c.append("const void *kvdecode_bound_functions[] = {\n");
         for (NativeFunction f : functions) c.append("    (const void *)&p_").append(f.name()).append(",\n");
         c.append("};\n");
+        return c.toString();
+    }
+
+    /**
+     * One _Static_assert per named member of each struct layout (its offset and size, by the
+     * member's name in the C type the layout is named after) and one for the whole size: a
+     * layout that drifts from cuda.h fails to compile.
+     */
+    static String structChecks(List<java.lang.foreign.GroupLayout> structs) {
+        StringBuilder c = new StringBuilder("#include <stddef.h>\n");
+        for (java.lang.foreign.GroupLayout g : structs) {
+            String t = g.name().orElseThrow(() -> new IllegalStateException("unnamed struct layout " + g));
+            c.append("_Static_assert(sizeof(").append(t).append(") == ").append(g.byteSize())
+             .append(", \"").append(t).append(": size is not ").append(g.byteSize()).append("\");\n");
+            long offset = 0;
+            for (java.lang.foreign.MemoryLayout m : g.memberLayouts()) {
+                if (m.name().isPresent() && !(m instanceof java.lang.foreign.PaddingLayout)) {
+                    String f = m.name().get();
+                    c.append("_Static_assert(offsetof(").append(t).append(", ").append(f).append(") == ").append(offset)
+                     .append(" && sizeof(((").append(t).append(" *)0)->").append(f).append(") == ").append(m.byteSize())
+                     .append(", \"").append(t).append('.').append(f).append(": not ").append(m.byteSize())
+                     .append(" bytes at offset ").append(offset).append("\");\n");
+                }
+                if (g instanceof java.lang.foreign.StructLayout) offset += m.byteSize();
+            }
+        }
         return c.toString();
     }
 

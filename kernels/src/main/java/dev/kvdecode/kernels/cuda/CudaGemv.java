@@ -177,4 +177,107 @@ public final class CudaGemv {
         need(name, "x", x, 4L * M * K);
         need(name, "wNorm", wNorm, (long) dt.sizeBytes() * K);
     }
+
+    // ---- the qkv projection with the K/V append in its epilogue ----
+
+    /** Whether {@link #qkvAppend} serves a cache policy: all but the in-place SHIFT (one block per row: kv_append). */
+    public static boolean qkvAppendSupports(int overflowPolicy) {
+        return overflowPolicy == CudaKvCache.SHIFT_FLAT || overflowPolicy == CudaKvCache.RING || overflowPolicy == CudaKvCache.STOP;
+    }
+
+    // x (M,K) f32 with gamma,beta (K) T (LayerNorm prologue) | x (M,K) T with gamma = beta = null,
+    // w (N,K) T with N = (NH+2NKV)HS, bias (N) T or null, seen (M) int
+    //   -> q (M, NH HS) f32, kc,vc (M, NKV, rowSlots(cap, policy), HS) T at seen[m]'s slot
+    /**
+     * The qkv projection of a decode step with the K/V append fused into its epilogue: q (bias
+     * added) into {@code q}, k and v (bias added, rounded to the dtype) straight into the slot the
+     * overflow policy gives seen[m] (SHIFT_FLAT's once-per-window move included), so no qkv buffer
+     * and no kv_append launch. With {@code gamma} and {@code beta} the block applies LayerNorm to
+     * x first (x then f32, the residual stream), else x is already normalised in the dtype. The
+     * same bits as gemv(_ln)_bias followed by kv_append. Columns are computed in rotate-half pairs
+     * (i, i + ceil(HS/2)) per head, where a rotary family turns q and k (native NoPositionHook).
+     */
+    public static void qkvAppend(CudaKernels k, CudaStream s, DType dt, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
+                                 float eps, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer q, DeviceBuffer kc, DeviceBuffer vc,
+                                 DeviceBuffer seen, int M, int K, int NH, int NKV, int HS, int cap, int overflowPolicy) {
+        boolean ln = gamma != null;
+        String name = dt.kernel(ln ? "gemv_ln_qkv_append" : "gemv_qkv_append");
+        positive(name, "M", M); positive(name, "K", K); positive(name, "NH", NH); positive(name, "NKV", NKV);
+        positive(name, "HS", HS); positive(name, "cap", cap);
+        if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+        if (NH % NKV != 0) throw new IllegalArgumentException(name + ": " + NH + " query heads do not share " + NKV + " KV heads evenly");
+        if (!qkvAppendSupports(overflowPolicy))
+            throw new IllegalArgumentException(name + ": overflow policy " + overflowPolicy + " (the in-place SHIFT needs kv_append)");
+        if (ln != (beta != null)) throw new IllegalArgumentException(name + ": gamma and beta come together");
+        int es = dt.sizeBytes();
+        long N = (long) (NH + 2 * NKV) * HS;
+        int slots = CudaKvCache.rowSlots(cap, overflowPolicy);
+        need(name, "x", x, (ln ? 4L : es) * M * K);
+        if (ln) {
+            need(name, "gamma", gamma, (long) es * K);
+            need(name, "beta", beta, (long) es * K);
+        }
+        need(name, "w", w, es * N * K);
+        needOptional(name, "bias", bias, es * N);
+        need(name, "q", q, 4L * M * NH * HS);
+        long cache = (long) es * M * NKV * slots * HS;
+        need(name, "kc", kc, cache);
+        need(name, "vc", vc, cache);
+        need(name, "seen", seen, 4L * M);
+        long smem = ln ? (long) M * K * es : 0;
+        if (ln && !layerNormFits(dt, M, K))
+            throw new IllegalArgumentException(name + ": " + M + " rows of " + K + " need " + smem + " bytes of shared memory (limit 49152)");
+        long pairs = (long) (NH + 2 * NKV) * ((HS + 1) / 2);
+        // W, bias, input rows (+ gamma, beta), q out, one K and one V row per sequence
+        long bytes = es * N * K + (bias != null ? es * N : 0) + (ln ? 4L : es) * M * K + (ln ? 2L * es * K : 0)
+                + 4L * M * NH * HS + 2L * es * M * NKV * HS + 4L * M;
+        KernelArgs a = new KernelArgs().ptr(x);
+        if (ln) a.ptr(gamma).ptr(beta).f32(eps);
+        a.ptr(w).ptr(addressOrNull(bias)).ptr(q).ptr(kc).ptr(vc).ptr(seen)
+                .i32(M).i32(K).i32(NH).i32(NKV).i32(HS).i32(cap).i32(overflowPolicy);
+        k.launch(s, name, Dim3.of((int) ((pairs + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK)), Dim3.of(BLOCK), (int) smem, a, bytes);
+    }
+
+    // ---- the LM head with greedy argmax's first half in its epilogue ----
+
+    /** Blocks of a GEMV over N columns: the partials per row {@link #biasArgmax} leaves. */
+    public static int argmaxPartials(int N) { return (N + COLUMNS_PER_BLOCK - 1) / COLUMNS_PER_BLOCK; }
+
+    // x (M,K) f32 with gamma,beta (K) T | x (M,K) T with gamma = beta = null, w (N,K) T, bias (N) T or null
+    //   -> out (M,N) f32, pmax (M,P) f32, pidx (M,P) int with P = argmaxPartials(N)
+    /**
+     * out = x W^T + bias (LayerNorm of x first when {@code gamma} is given), the bits of
+     * gemv(_ln)_bias, plus each block's best column per row (largest value, lowest index on ties)
+     * for {@link CudaSampling#argmaxPartials}: greedy decoding's argmax without re-reading the logits.
+     */
+    public static void biasArgmax(CudaKernels k, CudaStream s, DType dt, DeviceBuffer x, DeviceBuffer gamma, DeviceBuffer beta,
+                                  float eps, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out, DeviceBuffer pmax,
+                                  DeviceBuffer pidx, int M, int K, int N) {
+        boolean ln = gamma != null;
+        String name = dt.kernel(ln ? "gemv_ln_bias_argmax" : "gemv_bias_argmax");
+        positive(name, "M", M); positive(name, "K", K); positive(name, "N", N);
+        if (M > MAX_ROWS) throw new IllegalArgumentException(name + ": " + M + " rows (at most " + MAX_ROWS + "; use cuBLAS)");
+        if (ln != (beta != null)) throw new IllegalArgumentException(name + ": gamma and beta come together");
+        int es = dt.sizeBytes();
+        int P = argmaxPartials(N);
+        need(name, "x", x, (ln ? 4L : es) * M * K);
+        if (ln) {
+            need(name, "gamma", gamma, (long) es * K);
+            need(name, "beta", beta, (long) es * K);
+        }
+        need(name, "w", w, (long) es * N * K);
+        needOptional(name, "bias", bias, (long) es * N);
+        need(name, "out", out, 4L * M * N);
+        need(name, "pmax", pmax, 4L * M * P);
+        need(name, "pidx", pidx, 4L * M * P);
+        long smem = ln ? (long) M * K * es : 0;
+        if (ln && !layerNormFits(dt, M, K))
+            throw new IllegalArgumentException(name + ": " + M + " rows of " + K + " need " + smem + " bytes of shared memory (limit 49152)");
+        long bytes = (long) es * N * K + (bias != null ? (long) es * N : 0) + (ln ? 4L : es) * M * K + (ln ? 2L * es * K : 0)
+                + 4L * M * N + 8L * M * P;
+        KernelArgs a = new KernelArgs().ptr(x);
+        if (ln) a.ptr(gamma).ptr(beta).f32(eps);
+        a.ptr(w).ptr(addressOrNull(bias)).ptr(out).ptr(pmax).ptr(pidx).i32(M).i32(K).i32(N);
+        k.launch(s, name, Dim3.of(P), Dim3.of(BLOCK), (int) smem, a, bytes);
+    }
 }

@@ -98,8 +98,25 @@ public final class CudaKernels implements AutoCloseable {
     void launch(CudaStream stream, String name, Dim3 grid, Dim3 block, int sharedMemBytes, KernelArgs args, long bytes) {
         record(new Launch(name, grid, block, sharedMemBytes, bytes));
         try (Arena arena = Arena.ofConfined()) {
-            function(name).launch(stream, grid, block, sharedMemBytes, arena, args);
+            function(name).launch(stream, grid, block, sharedMemBytes, arena, args, waitsForPredecessor(name));
         }
+    }
+
+    /**
+     * Kernels whose entry point calls kvd_pdl_wait() (native/kvd_cuda.h) before any global
+     * memory access: those the decode step launches (and their fallbacks). On a stream with
+     * {@link CudaStream#programmaticLaunch()} they are launched with programmatic stream
+     * serialization; every other kernel the usual way (the emulator fails a programmatic launch
+     * of a kernel that never waits, and faults one that touches memory before it waits).
+     */
+    static final List<String> WAITING_KERNEL_PREFIXES = List.of("embed_decode_", "gemv_bias_", "gemv_ln_bias_",
+            "gemv_qkv_append_", "gemv_ln_qkv_append_", "decode_attention_", "kv_append_", "layernorm_", "counters_advance",
+            "sample_argmax", "sample_top_kp");
+
+    /** Whether {@code kernel} waits for its predecessor itself (see {@link #WAITING_KERNEL_PREFIXES}). */
+    public static boolean waitsForPredecessor(String kernel) {
+        for (String p : WAITING_KERNEL_PREFIXES) if (kernel.startsWith(p)) return true;
+        return false;
     }
 
     @Override

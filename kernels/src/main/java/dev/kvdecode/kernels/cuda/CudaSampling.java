@@ -32,6 +32,30 @@ public final class CudaSampling {
                 new KernelArgs().ptr(logits).ptr(tokens).ptr(addressOrNull(ring)).ptr(seen).i32(B).i32(V).i32(ringCap));
     }
 
+    // pmax (B,P) f32, pidx (B,P) int, seen (B) int -> tokens (B) int, ring (B,ringCap) int or null
+    /**
+     * Greedy, second half: the best of the P per-block partials the LM head's
+     * {@link CudaGemv#biasArgmax} left per row (the token {@link #argmax} picks from the logits).
+     */
+    public static void argmaxPartials(CudaKernels k, CudaStream s, DeviceBuffer pmax, DeviceBuffer pidx, DeviceBuffer tokens,
+                                      DeviceBuffer ring, DeviceBuffer seen, int B, int P, int V, int ringCap) {
+        String name = "sample_argmax_partials";
+        positive(name, "B", B);
+        positive(name, "P", P);
+        positive(name, "V", V);
+        need(name, "pmax", pmax, 4L * B * P);
+        need(name, "pidx", pidx, 4L * B * P);
+        need(name, "tokens", tokens, 4L * B);
+        need(name, "seen", seen, 4L * B);
+        if (ring != null) {
+            positive(name, "ringCap", ringCap);
+            need(name, "ring", ring, 4L * B * ringCap);
+        }
+        k.launch(s, name, Dim3.of(B), Dim3.of(BLOCK), 0,
+                new KernelArgs().ptr(pmax).ptr(pidx).ptr(tokens).ptr(addressOrNull(ring)).ptr(seen)
+                        .i32(B).i32(P).i32(V).i32(ringCap), 8L * B * P + 8L * B);
+    }
+
     // logits (B,V) f32, rng (B) u64 in/out, seen (B) int -> tokens (B) int, ring (B,ringCap) int or null
     /**
      * Temperature, then top-k (0 = off), then top-p (>= 1 = off; Holtzman et al. 2019), then one

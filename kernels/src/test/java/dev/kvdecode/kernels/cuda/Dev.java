@@ -35,6 +35,10 @@ final class Dev implements AutoCloseable {
         this.gpu = gpu;
         this.kernels = CudaKernels.load(gpu);
         this.stream = gpu.createStream();
+        // Programmatic dependent launch wherever it applies (the emulator, sm_90+): every kernel
+        // that CudaKernels launches that way is then checked to wait before it touches memory.
+        this.stream.setProgrammaticLaunch(gpu.driver().has("cuLaunchKernelEx")
+                && (libs.mode() == NativeLibraries.Mode.EMU || gpu.computeCapability() >= 90));
     }
 
     static Dev open() {

@@ -124,6 +124,8 @@ public final class CudaSession implements InferenceSession {
     private final DeviceArena[] arenas = {act32, actT, state, kArena, vArena};
     private final DeviceArena.Slot x, ln, qkv, q, att, proj, fc, hid, logits, part, tokens, seen, ring, rng, promptTok,
             window, windowTmp, kCache, vCache;
+    /** Greedy decoding's per-block partials (value, index) of the LM head's GEMV: (B, argmaxPartials(V)). */
+    private final DeviceArena.Slot argmaxMax, argmaxIdx;
     private final Arena pinned = Arena.ofShared();
     private final MemorySegment logitsHost, ringHost, stageHost;
     private final float[] logitsOut;
@@ -205,10 +207,12 @@ public final class CudaSession implements InferenceSession {
         fc = act32.plan("fc", 4L * rows * FC);
         hid = actT.plan("hid", (long) es * rows * I);
         logits = act32.plan("logits", 4L * B * V);
+        argmaxMax = act32.plan("argmaxMax", 4L * B * CudaGemv.argmaxPartials(V));
         part = act32.plan("part", splitChunk > 0 ? CudaDecodeAttention.partialBytes(B, NH, HS, ctx, splitChunk) : 4);
         // Decode state.
         tokens = state.plan("tokens", 4L * B);
         seen = state.plan("seen", 4L * B);
+        argmaxIdx = state.plan("argmaxIdx", 4L * B * CudaGemv.argmaxPartials(V));
         ring = state.plan("ring", 4L * B * ringCap);
         rng = state.plan("rng", 8L * B);
         promptTok = state.plan("promptTok", 4L * ctx);
@@ -238,6 +242,7 @@ public final class CudaSession implements InferenceSession {
             dw = new DeviceWeights(gpu, weights, dt);
             for (DeviceArena a : arenas) a.allocate(gpu);
             st = gpu.createStream();
+            st.setProgrammaticLaunch(programmaticLaunch(gpu, cudaOptions.pdl()));
             bl = gpu.createCublasHandle();
             bl.setStream(st);
             if (gpu.cublas().has("cublasSetWorkspace_v2")) {
@@ -361,7 +366,7 @@ public final class CudaSession implements InferenceSession {
             int n = 1;
             while (b0 + n < B && used[b0 + n]) n++;
             uploadInts(byslot, b0, n, this.tokens.buffer(), 4L * b0);
-            decodeRows(b0, n);
+            decodeRows(b0, n, false);
             for (int b = b0; b < b0 + n; b++) seenHost[b]++;
             b0 += n;
         }
@@ -440,7 +445,7 @@ public final class CudaSession implements InferenceSession {
                 stageHost.setAtIndex(ValueLayout.JAVA_LONG, 0, Generator.sequenceSeed(seeds[slot], 0));
                 rng.buffer().copyFromHostAsync(stream, stageHost.asSlice(0, 8), 8L * slot);
             }
-            sample(slot, 1, sm);
+            sample(slot, 1, sm, false);
             tokens.buffer().copyToHostAsync(stream, 0, slotIdsHost);
             stream.synchronize();
             return slotIdsHost.getAtIndex(ValueLayout.JAVA_INT, slot);
@@ -506,14 +511,14 @@ public final class CudaSession implements InferenceSession {
             if (stepped[b0] == null) { b0++; continue; }
             int n = 1;
             while (b0 + n < B && stepped[b0 + n] != null && n < CudaGemv.MAX_ROWS) n++;
-            decodeRows(b0, n);
+            decodeRows(b0, n, false);   // logits for the sampling runs below, which need not align with these
             b0 += n;
         }
         for (int b0 = 0; b0 < B; ) {
             if (stepped[b0] == null) { b0++; continue; }
             int n = 1;
             while (b0 + n < B && stepped[b0].equals(stepped[b0 + n])) n++;
-            sample(b0, n, stepped[b0]);
+            sample(b0, n, stepped[b0], false);
             b0 += n;
         }
         tokens.buffer().copyToHostAsync(stream, 0, slotIdsHost);
@@ -640,7 +645,7 @@ public final class CudaSession implements InferenceSession {
         long t0 = System.nanoTime();
         prefillOnDevice(prompts);
         if (!sampling.argmax()) seedRng(options.sampling().seed());
-        sample(0, B, sampling);
+        sample(0, B, sampling, false);
         copyRingToHost();
         int[] firstIndex = seenHost.clone();   // token number of each sequence's first sampled id
         stream.synchronize();
@@ -749,7 +754,7 @@ public final class CudaSession implements InferenceSession {
         CudaKvCache.advance(k, stream, seenB, 1, T);
         for (int t = T; t < prompt.length; t++) {
             uploadInts(prompt, t, 1, tokens.buffer(), 4L * b);
-            decodeRows(b, 1);
+            decodeRows(b, 1, false);
         }
     }
 
@@ -806,8 +811,11 @@ public final class CudaSession implements InferenceSession {
      * ring, ring -> pinned host memory.
      */
     private void stepBody(Sampling sampling) {
+        // Greedy decoding on the GEMV path: the LM head's GEMV leaves per-block argmax partials
+        // (its LayerNorm prologue: the RMSNorm families reduce the logits for now).
+        boolean partials = opt.kvCache() && sampling.argmax() && B <= CudaGemv.MAX_ROWS && !rmsNorm;
         if (opt.kvCache()) {
-            decodeRows(0, B);
+            decodeRows(0, B, partials);
         } else {
             for (int b = 0; b < B; b++) {
                 pushWindow(b);
@@ -815,25 +823,43 @@ public final class CudaSession implements InferenceSession {
             }
             CudaKvCache.advance(k, stream, seen.buffer(), B, 1);
         }
-        sample(0, B, sampling);
+        sample(0, B, sampling, partials);
         copyRingToHost();
     }
 
-    /** A decode step of sequences [b0, b0+n): embedding, blocks over the cache, head, seen += 1. */
-    private void decodeRows(int b0, int n) {
+    /**
+     * A decode step of sequences [b0, b0+n): embedding, blocks over the cache, head, seen += 1.
+     * With {@code argmaxPartials} (greedy sampling follows, n <= 8) the LM head also leaves its
+     * per-block argmax partials for {@link #sample}.
+     */
+    private void decodeRows(int b0, int n, boolean argmaxPartials) {
         DeviceBuffer tok = tokens.buffer().view(4L * b0, 4L * n);
         DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
         // x = wte[token] + wpe[min(seen, maxT-1)]
         CudaEmbedding.decode(k, stream, dt, x.buffer(), w.wte, w.wpe, tok, sn, n, C, V, maxT);
         boolean gemv = n <= CudaGemv.MAX_ROWS;
-        blocks(n, gemv, (l, lw) -> {
+        // The K/V append in the qkv GEMV's epilogue (all policies of a cached decode step but the in-place SHIFT).
+        boolean fusedAppend = gemv && !rotary && !rmsNorm && CudaGemv.qkvAppendSupports(policy);   // RoPE: the hook is not filled yet
+        AttentionPart qkvAppend = !fusedAppend ? null : (l, lw) -> {
+            DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
+            // q = LayerNorm_1(x) W_q + b_q; K/V of this token straight into the cache at seen (overflow policy applies)
+            if (CudaGemv.layerNormFits(dt, n, C)) {
+                CudaGemv.qkvAppend(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), eps, lw.attnWeight(), lw.attnBias(),
+                        q.buffer(), kc, vc, sn, n, C, NH, NKV, HS, ctx, policy);
+            } else {
+                CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), lw.ln1Weight(), lw.ln1Bias(), ln.buffer(), n, C, eps);
+                CudaGemv.qkvAppend(k, stream, dt, ln.buffer(), null, null, eps, lw.attnWeight(), lw.attnBias(),
+                        q.buffer(), kc, vc, sn, n, C, NH, NKV, HS, ctx, policy);
+            }
+        };
+        blocks(n, gemv, qkvAppend, (l, lw) -> {
             DeviceBuffer kc = cacheView(kCache, l, b0, n), vc = cacheView(vCache, l, b0, n);
             // q = qkv_q + b_q; K/V of this token into the cache at seen (overflow policy applies);
             // rotary: q and k normed (Qwen3) and turned to the token's position
             if (rotary)
                 CudaRope.append(k, stream, dt, qkv.buffer(), lw.attnBias(), lw.qNorm(), lw.kNorm(), w.ropeInvFreq, q.buffer(),
                         kc, vc, sn, n, NH, NKV, HS, ctx, policy, maxT, eps);
-            else
+            else if (!fusedAppend)
                 CudaKvCache.append(k, stream, dt, qkv.buffer(), lw.attnBias(), q.buffer(), kc, vc, sn, n, NH, HS, ctx, policy);
             // att = softmax(q K^T / sqrt(HS)) V over min(seen+1, ctx) entries, oldest first
             if (chunkedAttention)
@@ -845,7 +871,21 @@ public final class CudaSession implements InferenceSession {
             else
                 CudaDecodeAttention.attend(k, stream, dt, q.buffer(), kc, vc, sn, att.buffer(), n, NH, HS, ctx, policy);
         });
-        head(n, 0, n, gemv, logitsRows(b0, n));
+        if (argmaxPartials && gemv) {
+            // logits = LayerNorm_f(x) lmHead^T (+ bias), and each block's best logit per row
+            int P = CudaGemv.argmaxPartials(V);
+            DeviceBuffer pm = argmaxMax.buffer().view(4L * b0 * P, 4L * n * P), pi = argmaxIdx.buffer().view(4L * b0 * P, 4L * n * P);
+            if (CudaGemv.layerNormFits(dt, n, C)) {
+                CudaGemv.biasArgmax(k, stream, dt, x.buffer(), w.lnfWeight, w.lnfBias, eps, w.lmHead, w.lmHeadBias,
+                        logitsRows(b0, n), pm, pi, n, C, V);
+            } else {
+                CudaLayerNorm.layerNorm(k, stream, dt, x.buffer(), w.lnfWeight, w.lnfBias, ln.buffer(), n, C, eps);
+                CudaGemv.biasArgmax(k, stream, dt, ln.buffer(), null, null, eps, w.lmHead, w.lmHeadBias,
+                        logitsRows(b0, n), pm, pi, n, C, V);
+            }
+        } else {
+            head(n, 0, n, gemv, logitsRows(b0, n));
+        }
         CudaKvCache.advance(k, stream, sn, n, 1);
     }
 
@@ -909,9 +949,12 @@ public final class CudaSession implements InferenceSession {
      * residual add fused into the next norm (residual_layernorm, residual_rmsnorm) and the last
      * block's completed by {@link #head}, which then finds its down-projection output in proj.
      */
-    private void blocks(int rows, boolean gemv, AttentionPart attention) {
+    private void blocks(int rows, boolean gemv, AttentionPart attention) { blocks(rows, gemv, null, attention); }
+
+    /** As above; on the GEMV path a non-null {@code qkvPart} replaces the qkv GEMV (the fused K/V append). */
+    private void blocks(int rows, boolean gemv, AttentionPart qkvPart, AttentionPart attention) {
         if (gemv) {
-            for (int l = 0; l < L; l++) gemvBlock(l, rows, attention);
+            for (int l = 0; l < L; l++) gemvBlock(l, rows, qkvPart, attention);
             return;
         }
         for (int l = 0; l < L; l++) {
@@ -936,10 +979,11 @@ public final class CudaSession implements InferenceSession {
     }
 
     /** One block of a decode step on the GEMVs: every residual add lands in x inside a GEMV. */
-    private void gemvBlock(int l, int rows, AttentionPart attention) {
+    private void gemvBlock(int l, int rows, AttentionPart qkvPart, AttentionPart attention) {
         DeviceWeights.Layer lw = w.layers.get(l);
-        // [q | k | v] = norm_1(x) W_qkv (bias added by the attention part)
-        normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, QKV);
+        // [q | k | v] = norm_1(x) W_qkv (bias added by the attention part), or the fused qkv + K/V append
+        if (qkvPart != null) qkvPart.run(l, lw);
+        else normGemv(CudaGemv.Epilogue.BIAS, lw.ln1Weight(), lw.ln1Bias(), lw.attnWeight(), null, qkv.buffer(), rows, QKV);
         attention.run(l, lw);
         // x += att W_o + b_o
         CudaGemv.gemv(k, stream, dt, CudaGemv.Epilogue.BIAS_RESIDUAL, att.buffer(), lw.attnProjWeight(), lw.attnProjBias(),
@@ -1027,13 +1071,20 @@ public final class CudaSession implements InferenceSession {
                 wt.address(), cublasType, K, in.address(), cublasType, K, 0f, out.address(), CublasHandle.CUDA_R_32F, N);
     }
 
-    /** Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens]. */
-    private void sample(int b0, int n, Sampling s) {
+    /**
+     * Samples sequences [b0, b0+n) from their logits: tokens[b] and ring[b][seen[b] mod ringTokens];
+     * greedy with {@code fromPartials} reduces the LM head's argmax partials instead of the logits.
+     */
+    private void sample(int b0, int n, Sampling s, boolean fromPartials) {
         DeviceBuffer lg = logitsRows(b0, n);
         DeviceBuffer tok = tokens.buffer().view(4L * b0, 4L * n);
         DeviceBuffer rg = ring.buffer().view(4L * b0 * ringCap, 4L * n * ringCap);
         DeviceBuffer sn = seen.buffer().view(4L * b0, 4L * n);
-        if (s.argmax())
+        if (s.argmax() && fromPartials) {
+            int P = CudaGemv.argmaxPartials(V);
+            CudaSampling.argmaxPartials(k, stream, argmaxMax.buffer().view(4L * b0 * P, 4L * n * P),
+                    argmaxIdx.buffer().view(4L * b0 * P, 4L * n * P), tok, rg, sn, n, P, V, ringCap);
+        } else if (s.argmax())
             CudaSampling.argmax(k, stream, lg, tok, rg, sn, n, V, ringCap);
         else
             CudaSampling.topKP(k, stream, lg, rng.buffer().view(8L * b0, 8L * n), tok, rg, sn, n, V, ringCap,
@@ -1116,6 +1167,24 @@ public final class CudaSession implements InferenceSession {
     public String toString() {
         return "CudaSession" + Arrays.toString(new int[] {B, C, NH, L, V, ctx}) + opt + copt;
     }
+
+    /**
+     * Whether the step's kernels go out as programmatic dependent launches (each waits for its
+     * predecessor itself, native kvd_pdl_wait): AUTO on compute capability 9.0+ (Hopper: the
+     * launch and block scheduling of a kernel overlap the previous kernel's tail, ~0.7 instead of
+     * ~1.5 us per launch, docs/PERF_NOTES.md) with a driver that has cuLaunchKernelEx.
+     */
+    static boolean programmaticLaunch(GpuContext gpu, CudaOptions.Pdl pdl) {
+        boolean has = gpu.driver().has("cuLaunchKernelEx");
+        return switch (pdl) {
+            case OFF -> false;
+            case ON -> has;
+            case AUTO -> has && gpu.computeCapability() >= 90;
+        };
+    }
+
+    /** Whether this session's stream launches the step's kernels with programmatic stream serialization. */
+    public boolean programmaticLaunch() { return stream.programmaticLaunch(); }
 
     /**
      * Keys per block of decode_attention_chunk by default: 16 blocks per KV head at a 1,024-token

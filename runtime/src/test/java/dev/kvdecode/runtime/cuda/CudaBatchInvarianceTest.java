@@ -37,7 +37,7 @@ class CudaBatchInvarianceTest {
         int[][] feed = new int[steps][8];
         SplittableRandom rnd = new SplittableRandom(133);
         for (int[] f : feed) for (int b = 0; b < 8; b++) f[b] = rnd.nextInt(V);
-        for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+        for (DType dt : new DType[] {DType.F32, DType.F16, DType.BF16}) {
             float[][][] byBatch = new float[3][][];
             int[] sizes = {1, 3, 8};
             for (int i = 0; i < sizes.length; i++) {

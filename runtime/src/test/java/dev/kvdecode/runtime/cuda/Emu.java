@@ -17,8 +17,12 @@ final class Emu {
         return realGpu() ? CudaBackend.openCuda(options) : CudaBackend.openEmulator(options);
     }
 
-    /** Small ring and lookahead so the tests wrap the ring many times in 300 tokens. */
+    /**
+     * Small ring and lookahead so the tests wrap the ring many times in 300 tokens; programmatic
+     * dependent launch ON on the emulator (it checks every such kernel waits before it touches
+     * memory), AUTO on a GPU (on where the device has compute capability 9.0+).
+     */
     static CudaOptions options(boolean graphs) {
-        return new CudaOptions(DType.F32, graphs, 16, 3, 0);
+        return new CudaOptions(DType.F32, graphs, 16, 3, 0, realGpu() ? CudaOptions.Pdl.AUTO : CudaOptions.Pdl.ON);
     }
 }
