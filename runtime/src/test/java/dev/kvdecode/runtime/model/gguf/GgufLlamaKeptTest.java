@@ -185,6 +185,8 @@ class GgufLlamaKeptTest {
             "'Q4_K Q6_K Q4_K Q4_K Q6_K Q4_K Q4_K Q4_K -', 256, 2, 2, 128, 256, true"})
     void mixedFormatFilesGiveTheDequantizedModelsLogits(String plan, int C, int NH, int NKV, int HS, int I, boolean bitExact,
                                                         @TempDir Path dir) throws Exception {
+        // the experimental factored Q4_K kernel (-Dkvdecode.ggml.factored=true) are within an fp32 bound, not exact
+        bitExact &= !(dev.kvdecode.kernels.Matmul.ggmlFactored() && plan.contains("Q4_K"));
         Path file = llamaFile(dir, plan, C, NH, NKV, HS, I, plan.hashCode());
         Model m = ModelLoader.load(file);
         assertKept(m, plan);
