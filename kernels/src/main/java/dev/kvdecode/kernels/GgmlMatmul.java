@@ -23,6 +23,15 @@ final class GgmlMatmul {
 
     private static final int ROW_TILE = 8;
 
+    /**
+     * {@code -Dkvdecode.ggml.factored=true} (experimental, off by default): Q4_K's full panels
+     * run GgmlVectorOps.panelQ4KFactored (scale and min out of the inner loop; ~1.7-2x the exact
+     * kernel's GMAC/s) for every row count, widen-once off for them, so a column's bits still do
+     * not depend on T; the result is then within a stated fp32 rounding bound of the dequantized
+     * matmul, not equal to it (GgmlFactoredTest). Narrow last panels and the scalar mode stay exact.
+     */
+    static final boolean FACTORED = Boolean.getBoolean("kvdecode.ggml.factored");
+
     static void matmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, GgmlMatrix w, float[] b, int T) {
         int in = w.in(), out = w.out();
         if (T < 1 || xOff < 0 || yOff < 0 || (long) xOff + (long) T * in > x.length
@@ -75,6 +84,15 @@ final class GgmlMatmul {
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][] {
             new float[Panels.WIDTH], new float[Panels.WIDTH], new float[Panels.WIDTH], new float[32 * Panels.WIDTH]});
 
+    /** The factored Q4_K kernel's per-32-row sums of x, per thread, grown once. */
+    private static final ThreadLocal<float[][]> XSUM = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    private static float[] xsum(int in) {
+        float[][] h = XSUM.get();
+        if (h[0].length < in / 32) h[0] = new float[in / 32];
+        return h[0];
+    }
+
     /** One panel widened to fp32 for multi-row calls, per thread, grown once. */
     private static final ThreadLocal<float[][]> WIDE_PANEL = ThreadLocal.withInitial(() -> new float[1][0]);
 
@@ -83,7 +101,9 @@ final class GgmlMatmul {
         int in = w.in(), out = w.out();
         float[][] sc = SCRATCH.get();
         boolean vector = Matmul.PANEL_VECTOR;
-        boolean widenOnce = vector && T >= Matmul.WIDEN_ONCE_MIN_ROWS;
+        boolean factored = FACTORED && w.layout() == GgmlBlocks.Layout.Q4_K;
+        boolean widenOnce = vector && T >= Matmul.WIDEN_ONCE_MIN_ROWS && !factored;
+        float[] xs = factored ? xsum(in) : null;
         float[] wide = null;
         if (widenOnce) {
             float[][] holder = WIDE_PANEL.get();
@@ -102,8 +122,12 @@ final class GgmlMatmul {
                 if (vector && wp == Panels.WIDTH) {
                     switch (w.layout()) {
                         case Q4_0 -> GgmlVectorOps.panelQ4_0(y, yo, x, xo, w.lo(), w.d(), Panels.base(p, in / 2), in, out, b, c0);
-                        case Q4_K -> GgmlVectorOps.panelQ4K(y, yo, x, xo, w.lo(), w.d(), w.dmin(), w.sc(), w.mn(),
-                                Panels.base(p, in / 2), in, out, b, c0);
+                        case Q4_K -> {
+                            if (factored) GgmlVectorOps.panelQ4KFactored(y, yo, x, xo, w.lo(), w.d(), w.dmin(), w.sc(), w.mn(),
+                                    Panels.base(p, in / 2), in, out, b, c0, xs);
+                            else GgmlVectorOps.panelQ4K(y, yo, x, xo, w.lo(), w.d(), w.dmin(), w.sc(), w.mn(),
+                                    Panels.base(p, in / 2), in, out, b, c0);
+                        }
                         case Q6_K -> GgmlVectorOps.panelQ6K(y, yo, x, xo, w.lo(), w.hi(), w.d(), w.sc(),
                                 Panels.base(p, in / 2), Panels.base(p, in / 4), in, out, b, c0);
                         default -> throw new AssertionError(w.layout());

@@ -117,6 +117,57 @@ final class GgmlVectorOps {
         }
     }
 
+    // ---- Q4_K factored (issue 20; behind -Dkvdecode.ggml.factored=true, GgmlMatmul) ----
+    //
+    // The sub-block's scale and min are taken out of the inner loop:
+    //   sum_i x_i * (s * q_i - m) = s * sum_i x_i q_i - m * sum_i x_i        (32 rows per sub-block)
+    // so a weight costs its unpacking, one int-to-float and one fma (no multiply, no subtract),
+    // and each sub-block adds two fma per column. The inner sum runs in two chains (even and odd
+    // rows), added at the sub-block's end. Not the dequantized model's arithmetic any more: the
+    // result differs from the fp32 matmul over the dequantized matrix by fp32 rounding, within
+    // (Higham's bound for a sum of products, the weight's own rounding and the bias included)
+    //   |y - (x . W_deq + b)| <= gamma_(in + 5) * (sum_i |x_i| (|s_i q_i| + |m_i|) + |b|),
+    //   gamma_n = n u / (1 - n u), u = 2^-24
+    // (GgmlFactoredTest). The |m| term is the price of moving the subtraction out: with s q and m
+    // of similar size it bounds the cancellation in s * sum(x q) - m * sum(x). The same factoring
+    // of Q6_K (s * sum x (q - 32), four chains) measured 1.0-1.15x its exact kernel, within the
+    // noise of a shared machine (its cost is assembling q from two arrays), and was dropped
+    // (PERF_NOTES_CPU.md section 15).
+
+    // as panelQ4K; xs: scratch of in / 32 floats (x's sum over each 32-row group)
+    static void panelQ4KFactored(float[] y, int yo, float[] x, int xo, byte[] lo, float[] d, float[] dmin, byte[] sc, byte[] mn,
+                                 int base, int in, int out, float[] b, int c0, float[] xs) {
+        for (int k = 0, i = 0; i < in; k++, i += 32) {
+            float t = 0;
+            for (int r = 0; r < 32; r++) t += x[xo + i + r];
+            xs[k] = -t;
+        }
+        for (int j = 0; j < 64; j += 16) {
+            FloatVector a0 = FloatVector.zero(F8), a1 = FloatVector.zero(F8);
+            for (int i0 = 0; i0 < in; i0 += 32) {
+                int sb = (i0 >> 8) * out + c0 + j, g = (i0 >> 5) * out + c0 + j;
+                FloatVector s0 = FloatVector.fromArray(F8, d, sb).mul((FloatVector) ByteVector.fromArray(B8, sc, g).convertShape(VectorOperators.B2F, F8, 0));
+                FloatVector s1 = FloatVector.fromArray(F8, d, sb + 8).mul((FloatVector) ByteVector.fromArray(B8, sc, g + 8).convertShape(VectorOperators.B2F, F8, 0));
+                FloatVector m0 = FloatVector.fromArray(F8, dmin, sb).mul((FloatVector) ByteVector.fromArray(B8, mn, g).convertShape(VectorOperators.B2F, F8, 0));
+                FloatVector m1 = FloatVector.fromArray(F8, dmin, sb + 8).mul((FloatVector) ByteVector.fromArray(B8, mn, g + 8).convertShape(VectorOperators.B2F, F8, 0));
+                FloatVector e0 = FloatVector.zero(F8), e1 = FloatVector.zero(F8), o0 = FloatVector.zero(F8), o1 = FloatVector.zero(F8);
+                for (int i = i0, o = base + (i0 >> 1) * 64 + j; i < i0 + 32; i += 2, o += 64) {
+                    FloatVector x0 = FloatVector.broadcast(F8, x[xo + i]), x1 = FloatVector.broadcast(F8, x[xo + i + 1]);
+                    IntVector v0 = (IntVector) ByteVector.fromArray(B8, lo, o).convertShape(VectorOperators.B2I, I8, 0);
+                    IntVector v1 = (IntVector) ByteVector.fromArray(B8, lo, o + 8).convertShape(VectorOperators.B2I, I8, 0);
+                    e0 = ((FloatVector) v0.and(15).convert(VectorOperators.I2F, 0)).fma(x0, e0);
+                    e1 = ((FloatVector) v1.and(15).convert(VectorOperators.I2F, 0)).fma(x0, e1);
+                    o0 = ((FloatVector) v0.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0)).fma(x1, o0);
+                    o1 = ((FloatVector) v1.lanewise(VectorOperators.ASHR, 4).and(15).convert(VectorOperators.I2F, 0)).fma(x1, o1);
+                }
+                FloatVector nx = FloatVector.broadcast(F8, xs[i0 >> 5]);
+                a0 = m0.fma(nx, s0.fma(e0.add(o0), a0));
+                a1 = m1.fma(nx, s1.fma(e1.add(o1), a1));
+            }
+            store(y, yo, b, c0, j, a0, a1);
+        }
+    }
+
     // y[yo + j .. + 16) = (a0 | a1) + b[c0 + j ..]
     private static void store(float[] y, int yo, float[] b, int c0, int j, FloatVector a0, FloatVector a1) {
         a0.add(FloatVector.fromArray(F8, b, c0 + j)).intoArray(y, yo + j);

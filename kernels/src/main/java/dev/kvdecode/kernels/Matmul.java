@@ -228,6 +228,9 @@ public final class Matmul {
     /** Whether the panel kernels run on the Vector API (256-bit float vectors available). */
     static final boolean PANEL_VECTOR = Simd.VECTOR && VectorOps.panelsVectorized();
 
+    /** Whether Q4_K runs the experimental factored kernel ({@code -Dkvdecode.ggml.factored=true}; GgmlMatmul). */
+    public static boolean ggmlFactored() { return GgmlMatmul.FACTORED && PANEL_VECTOR; }
+
     // Checks the shapes, then splits the panels over the pool: for few rows one contiguous run of
     // panels per thread (the fewest hand-offs), else one panel per work item.
     private static void panelMatmul(CpuThreads pool, float[] y, int yOff, float[] x, int xOff, F32Matrix wf, HalfMatrix wb,

@@ -13,6 +13,8 @@ import java.util.TreeSet;
  *
  * <pre>
  * attn[l] (C, QKV)  attnProj[l] (QD, C)  fc[l] (C, FC)  fcProj[l] (I, C)
+ *         (a Llama's q|k|v and gate|up fused as for the fp32 weights: one matrix of the parts'
+ *         concatenated rows when they share a format, else {@link StoredMatrix#concat})
  * head    (C, V) or null: the LM head transposed (ggml stores it (V, C) row-major in blocks of C,
  *         which is W^T of this matmul); null = Gpt2Weights.lmHead
  * tokenEmbedding (C, V) or null: token v's embedding is column v; the same object as head when
@@ -34,9 +36,9 @@ public record StoredWeights(StoredMatrix[] attn, StoredMatrix[] attnProj, Stored
     /** The formats in use, sorted. */
     public Set<String> formats() {
         Set<String> s = new TreeSet<>();
-        for (StoredMatrix[] ms : new StoredMatrix[][] {attn, attnProj, fc, fcProj}) for (StoredMatrix m : ms) s.add(m.format());
-        if (head != null) s.add(head.format());
-        if (tokenEmbedding != null) s.add(tokenEmbedding.format());
+        for (StoredMatrix[] ms : new StoredMatrix[][] {attn, attnProj, fc, fcProj}) for (StoredMatrix m : ms) s.addAll(m.formats());
+        if (head != null) s.addAll(head.formats());
+        if (tokenEmbedding != null) s.addAll(tokenEmbedding.formats());
         return s;
     }
 

@@ -2,13 +2,20 @@ package dev.kvdecode.runtime.model.gguf;
 
 import dev.kvdecode.kernels.Activation;
 import dev.kvdecode.kernels.F32Matrix;
+import dev.kvdecode.kernels.GgmlBlocks;
+import dev.kvdecode.kernels.GgmlMatrix;
+import dev.kvdecode.kernels.Q8Matrix;
 import dev.kvdecode.runtime.model.Gpt2Weights;
 import dev.kvdecode.runtime.model.HeapTooSmallException;
 import dev.kvdecode.runtime.model.LayerWeights;
 import dev.kvdecode.runtime.model.ModelConfig;
 import dev.kvdecode.runtime.model.ModelFormatException;
+import dev.kvdecode.runtime.model.StoredMatrix;
+import dev.kvdecode.runtime.model.StoredWeights;
 import dev.kvdecode.runtime.model.TokenizerKind;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -43,6 +50,9 @@ import java.util.function.Consumer;
  * reshapes the rows to (heads, 2, HS/2) and swaps the last two axes, so stored row
  * h*HS + 2i + j holds HF row h*HS + j*HS/2 + i. That is undone here, and the forward then is the
  * HF checkpoint's, bit for bit (qwen2 and qwen3 files are not permuted).
+ *
+ * <p><b>Quantized matrices</b> (Q8_0, Q4_0, Q4_K, Q6_K) stay quantized in a loaded model
+ * ({@link #readKept}); {@link #readWeights}, the fp32 reference, dequantizes them.
  */
 final class GgufLlama {
     private GgufLlama() {}
@@ -241,7 +251,7 @@ final class GgufLlama {
         for (GgmlType t : types) if (t.layout() != null) quantized.add(t.name());
         if (!quantized.isEmpty())
             notices.accept("kvdecode: " + f.fileName() + ": " + String.join(", ", quantized)
-                    + " weights are dequantized to fp32 at load (kept-quantized GGUF kernels are not implemented yet)");
+                    + " weights are dequantized to fp32 (the fp32 reference copy)");
         // transients: one fused matrix flat beside its parts
         long transientBytes = 4L * Math.max((long) cfg.attention().qkvDim(), 2L * cfg.mlp().hidden()) * cfg.nEmbd() * 2 + 4 * largest;
         String what = f.fileName() + ": the fp32 weights";
@@ -282,6 +292,132 @@ final class GgufLlama {
         float[] head = cfg.tiedHead() ? wte : f.readFloats("output.weight");
         String dtype = types.size() == 1 ? types.iterator().next().name() : "mixed";
         return new Gpt2Weights(cfg, wte, null, List.copyOf(layers), f.readFloats("output_norm.weight"), null, head, null, dtype);
+    }
+
+    /** Whether any 2-D tensor (a linear layer, token_embd, output) is quantized. */
+    static boolean hasQuantizedMatrices(GgufFile f, ModelConfig cfg) {
+        for (Map.Entry<String, long[]> e : expectedDims(cfg, false).entrySet())
+            if (e.getValue().length == 2 && f.tensor(e.getKey()).type().layout() != null) return true;
+        return false;
+    }
+
+    /**
+     * The weights of a file with quantized matrices, kept in their formats (issue 20): Gpt2Weights
+     * with null matrices (and a null wte / head where those are quantized) and the StoredWeights.
+     * q|k|v and gate|up are fused as {@link #readAll} fuses them: the tensors' rows stacked
+     * (ggml stores W^T, so W's columns), the q/k permutation undone by reordering whole rows —
+     * a row is whole blocks along the input dimension, so no block is split or requantized.
+     * Tensors of one quantized format become one matrix of those rows; mixed formats become
+     * {@link StoredMatrix#concat} of one matrix per tensor; F32/F16/BF16 ones are widened.
+     */
+    static GgufModels.Kept readKept(GgufFile f, ModelConfig cfg) {
+        ModelConfig.Attention a = cfg.attention();
+        int C = cfg.nEmbd(), I = cfg.mlp().hidden(), HS = a.headSize(), V = cfg.vocabSize(), L = cfg.nLayer();
+        boolean permuted = f.string("general.architecture").equals("llama");
+        int qHeads = permuted ? a.heads() : 0, kHeads = permuted ? a.kvHeads() : 0;
+        boolean mb = cfg.mlp().bias();
+        long bytes = 0, largest = 0;
+        Set<GgmlType> types = EnumSet.noneOf(GgmlType.class);
+        for (String name : expectedDims(cfg, false).keySet()) {
+            GgufFile.Tensor t = f.tensor(name);
+            if (t.dims().length == 2) types.add(t.type());
+            // kept: the file's bytes + fp32 scales (< 1.15x); widened: fp32
+            bytes += t.type().layout() != null ? t.sizeBytes() + t.sizeBytes() / 7 : 4 * t.elementCount();
+            largest = Math.max(largest, t.sizeBytes());
+        }
+        long transientBytes = 4L * Math.max((long) a.qkvDim(), 2L * I) * C * 2 + 4 * largest;   // one fused group's rows
+        String what = f.fileName() + ": the weights";
+        HeapTooSmallException.check(what, bytes + transientBytes);
+        try {
+            StoredMatrix[] attn = new StoredMatrix[L], attnProj = new StoredMatrix[L], fc = new StoredMatrix[L], fcProj = new StoredMatrix[L];
+            List<LayerWeights> layers = new ArrayList<>(L);
+            for (int l = 0; l < L; l++) {
+                String b = "blk." + l + ".";
+                attn[l] = storedRows(f, C, HS, new String[] {b + "attn_q.weight", b + "attn_k.weight", b + "attn_v.weight"},
+                        new int[] {qHeads, kHeads, 0});
+                attnProj[l] = storedRows(f, a.qDim(), HS, new String[] {b + "attn_output.weight"}, new int[] {0});
+                fc[l] = storedRows(f, C, HS, new String[] {b + "ffn_gate.weight", b + "ffn_up.weight"}, new int[] {0, 0});
+                fcProj[l] = storedRows(f, I, HS, new String[] {b + "ffn_down.weight"}, new int[] {0});
+                float[] qkvBias = !a.qkvBias() ? null : concat(rows(f, b + "attn_q.bias", 1, qHeads, HS),
+                        rows(f, b + "attn_k.bias", 1, kHeads, HS), f.readFloats(b + "attn_v.bias"));
+                layers.add(new LayerWeights(
+                        f.readFloats(b + "attn_norm.weight"), null, null, qkvBias,
+                        null, a.outBias() ? f.readFloats(b + "attn_output.bias") : null,
+                        f.readFloats(b + "ffn_norm.weight"), null,
+                        null, mb ? concat(f.readFloats(b + "ffn_gate.bias"), f.readFloats(b + "ffn_up.bias")) : null,
+                        null, mb ? f.readFloats(b + "ffn_down.bias") : null,
+                        a.qkNorm() ? f.readFloats(b + "attn_q_norm.weight") : null,
+                        a.qkNorm() ? f.readFloats(b + "attn_k_norm.weight") : null));
+            }
+            // token_embd (ne [C, V]) is W^T of the (C, V) head matmul: kept as that matrix when quantized
+            boolean embQ = f.tensor("token_embd.weight").type().layout() != null;
+            StoredMatrix emb = embQ ? GgufModels.stored(f, "token_embd.weight", C, V) : null;
+            float[] wte = embQ ? null : f.readFloats("token_embd.weight");
+            StoredMatrix head;
+            float[] lmHead;
+            if (cfg.tiedHead()) {
+                head = emb;
+                lmHead = wte;
+            } else if (f.tensor("output.weight").type().layout() != null) {
+                head = GgufModels.stored(f, "output.weight", C, V);
+                lmHead = null;
+            } else {
+                head = null;
+                lmHead = f.readFloats("output.weight");
+            }
+            String dtype = types.size() == 1 ? types.iterator().next().name() : "mixed";
+            Gpt2Weights w = new Gpt2Weights(cfg, wte, null, List.copyOf(layers), f.readFloats("output_norm.weight"), null,
+                    lmHead, null, dtype);
+            return new GgufModels.Kept(w, new StoredWeights(attn, attnProj, fc, fcProj, head, emb));
+        } catch (OutOfMemoryError e) {
+            throw HeapTooSmallException.of(what, bytes + transientBytes);
+        }
+    }
+
+    /**
+     * 2-D tensors of rows of {@code in} values (ne [in, out_k]), stacked along out, each with the
+     * q/k permutation undone when its {@code heads} &gt; 0 -> W (in, sum out_k) in their format.
+     */
+    static StoredMatrix storedRows(GgufFile f, int in, int HS, String[] names, int[] heads) {
+        GgmlType type = f.tensor(names[0]).type();
+        boolean same = true;
+        for (String n : names) same &= f.tensor(n).type() == type;
+        if (type.layout() == null && same) {   // F32 / F16 / BF16: widened as readAll does
+            float[][] parts = new float[names.length][];
+            for (int k = 0; k < names.length; k++) parts[k] = rows(f, names[k], in, heads[k], HS);
+            return StoredMatrix.of(fused(in, parts));
+        }
+        if (!same) {   // mixed formats: one matrix per tensor, side by side
+            List<StoredMatrix> parts = new ArrayList<>(names.length);
+            for (int k = 0; k < names.length; k++) parts.add(storedRows(f, in, HS, new String[] {names[k]}, new int[] {heads[k]}));
+            return StoredMatrix.concat(parts);
+        }
+        long rowBytes = (long) in / type.blockElements * type.blockBytes;
+        long total = 0;
+        for (String n : names) total += f.tensor(n).sizeBytes();
+        if (names.length == 1 && heads[0] == 0) return GgufModels.stored(f, names[0], in, (int) (total / rowBytes));
+        byte[] cat = new byte[Math.toIntExact(total)];
+        long at = 0;
+        for (int k = 0; k < names.length; k++) {
+            MemorySegment src = f.raw(names[k]);
+            int out = (int) (src.byteSize() / rowBytes);
+            if (heads[k] == 0) {
+                MemorySegment.copy(src, ValueLayout.JAVA_BYTE, 0, cat, (int) at, (int) src.byteSize());
+            } else {
+                int half = HS / 2;   // HF row h*HS + j*HS/2 + i is stored row h*HS + 2i + j
+                for (int h = 0; h < heads[k]; h++)
+                    for (int j = 0; j < 2; j++)
+                        for (int i = 0; i < half; i++)
+                            MemorySegment.copy(src, ValueLayout.JAVA_BYTE,
+                                    (h * HS + 2L * i + j) * rowBytes, cat, (int) (at + (h * HS + (long) j * half + i) * rowBytes),
+                                    (int) rowBytes);
+            }
+            at += (long) out * rowBytes;
+        }
+        MemorySegment seg = MemorySegment.ofArray(cat);
+        int out = (int) (total / rowBytes);
+        if (type.layout() == GgmlBlocks.Layout.Q8_0) return StoredMatrix.of(Q8Matrix.ofQ8_0(seg, in, out));
+        return StoredMatrix.of(GgmlMatrix.of(type.layout(), seg, in, out));
     }
 
     /**

@@ -64,7 +64,15 @@ public final class GgufModels {
             Gpt2Weights w;
             StoredWeights stored = null;
             if (llama) {
-                w = GgufLlama.readWeights(f, notices);   // quantized matrices dequantized to fp32 (notice)
+                ModelConfig cfg = GgufLlama.config(f);
+                GgufLlama.validate(f, cfg);
+                if (GgufLlama.hasQuantizedMatrices(f, cfg)) {
+                    Kept k = GgufLlama.readKept(f, cfg);
+                    w = k.weights();
+                    stored = k.stored();
+                } else {
+                    w = GgufLlama.readWeights(f, notices);
+                }
             } else {
                 ModelConfig cfg = config(f);
                 validate(f, cfg);
@@ -295,7 +303,7 @@ public final class GgufModels {
         }
     }
 
-    private record Kept(Gpt2Weights weights, StoredWeights stored) {}
+    record Kept(Gpt2Weights weights, StoredWeights stored) {}
 
     /** A 2-D tensor stored (out, in) row-major -> W (in, out) in its own format (F32/F16/BF16 widened to fp32). */
     static StoredMatrix stored(GgufFile f, String name, int in, int out) {

@@ -80,6 +80,8 @@ class GgufKeptQuantizedTest {
     @ParameterizedTest
     @CsvSource({"q8_0, Q8_0, false", "q4_0, Q4_0, true", "q4_k, Q4_K Q8_0, false", "q6_k, Q4_0 Q6_K, true"})
     void keptQuantizedLogitsMatchTheDequantizedReference(String type, String formats, boolean bitExact) throws Exception {
+        // the experimental factored Q4_K kernel (-Dkvdecode.ggml.factored=true) are within an fp32 bound, not exact
+        bitExact &= !(Matmul.ggmlFactored() && formats.contains("Q4_K"));
         Path file = DIR.resolve("model-" + type + ".gguf");
         Model m = ModelLoader.load(file);
         StoredWeights st = m.stored();
