@@ -251,20 +251,8 @@ def write_llama_gguf(d: Path, ftype: str) -> Path:
     w.add_rope_freq_base(c["rope_theta"] if "rope_theta" in c else c["rope_parameters"]["rope_theta"])
     w.add_layer_norm_rms_eps(c["rms_norm_eps"])
     w.add_vocab_size(c["vocab_size"])
-    qtype = {"F32": gguf.GGMLQuantizationType.F32, "F16": gguf.GGMLQuantizationType.F16,
-             "Q8_0": gguf.GGMLQuantizationType.Q8_0, "Q4_K": gguf.GGMLQuantizationType.Q4_K}[ftype]
-    w.add_file_type({"F32": 0, "F16": 1, "Q8_0": 7, "Q4_K": 15}[ftype])
+    put = gguf_putter(w, ftype)
     add_gpt2_tokenizer(w, d)
-
-    def put(name, arr, matrix):
-        arr = np.ascontiguousarray(arr.astype(np.float32))
-        if matrix and qtype == gguf.GGMLQuantizationType.F16:
-            w.add_tensor(name, arr.astype(np.float16))
-        elif matrix and qtype != gguf.GGMLQuantizationType.F32:
-            q = gguf.quants.quantize(arr, qtype)
-            w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
-        else:
-            w.add_tensor(name, arr)
 
     put("token_embd.weight", t["model.embed_tokens.weight"], True)
     for l in range(L):
@@ -284,6 +272,26 @@ def write_llama_gguf(d: Path, ftype: str) -> Path:
     w.write_tensors_to_file()
     w.close()
     return out
+
+
+def gguf_putter(w, ftype: str):
+    """Sets the file type and returns put(name, array, matrix): matrices in ftype (F32, F16 or
+    Q8_0, quantized by the gguf package), vectors in F32."""
+    import gguf
+    qtype = {"F32": gguf.GGMLQuantizationType.F32, "F16": gguf.GGMLQuantizationType.F16,
+             "Q8_0": gguf.GGMLQuantizationType.Q8_0}[ftype]
+    w.add_file_type({"F32": 0, "F16": 1, "Q8_0": 7}[ftype])
+
+    def put(name, arr, matrix):
+        arr = np.ascontiguousarray(arr.astype(np.float32))
+        if matrix and qtype == gguf.GGMLQuantizationType.F16:
+            w.add_tensor(name, arr.astype(np.float16))
+        elif matrix and qtype != gguf.GGMLQuantizationType.F32:
+            q = gguf.quants.quantize(arr, qtype)
+            w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
+        else:
+            w.add_tensor(name, arr)
+    return put
 
 
 def add_gpt2_tokenizer(w, d: Path):
@@ -334,32 +342,8 @@ def write_gguf(d: Path, ftype: str) -> Path:
     w.add_block_count(cfgj["n_layer"])
     w.add_head_count(cfgj["n_head"])
     w.add_layer_norm_eps(cfgj["layer_norm_epsilon"])
-    qtype = {"F32": gguf.GGMLQuantizationType.F32, "F16": gguf.GGMLQuantizationType.F16,
-             "Q8_0": gguf.GGMLQuantizationType.Q8_0}[ftype]
-    w.add_file_type({"F32": 0, "F16": 1, "Q8_0": 7}[ftype])
-    vocab = json.loads((d / "vocab.json").read_text())
-    tokens = [None] * len(vocab)
-    for s, i in vocab.items():
-        tokens[i] = s
-    merges = [ln for ln in (d / "merges.txt").read_text(encoding="utf-8").split("\n")[1:] if ln]
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")
-    w.add_token_list(tokens)
-    w.add_token_types([gguf.TokenType.NORMAL] * len(tokens))
-    w.add_token_merges(merges)
-    w.add_bos_token_id(50256)
-    w.add_eos_token_id(50256)
-
-    def put(name, arr, matrix):
-        arr = np.ascontiguousarray(arr.astype(np.float32))
-        if matrix and qtype != gguf.GGMLQuantizationType.F32:
-            if qtype == gguf.GGMLQuantizationType.F16:
-                w.add_tensor(name, arr.astype(np.float16))
-            else:
-                q = gguf.quants.quantize(arr, qtype)
-                w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=qtype)
-        else:
-            w.add_tensor(name, arr)
+    put = gguf_putter(w, ftype)
+    add_gpt2_tokenizer(w, d)
 
     put("token_embd.weight", t["wte.weight"], True)
     put("position_embd.weight", t["wpe.weight"], False)
